@@ -1,0 +1,62 @@
+# DON Predictor. On a fresh machine: `make run` (set up and start the app) or `make test` (set up and run the tests).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODELS_DIR ?= $(or $(DON_MODELS_DIR),models)
+PORT ?= 8501
+
+.PHONY: help venv run data models lint format test bench bench-predict bench-app clean
+
+help:
+	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
+	@echo "make test      set up .venv if missing, lint (ruff, hadolint) and run the whole test suite"
+	@echo "make data      regenerate the synthetic demo data in data/"
+	@echo "make models    train the default RF and TF models on the demo data into $(MODELS_DIR)/"
+	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
+	@echo "make bench     every benchmark: bench-predict, bench-app"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+data/demo_calibration.csv data/demo_upload.csv: | $(VENV)/.installed
+	$(PY) -m don_predictor demo-data --out data
+
+data: $(VENV)/.installed
+	$(PY) -m don_predictor demo-data --out data
+
+$(MODELS_DIR)/active.json: | $(VENV)/.installed data/demo_calibration.csv
+	$(PY) -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir $(MODELS_DIR)
+
+models: $(VENV)/.installed data/demo_calibration.csv
+	$(PY) -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir $(MODELS_DIR)
+
+run: $(VENV)/.installed data/demo_calibration.csv $(MODELS_DIR)/active.json
+	DON_MODELS_DIR=$(MODELS_DIR) $(PY) -m streamlit run app.py --server.port $(PORT)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@if [ -f Dockerfile ]; then $(VENV)/bin/hadolint Dockerfile; fi
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest
+
+bench: bench-predict bench-app
+
+bench-predict: $(VENV)/.installed data/demo_calibration.csv
+	$(PY) benchmarks/bench_predict.py
+
+bench-app: $(VENV)/.installed data/demo_calibration.csv
+	$(PY) benchmarks/bench_app.py
+
+clean:
+	rm -rf .pytest_cache .ruff_cache

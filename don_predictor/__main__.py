@@ -1,0 +1,5 @@
+import sys
+
+from don_predictor.cli import main
+
+sys.exit(main())

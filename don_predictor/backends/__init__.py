@@ -1,0 +1,24 @@
+"""Model backends behind one protocol. TensorFlow is imported inside backends.tf only, when first needed."""
+
+from __future__ import annotations
+
+from don_predictor.backends.base import Backend, ProgressCallback
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name == "rf":
+        from don_predictor.backends.rf import RandomForestBackend
+
+        return RandomForestBackend
+    if name == "tf":
+        from don_predictor.backends.tf import TensorFlowBackend
+
+        return TensorFlowBackend
+    raise ValueError(f"unknown backend {name!r}; choose rf or tf")
+
+
+def make_backend(name: str, **params) -> Backend:
+    return backend_class(name)(**params)
+
+
+__all__ = ["Backend", "ProgressCallback", "backend_class", "make_backend"]

@@ -1,0 +1,90 @@
+"""The one protocol every backend follows: fit, predict (ppb), save, load."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
+
+PARAMS_FILE = "backend.json"
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """The default progress callback: says nothing."""
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    label: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]]
+
+    def __init__(self, **params: Any):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"{self.label} has no setting {', '.join(sorted(unknown))}")
+        self.params: dict[str, Any] = {**self.defaults, **params}
+        self.band_names: list[str] = []
+        self.fitted: dict[str, Any] = {}  # small fitted numbers (e.g. target scaling) saved in backend.json
+        self.history: dict[str, list[float]] = {}  # loss curves, when the backend has them
+
+    @property
+    def target_transform(self) -> str:
+        return self.params.get("target_transform", "none")
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, band_names: list[str], progress: ProgressCallback = no_progress
+    ) -> Self:
+        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        if X.shape[1] != len(band_names):
+            raise ValueError(f"X has {X.shape[1]} columns but {len(band_names)} band names were given")
+        self.band_names = list(band_names)
+        self._fit(X, y, progress)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """DON in ppb, one value per row of X, never negative."""
+        X = np.asarray(X, dtype=float)
+        if X.shape[1] != len(self.band_names):
+            raise ValueError(f"the model expects {len(self.band_names)} bands, got {X.shape[1]}")
+        if len(X) == 0:
+            return np.empty(0)
+        return np.clip(self._predict(X), 0.0, None)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {"backend": self.name, "params": self.params, "band_names": self.band_names}
+        state |= {"fitted": self.fitted, "history": self.history}
+        (directory / PARAMS_FILE).write_text(json.dumps(state, indent=1))
+        self._save(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        directory = Path(directory)
+        state = json.loads((directory / PARAMS_FILE).read_text())
+        if state["backend"] != cls.name:
+            raise ValueError(f"{directory} holds a {state['backend']} model, not {cls.name}")
+        backend = cls(**state["params"])
+        backend.band_names = state["band_names"]
+        backend.fitted = state.get("fitted", {})
+        backend.history = state.get("history", {})
+        backend._load(directory)
+        return backend
+
+    @abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None: ...
+
+    @abstractmethod
+    def _predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _save(self, directory: Path) -> None: ...
+
+    @abstractmethod
+    def _load(self, directory: Path) -> None: ...

@@ -1,0 +1,64 @@
+"""RandomForest backend: a scikit-learn Pipeline (spectral preprocessing + forest) on a transformed target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import joblib
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.pipeline import Pipeline
+
+from don_predictor.backends.base import Backend, ProgressCallback
+from don_predictor.preprocessing import forward_target, inverse_target, make_preprocessor
+
+MODEL_FILE = "model.joblib"
+TREES_PER_STEP = 25  # trees are grown in batches so progress can be reported
+
+
+class RandomForestBackend(Backend):
+    name = "rf"
+    label = "RandomForest"
+    defaults: ClassVar[dict[str, Any]] = {
+        "n_estimators": 300,
+        "max_features": 0.3,
+        "min_samples_leaf": 1,
+        "preprocessing": "snv",
+        "target_transform": "sqrt",
+        "seed": 0,
+        "n_jobs": -1,
+    }
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
+        p = self.params
+        spectra = make_preprocessor(p["preprocessing"]).fit(X)
+        Z, z = spectra.transform(X), forward_target(self.target_transform, y)
+        forest = RandomForestRegressor(
+            n_estimators=0,
+            max_features=p["max_features"],
+            min_samples_leaf=p["min_samples_leaf"],
+            random_state=p["seed"],
+            n_jobs=p["n_jobs"],
+            warm_start=True,  # each fit below adds only the new trees
+        )
+        total, grown = int(p["n_estimators"]), 0
+        while grown < total:
+            grown = min(total, grown + TREES_PER_STEP)
+            forest.set_params(n_estimators=grown).fit(Z, z)
+            progress(grown / total, f"{grown}/{total} trees")
+        self.model_ = Pipeline([("spectra", spectra), ("forest", forest)])
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return inverse_target(self.target_transform, self.model_.predict(X))
+
+    def _save(self, directory: Path) -> None:
+        joblib.dump(self.model_, directory / MODEL_FILE, compress=3)
+
+    def _load(self, directory: Path) -> None:
+        self.model_ = joblib.load(directory / MODEL_FILE)
+
+    def tree_predictions(self, X: np.ndarray) -> np.ndarray:
+        """Each tree's prediction on the model's own (transformed) scale: (trees, rows)."""
+        Z = self.model_[:-1].transform(np.asarray(X, dtype=float))
+        return np.stack([tree.predict(Z) for tree in self.model_[-1].estimators_])

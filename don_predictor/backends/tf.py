@@ -1,0 +1,109 @@
+"""TensorFlow backend: a Keras MLP whose input scaling (a Normalization layer) lives inside the saved .keras file.
+
+TensorFlow is imported here only, and only when a TF model is fitted or loaded, so the app starts without it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from don_predictor.backends.base import Backend, ProgressCallback
+from don_predictor.preprocessing import apply_preprocessing, forward_target, inverse_target
+
+MODEL_FILE = "model.keras"
+
+
+def _keras():
+    # Keep TensorFlow's start-up chatter off the console; without oneDNN, CPU results are also repeatable.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+
+    return keras
+
+
+class TensorFlowBackend(Backend):
+    name = "tf"
+    label = "TensorFlow"
+    defaults: ClassVar[dict[str, Any]] = {
+        "hidden_units": [64, 32],
+        "dropout": 0.2,
+        "l2": 1e-3,
+        "learning_rate": 1e-3,
+        "epochs": 300,
+        "batch_size": 64,
+        "patience": 20,
+        "validation_fraction": 0.15,
+        "preprocessing": "snv",
+        "target_transform": "log1p",
+        "seed": 0,
+    }
+
+    def _build(self, X: np.ndarray):
+        keras = _keras()
+        p = self.params
+        normalization = keras.layers.Normalization(name="band_scaling")
+        normalization.adapt(X)
+        layers = [keras.Input(shape=(X.shape[1],), name="spectrum"), normalization]
+        for units in p["hidden_units"]:
+            layers.append(
+                keras.layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.l2(p["l2"]))
+            )
+            layers.append(keras.layers.Dropout(p["dropout"]))
+        layers.append(keras.layers.Dense(1, name="don"))
+        model = keras.Sequential(layers, name="don_mlp")
+        # Huber: the log target still has a few extreme samples; squared error would let them dominate.
+        model.compile(optimizer=keras.optimizers.Adam(p["learning_rate"]), loss=keras.losses.Huber(delta=1.0))
+        return model
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
+        keras = _keras()
+        p = self.params
+        keras.utils.set_random_seed(p["seed"])
+        Z = apply_preprocessing(p["preprocessing"], X)
+        z = forward_target(self.target_transform, y)
+        self.fitted = {"target_mean": float(z.mean()), "target_std": float(z.std() or 1.0)}
+        z = (z - self.fitted["target_mean"]) / self.fitted["target_std"]
+
+        # An inner validation split, drawn at random, decides when to stop; the test folds never see it.
+        order = np.random.default_rng(p["seed"]).permutation(len(Z))
+        n_val = max(1, round(len(Z) * p["validation_fraction"])) if len(Z) >= 10 else 0
+        val, train = order[:n_val], order[n_val:]
+        self.model_ = self._build(Z[train])
+        epochs = int(p["epochs"])
+        callbacks = [
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}")
+            )
+        ]
+        if n_val:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(patience=p["patience"], restore_best_weights=True, monitor="val_loss")
+            )
+        fitted = self.model_.fit(
+            Z[train],
+            z[train],
+            validation_data=(Z[val], z[val]) if n_val else None,
+            epochs=epochs,
+            batch_size=p["batch_size"],
+            verbose=0,
+            callbacks=callbacks,
+        )
+        self.history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+        progress(1.0, f"stopped after {len(self.history['loss'])} epochs")
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        Z = apply_preprocessing(self.params["preprocessing"], X)
+        z = self.model_.predict(Z, batch_size=4096, verbose=0)[:, 0]
+        z = z * self.fitted["target_std"] + self.fitted["target_mean"]
+        return inverse_target(self.target_transform, z)
+
+    def _save(self, directory: Path) -> None:
+        self.model_.save(directory / MODEL_FILE)
+
+    def _load(self, directory: Path) -> None:
+        self.model_ = _keras().models.load_model(directory / MODEL_FILE, safe_mode=True, compile=False)

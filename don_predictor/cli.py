@@ -1,0 +1,244 @@
+"""The command line: demo-data, train, predict, evaluate, info.
+
+Exit codes: 0 ok, 2 bad input (one plain line per problem on stderr), 1 internal error. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from don_predictor.backends.base import ProgressCallback
+from don_predictor.config import BACKENDS, Settings, SettingsError
+from don_predictor.registry import Registry, RegistryError
+from don_predictor.spectra import SpectraError, read_spectra
+from don_predictor.training import TrainingDataError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input that is not about the CSV itself (a missing file, no trained model, ...)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SpectraError as error:
+        for problem in error.problems:
+            _say(f"error: {problem}")
+        return EXIT_BAD_INPUT
+    except (UsageError, RegistryError, TrainingDataError, SettingsError, ValueError) as error:
+        _say(f"error: {error}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERNAL
+    except Exception as error:  # the last guard: a plain line instead of a traceback
+        _say(f"internal error: {type(error).__name__}: {error}")
+        return EXIT_INTERNAL
+
+
+# --- commands ----------------------------------------------------------------------------------------------------
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from don_predictor.demo import write_demo_data
+
+    for path in write_demo_data(args.out):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from don_predictor.training import train_and_register
+
+    data = _read_input(args.data)
+    table = read_spectra(data, require_target=True)
+    _report_table(table)
+    registry = Registry(_models_dir(args))
+    for backend in _backends(args.backend):
+        params = {"seed": args.seed}
+        if backend == "rf" and args.trees:
+            params["n_estimators"] = args.trees
+        if backend == "tf" and args.epochs:
+            params["epochs"] = args.epochs
+        started = time.perf_counter()
+        version = train_and_register(
+            table,
+            backend,
+            registry,
+            data_bytes=data,
+            data_name=Path(args.data).name,
+            params=params,
+            cv_folds=args.cv_folds,
+            cv_repeats=args.cv_repeats,
+            activate=not args.no_activate,
+            progress=_progress_printer(backend),
+        )
+        state = "active" if not args.no_activate else "saved, not activated"
+        metrics = version.cv_metrics.get("metrics", {})
+        r2 = f", CV R² {metrics['r2']['mean']:.3f}, R² log {metrics['r2_log']['mean']:.3f}" if metrics else ""
+        print(f"{backend}: version {version.version} ({state}) in {time.perf_counter() - started:.1f} s{r2}")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from don_predictor.predict import predict_table, results_csv
+
+    table = read_spectra(_read_input(args.data))
+    _report_table(table)
+    registry = Registry(_models_dir(args))
+    names = _backends(args.backend)
+    if args.backend == "all":
+        names = [name for name in names if registry.active_version(name)]
+        if not names:
+            raise UsageError(f"no active model in {registry.root}: train one first (python -m don_predictor train)")
+    models = {name: registry.load(name) for name in names}
+    results = predict_table(table, models)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_bytes(results_csv(results))
+    scored = int((results["status"] == "ok").sum())
+    print(f"{scored} of {len(results)} rows scored with {', '.join(names)}; results in {args.out}")
+    if scored == 0:
+        _say("error: no row could be scored (see the problems above)")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from don_predictor.evaluation import cross_validate, format_summary_table
+
+    table = read_spectra(_read_input(args.data), require_target=True)
+    _report_table(table)
+    usable = table.trainable
+    results = []
+    for backend in _backends(args.backend):
+        started = time.perf_counter()
+        results.append(
+            cross_validate(
+                backend,
+                table.X[usable],
+                table.target[usable],
+                table.band_names,
+                folds=args.folds,
+                repeats=args.repeats,
+                seed=args.seed,
+                progress=_progress_printer(backend),
+            )
+        )
+        _say(f"{backend}: {args.folds}x{args.repeats} CV took {time.perf_counter() - started:.1f} s")
+    print(f"{int(usable.sum())} rows, {len(table.band_names)} bands")
+    print(format_summary_table(results))
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    registry = Registry(_models_dir(args))
+    print(f"models directory: {registry.root.resolve()}")
+    for backend in BACKENDS:
+        versions = registry.versions(backend)
+        active = registry.active_version(backend)
+        print(f"{backend}: {len(versions)} version(s), active: {active or 'none'}")
+        for version in versions:
+            marker = "*" if version.version == active else " "
+            metrics = version.cv_metrics.get("metrics", {})
+            r2 = f"  CV R² {metrics['r2']['mean']:.3f}" if metrics else ""
+            rows = version.manifest.get("n_rows", "?")
+            data_name = version.manifest.get("data_name", "")
+            print(f"  {marker} {version.version}  {version.created[:19]}  {rows} rows  {data_name}{r2}")
+    return EXIT_OK
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _read_input(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a CSV file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+
+
+def _report_table(table) -> None:
+    for warning in table.warnings:
+        _say(f"warning: {warning}")
+    for problem in table.problems:
+        _say(f"warning: {problem.message}")
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    return Path(args.models_dir) if args.models_dir else Settings.from_env().models_dir
+
+
+def _backends(choice: str) -> list[str]:
+    return list(BACKENDS) if choice == "all" else [choice]
+
+
+def _progress_printer(backend: str) -> ProgressCallback:
+    """Prints a line each time another tenth of the work is done."""
+    shown = {"step": -1}
+
+    def report(fraction: float, message: str) -> None:
+        step = int(fraction * 10)
+        if step > shown["step"]:
+            shown["step"] = step
+            _say(f"{backend}: {fraction:4.0%}  {message}")
+
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m don_predictor", description="Predict DON (vomitoxin) in corn, in ppb, from reflectance spectra."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo-data", help="write the synthetic demo calibration and upload files")
+    demo.add_argument("--out", default="data", help="output directory (default: data)")
+    demo.set_defaults(handler=cmd_demo_data)
+
+    def common(sub: argparse.ArgumentParser, models_dir: bool = True) -> None:
+        sub.add_argument("--data", required=True, help="spectra CSV")
+        sub.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
+        if models_dir:
+            sub.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+
+    train = commands.add_parser("train", help="train and register new model versions")
+    common(train)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-activate", action="store_true", help="save the new version without activating it")
+    train.add_argument("--trees", type=int, help="RandomForest: number of trees")
+    train.add_argument("--epochs", type=int, help="TensorFlow: maximum epochs")
+    train.add_argument("--cv-folds", type=int, default=5, help="folds of the CV stored with the model (default 5)")
+    train.add_argument("--cv-repeats", type=int, default=1, help="repeats of that CV; 0 skips it (default 1)")
+    train.set_defaults(handler=cmd_train)
+
+    predict = commands.add_parser("predict", help="score a spectra CSV with the active models")
+    common(predict)
+    predict.add_argument("--out", required=True, help="results CSV to write")
+    predict.set_defaults(handler=cmd_predict)
+
+    evaluate = commands.add_parser("evaluate", help="repeated k-fold cross-validation")
+    common(evaluate, models_dir=False)
+    evaluate.add_argument("--folds", type=int, default=5)
+    evaluate.add_argument("--repeats", type=int, default=5)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    info = commands.add_parser("info", help="list model versions and which are active")
+    info.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+    info.set_defaults(handler=cmd_info)
+    return parser
