@@ -155,6 +155,10 @@ def read_spectra(source: str | Path | bytes | BinaryIO, *, require_target: bool 
         target[parsed_positions] = _numeric_target(
             frame, target_column, decimal_comma, parsed_positions, ids, problems, require_target
         )
+    flat = np.isfinite(X).all(axis=1) & (np.ptp(X, axis=1) == 0) if X.shape[1] > 1 else np.zeros(n_rows, bool)
+    for position in np.flatnonzero(flat):  # a dead or saturated sensor: SNV and the models cannot use it
+        value = f"{X[position, 0]:g}"
+        problems.append(RowProblem(int(position) + 1, ids[position], "(all bands)", value, "the spectrum is flat"))
     for position, raw in sorted(invalid_rows.items()):
         n_fields = len(next(csv.reader([raw], delimiter=delimiter)))
         problems.append(
@@ -365,7 +369,8 @@ def _warnings(ids: list[str], id_column: str | None, ignored: list[str], X: np.n
         warnings.append(f"{len(duplicated)} ids appear more than once: {_listing(duplicated.index.tolist())}")
     low, high = REFLECTANCE_RANGE
     with np.errstate(invalid="ignore"):
-        outside = ((X < low - REFLECTANCE_TOLERANCE) | (X > high + REFLECTANCE_TOLERANCE)).any(axis=1)
+        far = (X < low - REFLECTANCE_TOLERANCE) | (X > high + REFLECTANCE_TOLERANCE)
+    outside = (far & np.isfinite(X)).any(axis=1)  # infinite values are already row problems
     if outside.any():
         rows = [str(i + 1) for i in np.flatnonzero(outside)]
         warnings.append(

@@ -47,6 +47,8 @@ class RandomForestBackend(Backend):
             grown = min(total, grown + TREES_PER_STEP)
             forest.set_params(n_estimators=grown).fit(Z, z)
             progress(grown / total, f"{grown}/{total} trees")
+        # Threads sum tree outputs in varying order; one thread makes every prediction bit-for-bit repeatable.
+        forest.set_params(n_jobs=1)
         self.model_ = Pipeline([("spectra", spectra), ("forest", forest)])
 
     def _predict(self, X: np.ndarray) -> np.ndarray:

@@ -1,0 +1,63 @@
+"""Shared fixtures: the demo data, the real dev data in ../shared, and tiny trained models in a temporary registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from don_predictor.demo import CALIBRATION_FILE, UPLOAD_FILE, write_demo_data
+from don_predictor.registry import Registry
+from don_predictor.spectra import read_spectra
+from don_predictor.training import train_and_register
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT.parent / "shared" / "data" / "corn_hsi_dev.csv"
+
+# Small enough to keep the suite fast, big enough to learn the demo signal.
+TINY_PARAMS = {"rf": {"n_estimators": 30}, "tf": {"epochs": 25, "patience": 10}}
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """The demo files, generated fresh (the same bytes as data/, which tests/test_demo.py checks)."""
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_data(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_calibration(demo_dir) -> Path:
+    return demo_dir / CALIBRATION_FILE
+
+
+@pytest.fixture(scope="session")
+def demo_upload(demo_dir) -> Path:
+    return demo_dir / UPLOAD_FILE
+
+
+@pytest.fixture(scope="session")
+def demo_table(demo_calibration):
+    return read_spectra(demo_calibration, require_target=True)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not REAL_DATA.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{REAL_DATA} is missing: CI must have ../shared beside the clone")
+        pytest.skip(f"{REAL_DATA} not found")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory, demo_calibration, demo_table) -> Registry:
+    """A registry with one tiny active RF and TF version each, trained on the demo data."""
+    registry = Registry(tmp_path_factory.mktemp("models"))
+    data = demo_calibration.read_bytes()
+    for backend, params in TINY_PARAMS.items():
+        train_and_register(
+            demo_table, backend, registry, data_bytes=data, data_name="demo", params=params, cv_repeats=0
+        )
+    return registry

@@ -1,0 +1,86 @@
+"""Each backend fits on the demo data, saves, loads in a fresh process and predicts exactly the same, never negative."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, TINY_PARAMS
+
+from don_predictor.backends import backend_class, make_backend
+from don_predictor.evaluation import regression_metrics
+
+LOAD_AND_PREDICT = """
+import sys, numpy as np
+from don_predictor.backends import backend_class
+model = backend_class(sys.argv[1]).load(sys.argv[2])
+np.save(sys.argv[4], model.predict(np.load(sys.argv[3])))
+"""
+
+
+@pytest.fixture(scope="module")
+def split(demo_table):
+    X, y = demo_table.X, demo_table.target
+    return X[:400], y[:400], X[400:], y[400:]
+
+
+@pytest.mark.parametrize("backend", ["rf", "tf"])
+def test_fit_save_load_in_fresh_process_gives_identical_predictions(backend, split, demo_table, tmp_path):
+    X_train, y_train, X_test, y_test = split
+    model = make_backend(backend, **TINY_PARAMS[backend]).fit(X_train, y_train, demo_table.band_names)
+    expected = model.predict(X_test)
+    assert expected.shape == (len(X_test),)
+    assert (expected >= 0).all()
+    # It learned the demo signal: better than predicting the mean, on the log scale that the skew calls for.
+    assert regression_metrics(y_test, expected)["r2_log"] > 0.3
+
+    model.save(tmp_path / "bundle")
+    np.save(tmp_path / "X.npy", X_test)
+    subprocess.run(
+        [sys.executable, "-c", LOAD_AND_PREDICT, backend, tmp_path / "bundle", tmp_path / "X.npy", tmp_path / "p.npy"],
+        check=True,
+        cwd=ROOT,
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
+
+
+def test_predictions_are_never_negative_even_far_outside_the_training_data(split, demo_table):
+    X_train, y_train, _, _ = split
+    model = make_backend("rf", **TINY_PARAMS["rf"]).fit(X_train, y_train, demo_table.band_names)
+    ramp = np.linspace(0.0, 1.0, X_train.shape[1])
+    strange = np.vstack([ramp * 0.01, ramp * 5.0, X_train[0] * -1])
+    assert (model.predict(strange) >= 0).all()
+
+
+def test_wrong_number_of_bands_is_refused(split, demo_table):
+    X_train, y_train, X_test, _ = split
+    model = make_backend("rf", n_estimators=5).fit(X_train, y_train, demo_table.band_names)
+    with pytest.raises(ValueError, match="expects 448 bands, got 447"):
+        model.predict(X_test[:, :447])
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ValueError, match="RandomForest has no setting epochs"):
+        make_backend("rf", epochs=3)
+
+
+def test_tensorflow_is_not_imported_until_a_tf_model_is_needed():
+    code = (
+        "import sys; import don_predictor.cli, don_predictor.registry, don_predictor.predict; "
+        "from don_predictor.backends import backend_class; backend_class('rf'); "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False False"
+
+
+def test_tf_bundle_carries_its_scaling_and_target_transform(split, demo_table, tmp_path):
+    X_train, y_train, X_test, _ = split
+    model = make_backend("tf", epochs=3).fit(X_train, y_train, demo_table.band_names)
+    model.save(tmp_path)
+    loaded = backend_class("tf").load(tmp_path)
+    assert loaded.fitted == model.fitted and set(loaded.fitted) == {"target_mean", "target_std"}
+    assert loaded.model_.get_layer("band_scaling") is not None
+    np.testing.assert_array_equal(loaded.predict(X_test), model.predict(X_test))
