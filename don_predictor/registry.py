@@ -22,6 +22,7 @@ from typing import Any
 
 from don_predictor import __version__
 from don_predictor.backends import Backend, backend_class
+from don_predictor.backends.base import PARAMS_FILE
 
 MANIFEST_FILE = "manifest.json"
 ACTIVE_FILE = "active.json"
@@ -50,6 +51,13 @@ class ModelVersion:
     @property
     def cv_metrics(self) -> dict[str, Any]:
         return self.manifest.get("cv_metrics") or {}
+
+    def history(self) -> dict[str, list[float]]:
+        """The loss curves the backend recorded while fitting (empty for RF)."""
+        try:
+            return json.loads((self.path / PARAMS_FILE).read_text()).get("history", {})
+        except (OSError, ValueError):
+            return {}
 
 
 def sha256_file(path: Path) -> str:

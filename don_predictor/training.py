@@ -67,5 +67,6 @@ def train_and_register(
         "n_rows_skipped": int((~usable).sum()),
         "cv_metrics": cv_metrics,
         "training_seconds": round(time.perf_counter() - started, 2),
+        "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }
     return registry.save(model, training, activate=activate)

@@ -1,0 +1,133 @@
+"""Plotly figures for the pages. Plain functions of arrays, so tests can build them without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from don_predictor.config import SCREENING_LIMIT_PPB
+
+COLORS = {"rf": "#2E7D32", "tf": "#EF6C00", "mean": "#37474F", "limit": "#C62828"}
+MIN_LOG_PPB = 1.0  # zeros cannot sit on a log axis: they are drawn at 1 ppb
+
+
+def band_axis(band_names: list[str]) -> tuple[np.ndarray, str]:
+    """x values and their label: wavelengths in nm when the names look like them, else band numbers."""
+    x = np.array([float(b) for b in band_names])
+    return x, "wavelength (nm)" if x.min() >= 300 else "band"
+
+
+def spectra_figure(band_names: list[str], X: np.ndarray, ids: list[str], n_examples: int = 5) -> go.Figure:
+    """Mean spectrum with a 5–95 % band, plus a few individual spectra."""
+    x, label = band_axis(band_names)
+    X = X[np.isfinite(X).all(axis=1)]
+    fig = go.Figure()
+    if len(X):
+        low, high = np.percentile(X, [5, 95], axis=0)
+        fig.add_trace(go.Scatter(x=x, y=high, line={"width": 0}, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(x=x, y=low, fill="tonexty", line={"width": 0}, name="5–95 %", fillcolor="rgba(55,71,79,0.2)")
+        )
+        for i in np.linspace(0, len(X) - 1, min(n_examples, len(X))).astype(int):
+            fig.add_trace(go.Scatter(x=x, y=X[i], name=str(ids[i]), line={"width": 1}, opacity=0.6))
+        fig.add_trace(go.Scatter(x=x, y=X.mean(axis=0), name="mean", line={"color": COLORS["mean"], "width": 3}))
+    fig.update_layout(xaxis_title=label, yaxis_title="reflectance", height=380, margin={"t": 30})
+    return fig
+
+
+def prediction_histogram(predictions: dict[str, np.ndarray], limit_ppb: float = SCREENING_LIMIT_PPB) -> go.Figure:
+    """Distribution of predictions on a log axis, one colour per backend, the limit as a line."""
+    fig = go.Figure()
+    for name, ppb in predictions.items():
+        ppb = ppb[np.isfinite(ppb)]
+        fig.add_trace(
+            go.Histogram(
+                x=np.log10(np.maximum(ppb, MIN_LOG_PPB)), name=name, marker_color=COLORS.get(name), opacity=0.7
+            )
+        )
+    fig.add_vline(x=np.log10(limit_ppb), line={"color": COLORS["limit"], "dash": "dash"}, annotation_text="limit")
+    ticks = np.arange(0, 7)
+    fig.update_layout(
+        barmode="overlay",
+        xaxis={
+            "title": "predicted DON (ppb, log scale)",
+            "tickvals": ticks,
+            "ticktext": [f"{10**t:,.0f}" for t in ticks],
+        },
+        yaxis_title="samples",
+        height=340,
+        margin={"t": 30},
+    )
+    return fig
+
+
+def actual_vs_predicted(actual: np.ndarray, predictions: dict[str, np.ndarray], ids: list[str]) -> go.Figure:
+    fig = go.Figure()
+    finite = np.isfinite(actual)
+    for name, ppb in predictions.items():
+        keep = finite & np.isfinite(ppb)
+        fig.add_trace(
+            go.Scatter(
+                x=np.maximum(actual[keep], MIN_LOG_PPB),
+                y=np.maximum(ppb[keep], MIN_LOG_PPB),
+                mode="markers",
+                name=name,
+                text=np.asarray(ids)[keep],
+                marker={"color": COLORS.get(name), "opacity": 0.7},
+            )
+        )
+    _identity_line(fig, actual[finite])
+    fig.update_layout(
+        xaxis={"title": "measured DON (ppb)", "type": "log"},
+        yaxis={"title": "predicted DON (ppb)", "type": "log"},
+        height=420,
+        margin={"t": 30},
+    )
+    return fig
+
+
+def compare_scatter(rf_ppb: np.ndarray, tf_ppb: np.ndarray, ids: list[str]) -> go.Figure:
+    keep = np.isfinite(rf_ppb) & np.isfinite(tf_ppb)
+    fig = go.Figure(
+        go.Scatter(
+            x=np.maximum(rf_ppb[keep], MIN_LOG_PPB),
+            y=np.maximum(tf_ppb[keep], MIN_LOG_PPB),
+            mode="markers",
+            text=np.asarray(ids)[keep],
+            name="samples",
+            marker={"color": COLORS["tf"], "opacity": 0.7},
+        )
+    )
+    _identity_line(fig, np.concatenate([rf_ppb[keep], tf_ppb[keep]]))
+    fig.update_layout(
+        xaxis={"title": "RandomForest (ppb)", "type": "log"},
+        yaxis={"title": "TensorFlow (ppb)", "type": "log"},
+        height=420,
+        margin={"t": 30},
+    )
+    return fig
+
+
+def spectrum_against_mean(band_names: list[str], spectrum: np.ndarray, mean: np.ndarray | None, label: str):
+    x, axis_label = band_axis(band_names)
+    fig = go.Figure(go.Scatter(x=x, y=spectrum, name=label, line={"color": COLORS["tf"]}))
+    if mean is not None:
+        fig.add_trace(go.Scatter(x=x, y=mean, name="training mean", line={"color": COLORS["mean"], "dash": "dot"}))
+    fig.update_layout(xaxis_title=axis_label, yaxis_title="reflectance", height=340, margin={"t": 30})
+    return fig
+
+
+def loss_curve(history: dict[str, list[float]]) -> go.Figure:
+    fig = go.Figure()
+    for key, values in history.items():
+        fig.add_trace(go.Scatter(x=np.arange(1, len(values) + 1), y=values, name=key))
+    fig.update_layout(xaxis_title="epoch", yaxis_title="loss (Huber, scaled target)", height=320, margin={"t": 30})
+    return fig
+
+
+def _identity_line(fig: go.Figure, values: np.ndarray) -> None:
+    values = values[np.isfinite(values)]
+    top = max(float(values.max()) if len(values) else 10.0, 10.0) * 1.5
+    fig.add_trace(
+        go.Scatter(x=[MIN_LOG_PPB, top], y=[MIN_LOG_PPB, top], mode="lines", name="identity", line={"dash": "dot"})
+    )

@@ -1,0 +1,21 @@
+"""The frame around every page: the sidebar with the active model versions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from don_predictor import __version__
+from don_predictor.ui.models import active_versions
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.markdown("### Active models")
+        versions, problems = active_versions()
+        for backend, version in versions.items():
+            r2 = version.cv_metrics.get("metrics", {}).get("r2_log", {}).get("mean")
+            quality = f" · CV R² log {r2:.2f}" if r2 is not None else ""
+            st.caption(f"**{backend.upper()}** `{version.version}`{quality}")
+        for problem in problems:
+            st.caption(f":orange[{problem}]")
+        st.caption(f"DON Predictor {__version__} · a screening tool, not a reference method")

@@ -1,0 +1,62 @@
+"""The prediction page, one function for every backend: upload, validate, score, chart, download."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from don_predictor import charts
+from don_predictor.backends import backend_class
+from don_predictor.spectra import BandMismatchError
+from don_predictor.ui.models import active_versions, registry, score_upload
+from don_predictor.ui.results import accuracy_metrics, download_results, results_table, summary_metrics
+from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
+
+
+def render_predict_page(backend: str) -> None:
+    label = backend_class(backend).label
+    st.title(f"{label} predictions")
+    versions, problems = active_versions((backend,))
+    if problems:
+        for problem in problems:
+            st.error(problem)
+        return
+    version = versions[backend]
+    st.caption(f"Active {label} model: version `{version.version}`, trained on {version.manifest.get('n_rows')} rows.")
+
+    upload = spectra_upload(backend)
+    if upload is None:
+        st.info("Drop a CSV of spectra above, or use the demo file.")
+        return
+    table = read_or_report(upload)
+    if table is None:
+        return
+    validation_report(table)
+    started = time.perf_counter()
+    try:
+        results = score_upload(upload.data, str(registry().root), ((backend, version.version),))
+    except BandMismatchError as error:
+        st.error(f"**{upload.name}** does not fit the {label} model: {error}")
+        return
+    ppb = results[f"{backend}_ppb"].to_numpy()
+    st.caption(f"Scored in {1000 * (time.perf_counter() - started):,.0f} ms.")
+
+    st.subheader("Results")
+    summary_metrics(ppb)
+    results_table(results, [backend])
+    download_results(results, upload.name, backend)
+
+    actual = target_of(table)
+    if actual is not None:
+        st.subheader("Against the measured values")
+        accuracy_metrics(actual, {backend: ppb})
+        st.plotly_chart(charts.actual_vs_predicted(actual, {backend: ppb}, table.ids), width="stretch")
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Uploaded spectra**")
+        st.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
+    with right:
+        st.markdown("**Distribution of predictions**")
+        st.plotly_chart(charts.prediction_histogram({backend: ppb}), width="stretch")

@@ -1,0 +1,80 @@
+"""Result tables, summary metrics and downloads shared by the prediction pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.evaluation import regression_metrics
+from don_predictor.predict import results_csv
+
+
+def with_ppm(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
+    """The results with a ppm column after each ppb column, for reading at a glance."""
+    shown = results.copy()
+    for backend in backends:
+        position = shown.columns.get_loc(f"{backend}_ppb") + 1
+        shown.insert(position, f"{backend}_ppm", shown[f"{backend}_ppb"] / 1000.0)
+    return shown
+
+
+def results_table(results: pd.DataFrame, backends: list[str]) -> None:
+    column_config = {}
+    for backend in backends:
+        column_config[f"{backend}_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} (ppb)", format="%.0f")
+        column_config[f"{backend}_ppm"] = st.column_config.NumberColumn(f"{backend.upper()} (ppm)", format="%.2f")
+    st.dataframe(with_ppm(results, backends), hide_index=True, width="stretch", column_config=column_config)
+
+
+def summary_metrics(ppb: np.ndarray, limit_ppb: float = SCREENING_LIMIT_PPB) -> None:
+    scored = ppb[np.isfinite(ppb)]
+    cols = st.columns(4)
+    cols[0].metric("samples scored", len(scored))
+    cols[1].metric("median", f"{np.median(scored):,.0f} ppb" if len(scored) else "—")
+    cols[2].metric("highest", f"{scored.max():,.0f} ppb" if len(scored) else "—")
+    above = int((scored > limit_ppb).sum())
+    cols[3].metric(f"above {limit_ppb:,.0f} ppb", f"{above} ({above / len(scored):.0%})" if len(scored) else "—")
+
+
+def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
+    """R², RMSE, MAE per backend on the rows that carry a measured value."""
+    rows = []
+    for backend, ppb in predictions.items():
+        keep = np.isfinite(actual) & np.isfinite(ppb)
+        if keep.sum() < 2:
+            continue
+        m = regression_metrics(actual[keep], ppb[keep])
+        rows.append(
+            {
+                "model": backend.upper(),
+                "rows": int(keep.sum()),
+                "R²": m["r2"],
+                "R² (log)": m["r2_log"],
+                "RMSE (ppb)": m["rmse_ppb"],
+                "MAE (ppb)": m["mae_ppb"],
+                "bias (ppb)": m["bias_ppb"],
+            }
+        )
+    if rows:
+        st.dataframe(
+            pd.DataFrame(rows)
+            .style.format(precision=3, subset=["R²", "R² (log)"])
+            .format("{:,.0f}", subset=["RMSE (ppb)", "MAE (ppb)", "bias (ppb)"]),
+            hide_index=True,
+        )
+
+
+def download_results(results: pd.DataFrame, upload_name: str, suffix: str) -> None:
+    stem = Path(upload_name).stem or "spectra"
+    st.download_button(
+        "Download results (CSV)",
+        data=results_csv(results),
+        file_name=f"{stem}_{suffix}.csv",
+        mime="text/csv",
+        key=f"download_{suffix}",
+        type="primary",
+    )

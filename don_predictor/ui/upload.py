@@ -1,0 +1,84 @@
+"""The upload widget (drag and drop, or the demo file) and the validation report under it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from don_predictor.spectra import SpectraError, SpectraTable
+from don_predictor.ui.models import read_upload
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DEMO_UPLOAD = DATA_DIR / "demo_upload.csv"
+DEMO_CALIBRATION = DATA_DIR / "demo_calibration.csv"
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spectra CSV") -> Upload | None:
+    """A drop zone plus a 'use the demo file' button. An uploaded file wins over the demo file."""
+    demo_flag = f"{key}_use_demo"
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    with left:
+        uploaded = st.file_uploader(
+            label, type=["csv", "tsv", "txt"], key=f"{key}_file", help="Header row; band columns named by number."
+        )
+    with right:
+        if st.button("Use the demo file", key=f"{key}_demo", help=f"{demo_file.name} (synthetic spectra)"):
+            st.session_state[demo_flag] = True
+    if uploaded is not None:
+        return Upload(uploaded.name, uploaded.getvalue())
+    if st.session_state.get(demo_flag):
+        if not demo_file.exists():
+            st.error(f"The demo file {demo_file.name} is missing: run `make data`.")
+            return None
+        st.caption(f"Using the demo file **{demo_file.name}** (synthetic spectra).")
+        return Upload(demo_file.name, demo_file.read_bytes())
+    return None
+
+
+def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTable | None:
+    """The validated table, or None after showing the reason the file cannot be used."""
+    try:
+        return read_upload(upload.data, require_target)
+    except SpectraError as error:
+        st.error(f"**{upload.name}** cannot be used: " + "; ".join(error.problems))
+        return None
+
+
+def validation_report(table: SpectraTable) -> None:
+    """Rows read and usable, warnings, and every row problem with its row, id and column."""
+    scorable = int(table.scorable.sum())
+    cols = st.columns(4)
+    cols[0].metric("rows read", table.n_rows)
+    cols[1].metric("rows usable", scorable)
+    cols[2].metric("rows with problems", len({p.row for p in table.problems}))
+    cols[3].metric("bands", len(table.band_names))
+    for warning in table.warnings:
+        st.warning(warning)
+    if scorable == 0:
+        st.error("No row can be scored: every row has a problem (see the list below).")
+    if table.problems:
+        frame = pd.DataFrame(
+            [
+                {"row": p.row, "id": p.id, "column": p.column, "value": p.value, "problem": p.reason}
+                for p in table.problems
+            ]
+        )
+        with st.expander(f"{len(table.problems)} problems in the file", expanded=len(table.problems) <= 20):
+            st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def target_of(table: SpectraTable) -> np.ndarray | None:
+    """The measured DON when the upload carries it for at least one usable row."""
+    if table.target is None or not table.trainable.any():
+        return None
+    return np.where(table.trainable, table.target, np.nan)

@@ -1,0 +1,81 @@
+import time
+
+import numpy as np
+import streamlit as st
+
+from don_predictor import charts
+from don_predictor.compare import add_differences, agreement
+from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.spectra import BandMismatchError
+from don_predictor.ui.models import active_versions, registry, score_upload
+from don_predictor.ui.results import accuracy_metrics, download_results, results_table
+from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
+
+st.title("Compare RandomForest and TensorFlow")
+versions, problems = active_versions()
+for problem in problems:
+    st.error(problem)
+if len(versions) < 2:
+    st.stop()
+st.caption(" · ".join(f"{b.upper()} `{v.version}`" for b, v in versions.items()))
+
+upload = spectra_upload("compare")
+if upload is None:
+    st.info("Drop a CSV of spectra above, or use the demo file.")
+    st.stop()
+table = read_or_report(upload)
+if table is None:
+    st.stop()
+validation_report(table)
+
+started = time.perf_counter()
+try:
+    results = score_upload(upload.data, str(registry().root), tuple((b, v.version) for b, v in versions.items()))
+except BandMismatchError as error:
+    st.error(f"**{upload.name}** does not fit the models: {error}")
+    st.stop()
+rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
+st.caption(f"Scored by both models in {1000 * (time.perf_counter() - started):,.0f} ms.")
+
+st.subheader("Agreement")
+stats = agreement(rf, tf)
+cols = st.columns(4)
+cols[0].metric("samples scored by both", stats["n"])
+cols[1].metric("Spearman rank correlation", f"{stats['spearman']:.2f}" if np.isfinite(stats["spearman"]) else "—")
+cols[2].metric(f"same side of {SCREENING_LIMIT_PPB:,.0f} ppb", f"{stats['same_side_share']:.0%}" if stats["n"] else "—")
+cols[3].metric("median |TF − RF|", f"{stats['median_abs_diff_ppb']:,.0f} ppb" if stats["n"] else "—")
+
+compared = add_differences(results)
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Results")
+    results_table(compared, ["rf", "tf"])
+    download_results(compared, upload.name, "compare")
+with right:
+    st.subheader("TF against RF")
+    st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")
+
+actual = target_of(table)
+if actual is not None:
+    st.subheader("Against the measured values")
+    accuracy_metrics(actual, {"rf": rf, "tf": tf})
+    st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids), width="stretch")
+
+st.subheader("One sample")
+scored_rows = [i for i in range(table.n_rows) if np.isfinite(rf[i])]
+if scored_rows:
+    row = st.selectbox("Sample", scored_rows, format_func=lambda i: f"{table.ids[i]}  (row {i + 1})")
+    mean = versions["rf"].manifest.get("training_mean_spectrum")
+    c1, c2 = st.columns([1, 3])
+    c1.metric("RandomForest", f"{rf[row]:,.0f} ppb")
+    c1.metric("TensorFlow", f"{tf[row]:,.0f} ppb")
+    spectrum = table.bands_matrix(versions["rf"].manifest["band_names"])[row]
+    c2.plotly_chart(
+        charts.spectrum_against_mean(versions["rf"].manifest["band_names"], spectrum, mean, table.ids[row]),
+        width="stretch",
+    )
+
+st.subheader("Spectra and predictions")
+left, right = st.columns(2)
+left.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
+right.plotly_chart(charts.prediction_histogram({"rf": rf, "tf": tf}), width="stretch")

@@ -1,0 +1,61 @@
+import pandas as pd
+import streamlit as st
+
+from don_predictor.ui.models import active_versions
+from don_predictor.ui.upload import DEMO_UPLOAD
+
+st.title("🌽 DON Predictor")
+st.markdown(
+    """
+Predicts **deoxynivalenol (DON, vomitoxin)** in corn, in ppb, from hyperspectral reflectance spectra, with a
+RandomForest and a TensorFlow model side by side.
+
+**What it is:** a fast screening tool. Score a lot's spectra, see which samples are likely above a limit
+(e.g. the FDA advisory 1 ppm = 1,000 ppb), and train new model versions on your own instrument's calibration data.
+
+**What it is not:** a reference method. Confirm results near a legal limit by an accredited method (HPLC, LC-MS/MS).
+The bundled demo data is **synthetic**; calibrate on your own spectra before relying on the numbers.
+"""
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Expected CSV")
+    st.markdown(
+        """
+- A header row; comma, semicolon or tab separated; decimal commas are fine.
+- **Band columns** are named by a number: band indices `0..447` or wavelengths in nm.
+- An **id column** (`hsi_id`, else the first text column) is optional; without one, row numbers serve.
+- `vomitoxin_ppb` is optional for scoring (it adds accuracy figures) and required for training.
+- Bad rows are listed with their row, id and column; the other rows are still scored.
+"""
+    )
+    if DEMO_UPLOAD.exists():
+        st.download_button("Download the example file", DEMO_UPLOAD.read_bytes(), DEMO_UPLOAD.name, "text/csv")
+with right:
+    st.subheader("Try it")
+    st.markdown("Score the 50 synthetic demo spectra with both models on the Compare page.")
+    if st.button("Try the demo data", type="primary"):
+        st.session_state["compare_use_demo"] = True
+        st.switch_page("pages/compare.py")
+
+st.subheader("Active models")
+versions, problems = active_versions()
+rows = []
+for backend, version in versions.items():
+    metrics = version.cv_metrics.get("metrics", {})
+    rows.append(
+        {
+            "model": backend.upper(),
+            "version": version.version,
+            "trained": version.created[:19].replace("T", " "),
+            "on": f"{version.manifest.get('data_name', '?')} ({version.manifest.get('n_rows', '?')} rows)",
+            "CV R²": metrics.get("r2", {}).get("mean"),
+            "CV R² (log)": metrics.get("r2_log", {}).get("mean"),
+            "CV MAE (ppb)": metrics.get("mae_ppb", {}).get("mean"),
+        }
+    )
+if rows:
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+for problem in problems:
+    st.warning(problem)

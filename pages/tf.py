@@ -1,0 +1,3 @@
+from don_predictor.ui.predict_page import render_predict_page
+
+render_predict_page("tf")
