@@ -7,10 +7,12 @@ from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.spectra import BandMismatchError
+from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, registry, score_upload
 from don_predictor.ui.results import accuracy_metrics, download_results, results_table
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
+ensure_router()
 st.title("Compare RandomForest and TensorFlow")
 versions, problems = active_versions()
 for problem in problems:

@@ -1,10 +1,12 @@
 import pandas as pd
 import streamlit as st
 
+from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions
 from don_predictor.ui.upload import DEMO_UPLOAD
 
-st.title("🌽 DON Predictor")
+ensure_router()
+st.title("DON Predictor")
 st.markdown(
     """
 Predicts **deoxynivalenol (DON, vomitoxin)** in corn, in ppb, from hyperspectral reflectance spectra, with a

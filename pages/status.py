@@ -2,8 +2,10 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.health import check_health
+from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import LOAD_SECONDS, registry
 
+ensure_router()
 st.title("Status")
 health = check_health(registry(), LOAD_SECONDS)
 if health.status == "OK":

@@ -1,5 +1,6 @@
 import streamlit as st
 
+from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.training_panels import (
     current_job,
     job_progress,
@@ -9,6 +10,7 @@ from don_predictor.ui.training_panels import (
 )
 from don_predictor.ui.upload import DEMO_CALIBRATION, read_or_report, spectra_upload, validation_report
 
+ensure_router()
 st.title("Train new model versions")
 st.caption("New versions are saved beside the active ones; you choose whether to activate them.")
 

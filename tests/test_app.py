@@ -133,7 +133,7 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     at.multiselect[0].set_value(["rf"])
     at.number_input[0].set_value(20)  # trees
     at.number_input[2].set_value(0)  # no CV: the fastest run
-    submit = [b for b in at.button if b.label == "Train"][0]
+    submit = next(b for b in at.button if b.label == "Train")
     submit.click()
     at.run()
     deadline = time.time() + 120

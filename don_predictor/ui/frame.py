@@ -19,3 +19,17 @@ def sidebar() -> None:
         for problem in problems:
             st.caption(f":orange[{problem}]")
         st.caption(f"DON Predictor {__version__} · a screening tool, not a reference method")
+
+
+def ensure_router() -> None:
+    """Make a page always run inside app.py's st.navigation frame.
+
+    Streamlit runs scripts in pages/ directly (its old multipage mode) until app.py has called st.navigation once in
+    the process, so a first visit to a deep link such as /compare would miss the frame. Switching the process to the
+    new mode and rerunning sends this visit through app.py, which opens the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # internal: the flag behind the old mode
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

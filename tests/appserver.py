@@ -1,0 +1,68 @@
+"""Start `streamlit run app.py` on a free port and wait for /_stcore/health (used by e2e tests and benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+            return response.status == 200 and response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_app(
+    models_dir: Path, timeout: float = 60.0, extra_env: dict | None = None
+) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """Yields (base url, process, seconds until healthy)."""
+    port = free_port()
+    env = {**os.environ, "DON_MODELS_DIR": str(models_dir), **(extra_env or {})}
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        while not health_ok(port):
+            if process.poll() is not None:
+                output = process.stdout.read().decode(errors="replace")
+                raise RuntimeError(f"streamlit exited with {process.returncode}:\n{output}")
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"no healthy app on port {port} after {timeout} s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", process, time.perf_counter() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
