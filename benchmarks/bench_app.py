@@ -73,13 +73,14 @@ def main() -> None:
             ms = float(re.search(r"in ([\d,]+) ms", text).group(1).replace(",", ""))
             label = "cold (loads both models)" if i == 0 else "warm"
             print(
-                f"  upload {i + 1}: server scoring {ms:7,.0f} ms, upload to results in browser {elapsed:5.2f} s  [{label}]"
+                f"  upload {i + 1}: server scoring {ms:7,.0f} ms, upload to results shown {elapsed:5.2f} s  [{label}]"
             )
             if i > 0:
                 server_ms.append(ms)
                 page_s.append(elapsed)
         print(
-            f"500-row upload on Compare, both models warm: server scoring median {statistics.median(server_ms):,.0f} ms; "
+            "500-row upload on Compare, both models warm: "
+            f"server scoring median {statistics.median(server_ms):,.0f} ms; "
             f"upload to results shown median {statistics.median(page_s):.2f} s"
         )
         print(f"app RSS with both models loaded: {rss_mb(psutil.Process(process.pid)):,.0f} MB")
