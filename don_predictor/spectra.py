@@ -112,7 +112,9 @@ class SpectraTable:
         return self.X[:, [position[key] for key in wanted]]
 
 
-def read_spectra(source: str | Path | bytes | BinaryIO, *, require_target: bool = False) -> SpectraTable:
+def read_spectra(
+    source: str | Path | bytes | BinaryIO, *, require_target: bool = False, max_rows: int | None = None
+) -> SpectraTable:
     """Read a spectra CSV (path, bytes or binary file object) into a validated SpectraTable."""
     text = _decode(_read_bytes(source))
     if not text.strip():
@@ -143,6 +145,8 @@ def read_spectra(source: str | Path | bytes | BinaryIO, *, require_target: bool 
     n_rows = len(frame) + len(invalid_rows)
     if n_rows == 0:
         raise SpectraError("the file has a header but no data rows")
+    if max_rows is not None and n_rows > max_rows:
+        raise SpectraError(f"the file has {n_rows:,} rows; this app accepts at most {max_rows:,} (DON_MAX_UPLOAD_ROWS)")
 
     parsed_positions = np.setdiff1d(np.arange(n_rows), list(invalid_rows))
     ids = _ids(frame, id_column, parsed_positions, invalid_rows, n_rows, names, delimiter)

@@ -209,3 +209,9 @@ def test_reads_from_path_and_file_object(tmp_path):
     path = tmp_path / "s.csv"
     path.write_bytes(good())
     assert read_spectra(path).n_rows == read_spectra(io.BytesIO(good())).n_rows == read_spectra(str(path)).n_rows == 3
+
+
+def test_row_limit_is_enforced():
+    with pytest.raises(SpectraError, match="the file has 3 rows; this app accepts at most 2"):
+        read_spectra(good(), max_rows=2)
+    assert read_spectra(good(), max_rows=3).n_rows == 3

@@ -46,7 +46,7 @@ def active_versions(backends: tuple[str, ...] = BACKENDS) -> tuple[dict[str, Mod
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def read_upload(data: bytes, require_target: bool = False) -> SpectraTable:
-    return read_spectra(data, require_target=require_target)
+    return read_spectra(data, require_target=require_target, max_rows=settings().max_upload_rows)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

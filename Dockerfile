@@ -1,0 +1,39 @@
+# DON Predictor: one container running the Streamlit app.
+# Builder: installs into a virtualenv and trains the default demo models. Runtime: slim, non-root, copies both.
+
+FROM python:3.11-slim AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=2
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY don_predictor/ don_predictor/
+COPY data/ data/
+RUN python -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir /app/models
+
+FROM python:3.11-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    DON_MODELS_DIR=/app/models \
+    STREAMLIT_SERVER_PORT=8501 \
+    STREAMLIT_SERVER_ADDRESS=0.0.0.0
+RUN groupadd --gid 10001 don && useradd --create-home --uid 10001 --gid 10001 don
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+COPY --chown=don:don app.py ./
+COPY --chown=don:don pages/ pages/
+COPY --chown=don:don don_predictor/ don_predictor/
+COPY --chown=don:don data/ data/
+COPY --chown=don:don .streamlit/config.toml .streamlit/config.toml
+COPY --from=builder --chown=don:don /app/models /app/models
+USER 10001:10001
+EXPOSE 8501
+VOLUME ["/app/models"]
+# The slim image has no curl: ask the health endpoint with Python.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read() == b'ok' else 1)"]
+CMD ["streamlit", "run", "app.py"]
