@@ -12,6 +12,7 @@ from pathlib import Path
 
 from don_predictor.backends.base import ProgressCallback
 from don_predictor.config import BACKENDS, Settings, SettingsError
+from don_predictor.limits import ABOVE, BELOW, DEFAULT_LIMIT, INCONCLUSIVE, LIMITS, get_limit
 from don_predictor.registry import Registry, RegistryError
 from don_predictor.spectra import SpectraError, read_spectra
 from don_predictor.training import TrainingDataError
@@ -98,12 +99,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         names = [name for name in names if registry.active_version(name)]
         if not names:
             raise UsageError(f"no active model in {registry.root}: train one first (python -m don_predictor train)")
+    limit = get_limit(args.limit)
     models = {name: registry.load(name) for name in names}
-    results = predict_table(table, models)
+    results = predict_table(table, models, limit.ppb)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_bytes(results_csv(results))
     scored = int((results["status"] == "ok").sum())
     print(f"{scored} of {len(results)} rows scored with {', '.join(names)}; results in {args.out}")
+    for name in names:
+        if f"{name}_verdict" in results:
+            counts = results[f"{name}_verdict"].value_counts()
+            summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, INCONCLUSIVE, ABOVE))
+            print(f"{name} against {limit.label}: {summary}")
     if scored == 0:
         _say("error: no row could be scored (see the problems above)")
         return EXIT_BAD_INPUT
@@ -229,6 +236,12 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="score a spectra CSV with the active models")
     common(predict)
     predict.add_argument("--out", required=True, help="results CSV to write")
+    predict.add_argument(
+        "--limit",
+        default=DEFAULT_LIMIT,
+        choices=[limit.key for limit in LIMITS],
+        help=f"the limit verdicts are given against (default {DEFAULT_LIMIT})",
+    )
     predict.set_defaults(handler=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="repeated k-fold cross-validation")

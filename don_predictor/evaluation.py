@@ -17,6 +17,7 @@ from sklearn.model_selection import KFold
 from don_predictor.backends import make_backend
 from don_predictor.backends.base import ProgressCallback, no_progress
 from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals
 
 METRIC_LABELS = {
     "r2": "R² (ppb)",
@@ -58,6 +59,7 @@ class CVResult:
     repeats: int
     per_repeat: list[dict[str, float]]
     oof_predictions: np.ndarray  # (repeats, rows) ppb
+    fold_ids: np.ndarray  # (repeats, rows): the fold in which each row was held out
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{metric: {"mean": .., "sd": ..}} over repeats."""
@@ -70,6 +72,24 @@ class CVResult:
 
     def for_manifest(self) -> dict[str, Any]:
         return {"folds": self.folds, "repeats": self.repeats, "metrics": self.summary()}
+
+    def interval_coverage(self, y_ppb: np.ndarray, level: float = DEFAULT_LEVEL) -> dict[str, float]:
+        """Cross-conformal check: calibrate on the other folds' residuals, count how often each held-out fold's
+        intervals hold the measured value. Returns the coverage and the median interval width."""
+        y = np.asarray(y_ppb, float)
+        covered, widths = [], []
+        for repeat in range(self.repeats):
+            for fold in range(self.folds):
+                test = self.fold_ids[repeat] == fold
+                intervals = ConformalIntervals.fit(y[~test], self.oof_predictions[repeat, ~test], level)
+                low, high = intervals.interval(self.oof_predictions[repeat, test])
+                covered.append((low <= y[test]) & (y[test] <= high))
+                widths.append(high - low)
+        return {
+            "level": level,
+            "coverage": float(np.mean(np.concatenate(covered))),
+            "median_width_ppb": float(np.median(np.concatenate(widths))),
+        }
 
 
 def cross_validate(
@@ -89,17 +109,19 @@ def cross_validate(
         raise ValueError(f"{folds}-fold cross-validation needs at least {folds} rows with a target, got {len(y)}")
     params = dict(params or {})
     predictions = np.zeros((repeats, len(y)))
+    fold_ids = np.zeros((repeats, len(y)), dtype=int)
     per_repeat = []
     total, done = folds * repeats, 0
     for repeat in range(repeats):
         splitter = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
-        for train, test in splitter.split(X):
+        for fold, (train, test) in enumerate(splitter.split(X)):
+            fold_ids[repeat, test] = fold
             model = make_backend(backend, **params).fit(X[train], y[train], band_names)
             predictions[repeat, test] = model.predict(X[test])
             done += 1
             progress(done / total, f"{backend}: repeat {repeat + 1}/{repeats}, fold {done - repeat * folds}/{folds}")
         per_repeat.append(regression_metrics(y, predictions[repeat]))
-    return CVResult(backend, folds, repeats, per_repeat, predictions)
+    return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids)
 
 
 def format_summary_table(results: list[CVResult]) -> str:

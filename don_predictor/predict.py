@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from don_predictor.backends import Backend
+from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.limits import verdicts
 from don_predictor.spectra import SpectraTable
 
 ROW_ID_COLUMN = "row"  # the id column's name when the file has none
@@ -15,8 +17,12 @@ def id_column_name(table: SpectraTable) -> str:
     return table.id_column or ROW_ID_COLUMN
 
 
-def predict_table(table: SpectraTable, models: dict[str, Backend]) -> pd.DataFrame:
-    """Columns: the id column, status, then `<backend>_ppb` per backend (empty where a row was not scored).
+def predict_table(
+    table: SpectraTable, models: dict[str, Backend], limit_ppb: float = SCREENING_LIMIT_PPB
+) -> pd.DataFrame:
+    """Columns: the id column, status, then per backend `<backend>_ppb` and, when the model has them,
+    `<backend>_low_ppb`, `<backend>_high_ppb` (the prediction interval), `<backend>_in_domain` and
+    `<backend>_verdict` against `limit_ppb`. Rows that were not scored have empty cells.
 
     Raises BandMismatchError (naming missing and extra bands) if the file's bands are not a model's bands.
     """
@@ -24,10 +30,21 @@ def predict_table(table: SpectraTable, models: dict[str, Backend]) -> pd.DataFra
     scorable = table.scorable
     results = pd.DataFrame({id_column_name(table): table.ids, "status": table.statuses()})
     for name, model in models.items():
-        ppb = np.full(table.n_rows, np.nan)
-        if scorable.any():
-            ppb[scorable] = model.predict(matrices[name][scorable])
-        results[f"{name}_ppb"] = ppb
+        scored = model.predict_with_trust(matrices[name][scorable]) if scorable.any() else {}
+        for key in ("ppb", "low_ppb", "high_ppb"):
+            if key in scored or (key == "ppb"):
+                column = np.full(table.n_rows, np.nan)
+                column[scorable] = scored.get(key, np.empty(0))
+                results[f"{name}_{key}"] = column
+        if "in_domain" in scored:
+            in_domain = pd.array([pd.NA] * table.n_rows, dtype="boolean")
+            in_domain[scorable] = scored["in_domain"]
+            results[f"{name}_in_domain"] = in_domain
+        if "low_ppb" in scored:
+            trusted = results[f"{name}_in_domain"].fillna(False).to_numpy(dtype=bool)
+            results[f"{name}_verdict"] = verdicts(
+                results[f"{name}_low_ppb"], results[f"{name}_high_ppb"], trusted, limit_ppb
+            )
     return results
 
 
@@ -44,4 +61,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def results_csv(frame: pd.DataFrame) -> bytes:
-    return neutralise_formulas(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    """The results as CSV: in-domain flags as true/false, formula-like text cells neutralised."""
+    out = neutralise_formulas(frame)
+    for name in out.columns:
+        if pd.api.types.is_bool_dtype(out[name].dtype):
+            out[name] = out[name].map({True: "true", False: "false"}).fillna("")
+    return out.to_csv(index=False, lineterminator="\n").encode("utf-8")

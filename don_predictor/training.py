@@ -6,11 +6,14 @@ import hashlib
 import time
 from typing import Any
 
+import numpy as np
+
 from don_predictor.backends import make_backend
 from don_predictor.backends.base import ProgressCallback, no_progress
 from don_predictor.evaluation import cross_validate
 from don_predictor.registry import ModelVersion, Registry
 from don_predictor.spectra import SpectraTable
+from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals, DomainModel, Trust
 
 
 class TrainingDataError(ValueError):
@@ -31,6 +34,7 @@ def train_and_register(
     cv_folds: int = 5,
     cv_repeats: int = 1,
     activate: bool = True,
+    interval_level: float = DEFAULT_LEVEL,
     progress: ProgressCallback = no_progress,
 ) -> ModelVersion:
     """Cross-validate (progress 0..0.5 when cv_repeats > 0), fit on all usable rows (..1.0), save a new version."""
@@ -43,7 +47,7 @@ def train_and_register(
     X, y = table.X[usable], table.target[usable]
     params = dict(params or {})
     started = time.perf_counter()
-    cv_metrics = None
+    cv_metrics, intervals, coverage = None, None, None
     share = 0.5 if cv_repeats > 0 else 0.0
     if cv_repeats > 0:
         result = cross_validate(
@@ -57,15 +61,23 @@ def train_and_register(
             progress=lambda f, m: progress(share * f, f"cross-validation: {m}"),
         )
         cv_metrics = result.for_manifest()
+        # Intervals are calibrated on every out-of-fold residual; their coverage is checked fold by fold.
+        intervals = ConformalIntervals.fit(np.tile(y, cv_repeats), result.oof_predictions.ravel(), interval_level)
+        coverage = result.interval_coverage(y, interval_level)
     model = make_backend(backend, **params).fit(
         X, y, table.band_names, progress=lambda f, m: progress(share + (1 - share) * f, f"final fit: {m}")
     )
+    model.trust = Trust(intervals, DomainModel.fit(X))
     training = {
         "data_name": data_name,
         "data_sha256": hashlib.sha256(data_bytes).hexdigest(),
         "n_rows": int(usable.sum()),
         "n_rows_skipped": int((~usable).sum()),
         "cv_metrics": cv_metrics,
+        "intervals": {"level": interval_level, "half_width_sqrt_ppb": intervals.half_width_sqrt, **coverage}
+        if intervals
+        else None,
+        "domain": {"t2_limit": model.trust.domain.t2_limit, "q_limit": model.trust.domain.q_limit},
         "training_seconds": round(time.perf_counter() - started, 2),
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }

@@ -53,11 +53,9 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory, demo_calibration, demo_table) -> Registry:
-    """A registry with one tiny active RF and TF version each, trained on the demo data."""
+    """A registry with one tiny active RF and TF version each (with intervals), trained on the demo data."""
     registry = Registry(tmp_path_factory.mktemp("models"))
     data = demo_calibration.read_bytes()
     for backend, params in TINY_PARAMS.items():
-        train_and_register(
-            demo_table, backend, registry, data_bytes=data, data_name="demo", params=params, cv_repeats=0
-        )
+        train_and_register(demo_table, backend, registry, data_bytes=data, data_name="demo", params=params, cv_folds=3)
     return registry

@@ -26,7 +26,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
 def cli_models(tmp_path_factory, demo_calibration):
     models = tmp_path_factory.mktemp("cli_models")
     result = run_cli(
-        "train", "--data", demo_calibration, "--models-dir", models, "--trees", 20, "--epochs", 5, "--cv-repeats", 0
+        "train", "--data", demo_calibration, "--models-dir", models, "--trees", 20, "--epochs", 5, "--cv-folds", 3
     )
     assert result.returncode == 0, result.stderr
     assert_no_traceback(result)
@@ -46,7 +46,15 @@ def test_predict_writes_every_row_in_order_with_a_status(cli_models, demo_upload
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out)
     upload = pd.read_csv(demo_upload)
-    assert list(results.columns) == ["hsi_id", "status", "rf_ppb", "tf_ppb"]
+    trust = ["low_ppb", "high_ppb", "in_domain", "verdict"]
+    expected = ["hsi_id", "status"] + [f"{b}_{c}" for b in ("rf", "tf") for c in ["ppb", *trust]]
+    assert list(results.columns) == expected
+    for b in ("rf", "tf"):
+        assert (results[f"{b}_low_ppb"] <= results[f"{b}_ppb"]).all()
+        assert (results[f"{b}_ppb"] <= results[f"{b}_high_ppb"]).all()
+        assert set(results[f"{b}_verdict"]) <= {"below", "inconclusive", "above"}
+        assert results[f"{b}_in_domain"].dtype == bool  # written as true/false
+    assert "against US FDA: finished wheat products for humans: 1,000 ppb" in result.stdout
     assert results["hsi_id"].tolist() == upload["hsi_id"].tolist()
     assert (results["status"] == "ok").all()
     assert (results[["rf_ppb", "tf_ppb"]] >= 0).all().all()
@@ -70,6 +78,7 @@ def test_predict_keeps_bad_rows_with_their_reason(cli_models, demo_upload, tmp_p
     assert results["rf_ppb"].isna().sum() == 2 and (results["status"] == "ok").sum() == 49
     assert "warning: row 3, id 'upload_0002', column '9': not a number (value 'oops')" in result.stderr
     assert "tf_ppb" not in results.columns
+    assert results["rf_verdict"].isna().sum() == 2 and results["rf_in_domain"].isna().sum() == 2
 
 
 @pytest.mark.parametrize(
@@ -136,3 +145,16 @@ def test_demo_data_command_writes_both_files(tmp_path):
     result = run_cli("demo-data", "--out", tmp_path)
     assert result.returncode == 0
     assert (tmp_path / "demo_calibration.csv").stat().st_size > 0 and (tmp_path / "demo_upload.csv").exists()
+
+
+def test_predict_with_another_limit(cli_models, demo_upload, tmp_path):
+    out_low, out_high = tmp_path / "low.csv", tmp_path / "high.csv"
+    common = ["--data", demo_upload, "--models-dir", cli_models, "--backend", "rf"]
+    assert run_cli("predict", *common, "--out", out_low, "--limit", "eu-milling-products").returncode == 0
+    assert run_cli("predict", *common, "--out", out_high, "--limit", "eu-feed-maize-byproducts").returncode == 0
+    low, high = pd.read_csv(out_low), pd.read_csv(out_high)
+    # A higher limit can only move verdicts towards 'below'.
+    assert (low["rf_verdict"] == "below").sum() <= (high["rf_verdict"] == "below").sum()
+    assert (low["rf_verdict"] == "above").sum() >= (high["rf_verdict"] == "above").sum()
+    result = run_cli("predict", *common, "--out", out_low, "--limit", "nope")
+    assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -10,6 +10,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from don_predictor.trust import Trust
+
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 PARAMS_FILE = "backend.json"
@@ -32,6 +34,7 @@ class Backend(ABC):
         self.band_names: list[str] = []
         self.fitted: dict[str, Any] = {}  # small fitted numbers (e.g. target scaling) saved in backend.json
         self.history: dict[str, list[float]] = {}  # loss curves, when the backend has them
+        self.trust: Trust | None = None  # intervals and applicability domain, fitted by training.py
 
     @property
     def target_transform(self) -> str:
@@ -56,12 +59,24 @@ class Backend(ABC):
             return np.empty(0)
         return np.clip(self._predict(X), 0.0, None)
 
+    def predict_with_trust(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """ppb, plus low_ppb / high_ppb (when intervals were calibrated), in_domain, t2 and q (when fitted)."""
+        out = {"ppb": self.predict(X)}
+        if self.trust is None:
+            return out
+        if self.trust.intervals is not None:
+            out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"])
+        out["in_domain"], out["t2"], out["q"] = self.trust.domain.in_domain(np.asarray(X, dtype=float))
+        return out
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {"backend": self.name, "params": self.params, "band_names": self.band_names}
         state |= {"fitted": self.fitted, "history": self.history}
         (directory / PARAMS_FILE).write_text(json.dumps(state, indent=1))
+        if self.trust is not None:
+            self.trust.save(directory)
         self._save(directory)
 
     @classmethod
@@ -74,6 +89,7 @@ class Backend(ABC):
         backend.band_names = state["band_names"]
         backend.fitted = state.get("fitted", {})
         backend.history = state.get("history", {})
+        backend.trust = Trust.load(directory)
         backend._load(directory)
         return backend
 

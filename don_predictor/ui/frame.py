@@ -21,15 +21,20 @@ def sidebar() -> None:
         st.caption(f"DON Predictor {__version__} · a screening tool, not a reference method")
 
 
+_redirected = False  # once per process: after app.py has run st.navigation, Streamlit stays in the new mode
+
+
 def ensure_router() -> None:
-    """Make a page always run inside app.py's st.navigation frame.
+    """Make a page run inside app.py's frame (navigation and sidebar) even on a first visit by deep link.
 
     Streamlit runs scripts in pages/ directly (its old multipage mode) until app.py has called st.navigation once in
-    the process, so a first visit to a deep link such as /compare would miss the frame. Switching the process to the
-    new mode and rerunning sends this visit through app.py, which opens the same page.
+    the process, so the first visits to a link such as /compare after a restart would miss the frame. Switching the
+    process to the new mode and rerunning sends the visit through app.py, which opens the same page.
     """
+    global _redirected
     from streamlit.runtime.pages_manager import PagesManager  # internal: the flag behind the old mode
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not _redirected:
+        _redirected = True
         PagesManager.uses_pages_directory = False
         st.rerun()

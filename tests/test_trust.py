@@ -1,0 +1,109 @@
+"""Prediction intervals, the applicability domain and verdicts against legal limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.model_selection import KFold
+
+from don_predictor.evaluation import cross_validate
+from don_predictor.limits import LIMITS, get_limit, verdicts
+from don_predictor.spectra import read_spectra
+from don_predictor.trust import ConformalIntervals, DomainModel, Trust
+
+# --- verdicts -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", LIMITS, ids=[limit.key for limit in LIMITS])
+def test_verdicts_at_and_around_each_limit(limit):
+    L = limit.ppb
+    low = np.array([0.5 * L, 0.5 * L, L, 1.01 * L, 1.01 * L, 0.2 * L, 0.9 * L, np.nan])
+    high = np.array([0.99 * L, L, 2 * L, 3 * L, 3 * L, 5 * L, 0.95 * L, np.nan])
+    in_domain = np.array([True, True, True, True, False, True, False, True])
+    assert verdicts(low, high, in_domain, L).tolist() == [
+        "below",  # the whole interval under the limit
+        "inconclusive",  # touches the limit
+        "inconclusive",  # starts at the limit
+        "above",  # the whole interval over the limit
+        "inconclusive",  # over the limit but out of domain: not trusted
+        "inconclusive",  # straddles
+        "inconclusive",  # below, but out of domain
+        "",  # not scored
+    ]
+
+
+def test_limits_table_has_the_regulated_values_with_sources():
+    values = {limit.key: limit.ppb for limit in LIMITS}
+    assert values["fda-1ppm"] == 1000 and values["fda-5ppm"] == 5000 and values["fda-10ppm"] == 10000
+    assert values["eu-unprocessed-maize"] == 1500 and values["eu-milling-products"] == 600
+    assert values["eu-feed-pigs"] == 900 and values["eu-feed-maize-byproducts"] == 12000
+    assert all(limit.source and limit.name for limit in LIMITS)
+    with pytest.raises(ValueError, match="unknown limit 'x'"):
+        get_limit("x")
+
+
+# --- intervals ------------------------------------------------------------------------------------------------------
+
+
+def test_conformal_quantile_is_the_finite_sample_rank():
+    y = np.full(9, 100.0)
+    oof = np.square(10.0 + np.arange(1, 10))  # sqrt residuals 1 .. 9
+    intervals = ConformalIntervals.fit(y, oof, level=0.8)
+    assert intervals.half_width_sqrt == pytest.approx(8.0)  # ceil(10 * 0.8) = 8th smallest
+    low, high = intervals.interval(np.array([0.0, 400.0]))
+    assert low.tolist() == [0.0, 144.0] and high.tolist() == [64.0, 784.0]  # (20 ± 8)²
+
+
+@pytest.mark.parametrize("backend,params", [("rf", {"n_estimators": 100}), ("tf", {})])
+def test_out_of_fold_coverage_of_90_percent_intervals_on_real_data(real_data, backend, params):
+    table = read_spectra(real_data, require_target=True)
+    result = cross_validate(backend, table.X, table.target, table.band_names, folds=5, repeats=1, params=params)
+    coverage = result.interval_coverage(table.target, level=0.90)
+    print(f"{backend}: coverage {coverage['coverage']:.3f}, median width {coverage['median_width_ppb']:,.0f} ppb")
+    assert 0.85 <= coverage["coverage"] <= 0.95
+
+
+# --- applicability domain -------------------------------------------------------------------------------------------
+
+
+def distortions(X: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    bands = np.linspace(0.0, 1.0, X.shape[1])
+    return {
+        "scaled x1.3": X * 1.3,
+        "strong noise": X + rng.normal(0.0, 0.05, X.shape),
+        "clipped": np.minimum(X, np.median(X, axis=1, keepdims=True)),
+        "saturated": np.maximum(X, np.quantile(X, 0.3, axis=1, keepdims=True)),
+        "another shape": 0.3 + 0.5 * np.sin(np.pi * bands) + rng.normal(0.0, 0.003, X.shape),
+        "offset +0.1": X + 0.1,
+    }
+
+
+def test_applicability_domain_flags_distorted_spectra_not_genuine_ones(real_data):
+    X = read_spectra(real_data).X
+    rng = np.random.default_rng(0)
+    flagged = {name: [] for name in distortions(X[:2], rng)}
+    genuine = []
+    for train, test in KFold(5, shuffle=True, random_state=1).split(X):
+        domain = DomainModel.fit(X[train])
+        genuine.append(~domain.in_domain(X[test])[0])
+        for name, distorted in distortions(X[test], rng).items():
+            flagged[name].append(~domain.in_domain(distorted)[0])
+    genuine_rate = np.concatenate(genuine).mean()
+    rates = {name: np.concatenate(v).mean() for name, v in flagged.items()}
+    print(f"genuine held-out flagged: {genuine_rate:.3f}; distorted flagged: {rates}")
+    assert genuine_rate <= 0.05
+    for name, rate in rates.items():
+        if name != "offset +0.1":  # see docs/model_card.md: within this data set's own baseline spread
+            assert rate >= 0.95, name
+
+
+def test_trust_round_trips_without_pickle(tmp_path, demo_table):
+    trust = Trust(ConformalIntervals(0.9, 7.0), DomainModel.fit(demo_table.X[:200]))
+    trust.save(tmp_path)
+    loaded = Trust.load(tmp_path)
+    assert loaded.intervals == trust.intervals
+    np.testing.assert_array_equal(loaded.domain.components, trust.domain.components)
+    assert (
+        loaded.domain.in_domain(demo_table.X[200:220])[0].tolist()
+        == trust.domain.in_domain(demo_table.X[200:220])[0].tolist()
+    )
