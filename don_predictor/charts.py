@@ -131,3 +131,66 @@ def _identity_line(fig: go.Figure, values: np.ndarray) -> None:
     fig.add_trace(
         go.Scatter(x=[MIN_LOG_PPB, top], y=[MIN_LOG_PPB, top], mode="lines", name="identity", line={"dash": "dot"})
     )
+
+
+def intervals_figure(
+    ids: list[str], predictions: dict[str, dict[str, np.ndarray]], limit_ppb: float, limit_label: str
+) -> go.Figure:
+    """Each sample's prediction with its interval as an error bar, sorted by the first backend; out-of-domain
+    samples drawn as crosses; the limit as a horizontal line."""
+    fig = go.Figure()
+    first = next(iter(predictions.values()))["ppb"]
+    order = np.argsort(np.nan_to_num(first, nan=-1.0))
+    order = order[np.isfinite(first[order])]
+    x = np.asarray(ids)[order]
+    for name, scored in predictions.items():
+        ppb = np.maximum(scored["ppb"][order], MIN_LOG_PPB)
+        error = None
+        if "low_ppb" in scored:
+            low = np.maximum(scored["low_ppb"][order], MIN_LOG_PPB)
+            high = np.maximum(scored["high_ppb"][order], MIN_LOG_PPB)
+            error = {"type": "data", "symmetric": False, "array": high - ppb, "arrayminus": ppb - low, "thickness": 1}
+        in_domain = scored.get("in_domain")
+        symbols = "circle" if in_domain is None else np.where(in_domain[order], "circle", "x")
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=ppb,
+                error_y=error,
+                mode="markers",
+                name=name,
+                marker={"color": COLORS.get(name), "symbol": symbols, "size": 7},
+            )
+        )
+    fig.add_hline(y=limit_ppb, line={"color": COLORS["limit"], "dash": "dash"}, annotation_text=limit_label)
+    fig.update_layout(
+        xaxis={"title": "sample (sorted by prediction)", "showticklabels": len(x) <= 60},
+        yaxis={"title": "DON (ppb), 90 % interval", "type": "log"},
+        height=420,
+        margin={"t": 30},
+    )
+    return fig
+
+
+def band_importance_figure(importance: dict, band_names: list[str]) -> go.Figure:
+    """Permutation importance per window of bands (bars) and the forest's impurity importance (line), if any."""
+    x, label = band_axis(band_names)
+    fig = go.Figure()
+    permutation = importance.get("permutation")
+    if permutation:
+        starts = np.asarray(permutation["window_start"])
+        width = permutation["window"]
+        centres = [x[min(s + width // 2, len(x) - 1)] for s in starts]
+        fig.add_trace(go.Bar(x=centres, y=permutation["mae_increase_sqrt_ppb"], name="permutation (MAE increase)"))
+    impurity = importance.get("impurity")
+    if impurity:
+        fig.add_trace(go.Scatter(x=x, y=impurity, name="impurity (RF)", yaxis="y2", line={"color": COLORS["rf"]}))
+    fig.update_layout(
+        xaxis_title=label,
+        yaxis_title="MAE increase (sqrt ppb)",
+        yaxis2={"title": "impurity importance", "overlaying": "y", "side": "right", "showgrid": False},
+        height=340,
+        margin={"t": 30},
+        legend={"orientation": "h"},
+    )
+    return fig

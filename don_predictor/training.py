@@ -11,6 +11,7 @@ import numpy as np
 from don_predictor.backends import make_backend
 from don_predictor.backends.base import ProgressCallback, no_progress
 from don_predictor.evaluation import cross_validate
+from don_predictor.importance import impurity_importance, permutation_importance_by_window
 from don_predictor.registry import ModelVersion, Registry
 from don_predictor.spectra import SpectraTable
 from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals, DomainModel, Trust
@@ -68,6 +69,8 @@ def train_and_register(
         X, y, table.band_names, progress=lambda f, m: progress(share + (1 - share) * f, f"final fit: {m}")
     )
     model.trust = Trust(intervals, DomainModel.fit(X))
+    progress(1.0, "band importance")
+    importance = {"permutation": permutation_importance_by_window(model, X, y), "impurity": impurity_importance(model)}
     training = {
         "data_name": data_name,
         "data_sha256": hashlib.sha256(data_bytes).hexdigest(),
@@ -77,6 +80,7 @@ def train_and_register(
         "intervals": {"level": interval_level, "half_width_sqrt_ppb": intervals.half_width_sqrt, **coverage}
         if intervals
         else None,
+        "band_importance": importance,
         "domain": {"t2_limit": model.trust.domain.t2_limit, "q_limit": model.trust.domain.q_limit},
         "training_seconds": round(time.perf_counter() - started, 2),
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down

@@ -5,11 +5,10 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
-from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.spectra import BandMismatchError
-from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.frame import current_limit, ensure_router
 from don_predictor.ui.models import active_versions, registry, score_upload
-from don_predictor.ui.results import accuracy_metrics, download_results, results_table
+from don_predictor.ui.results import accuracy_metrics, download_results, results_table, trust_columns, verdict_summary
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 ensure_router()
@@ -21,6 +20,7 @@ if len(versions) < 2:
     st.stop()
 st.caption(" · ".join(f"{b.upper()} `{v.version}`" for b, v in versions.items()))
 
+limit = current_limit()
 upload = spectra_upload("compare")
 if upload is None:
     st.info("Drop a CSV of spectra above, or use the demo file.")
@@ -32,7 +32,8 @@ validation_report(table)
 
 started = time.perf_counter()
 try:
-    results = score_upload(upload.data, str(registry().root), tuple((b, v.version) for b, v in versions.items()))
+    versions_key = tuple((b, v.version) for b, v in versions.items())
+    results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb)
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
     st.stop()
@@ -40,12 +41,16 @@ rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
 st.caption(f"Scored by both models in {1000 * (time.perf_counter() - started):,.0f} ms.")
 
 st.subheader("Agreement")
-stats = agreement(rf, tf)
+stats = agreement(rf, tf, limit.ppb)
 cols = st.columns(4)
 cols[0].metric("samples scored by both", stats["n"])
 cols[1].metric("Spearman rank correlation", f"{stats['spearman']:.2f}" if np.isfinite(stats["spearman"]) else "—")
-cols[2].metric(f"same side of {SCREENING_LIMIT_PPB:,.0f} ppb", f"{stats['same_side_share']:.0%}" if stats["n"] else "—")
+cols[2].metric(f"same side of {limit.ppb:,.0f} ppb", f"{stats['same_side_share']:.0%}" if stats["n"] else "—")
 cols[3].metric("median |TF − RF|", f"{stats['median_abs_diff_ppb']:,.0f} ppb" if stats["n"] else "—")
+
+verdict_summary(results, ["rf", "tf"], limit)
+both = {b: trust_columns(results, b) for b in ("rf", "tf")}
+st.plotly_chart(charts.intervals_figure(table.ids, both, limit.ppb, limit.label), width="stretch")
 
 compared = add_differences(results)
 left, right = st.columns([3, 2])
@@ -80,4 +85,4 @@ if scored_rows:
 st.subheader("Spectra and predictions")
 left, right = st.columns(2)
 left.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
-right.plotly_chart(charts.prediction_histogram({"rf": rf, "tf": tf}), width="stretch")
+right.plotly_chart(charts.prediction_histogram({"rf": rf, "tf": tf}, limit.ppb), width="stretch")

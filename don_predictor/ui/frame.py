@@ -5,11 +5,28 @@ from __future__ import annotations
 import streamlit as st
 
 from don_predictor import __version__
+from don_predictor.limits import DEFAULT_LIMIT, LIMITS, Limit, get_limit
 from don_predictor.ui.models import active_versions
+
+LIMIT_KEY = "limit_key"
+
+
+def current_limit() -> Limit:
+    """The limit chosen in the sidebar (default: the FDA advisory 1 ppm)."""
+    return get_limit(st.session_state.get(LIMIT_KEY, DEFAULT_LIMIT))
 
 
 def sidebar() -> None:
     with st.sidebar:
+        keys = [limit.key for limit in LIMITS]
+        st.selectbox(
+            "Screen against",
+            keys,
+            index=keys.index(st.session_state.get(LIMIT_KEY, DEFAULT_LIMIT)),
+            format_func=lambda key: get_limit(key).label,
+            key=LIMIT_KEY,
+            help="Verdicts: below / above when the whole 90 % interval is on one side, else inconclusive.",
+        )
         st.markdown("### Active models")
         versions, problems = active_versions()
         for backend, version in versions.items():

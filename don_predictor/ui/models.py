@@ -50,8 +50,8 @@ def read_upload(data: bytes, require_target: bool = False) -> SpectraTable:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def score_upload(data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+def score_upload(data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...], limit_ppb: float) -> pd.DataFrame:
     """Results of the given (backend, version) models on an upload; raises BandMismatchError."""
     table = read_upload(data)
     models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
-    return predict_table(table, models)
+    return predict_table(table, models, limit_ppb)

@@ -9,8 +9,16 @@ import streamlit as st
 from don_predictor import charts
 from don_predictor.backends import backend_class
 from don_predictor.spectra import BandMismatchError
+from don_predictor.ui.frame import current_limit
 from don_predictor.ui.models import active_versions, registry, score_upload
-from don_predictor.ui.results import accuracy_metrics, download_results, results_table, summary_metrics
+from don_predictor.ui.results import (
+    accuracy_metrics,
+    download_results,
+    results_table,
+    summary_metrics,
+    trust_columns,
+    verdict_summary,
+)
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 
@@ -25,6 +33,7 @@ def render_predict_page(backend: str) -> None:
     version = versions[backend]
     st.caption(f"Active {label} model: version `{version.version}`, trained on {version.manifest.get('n_rows')} rows.")
 
+    limit = current_limit()
     upload = spectra_upload(backend)
     if upload is None:
         st.info("Drop a CSV of spectra above, or use the demo file.")
@@ -35,7 +44,7 @@ def render_predict_page(backend: str) -> None:
     validation_report(table)
     started = time.perf_counter()
     try:
-        results = score_upload(upload.data, str(registry().root), ((backend, version.version),))
+        results = score_upload(upload.data, str(registry().root), ((backend, version.version),), limit.ppb)
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
         return
@@ -43,9 +52,14 @@ def render_predict_page(backend: str) -> None:
     st.caption(f"Scored in {1000 * (time.perf_counter() - started):,.0f} ms.")
 
     st.subheader("Results")
-    summary_metrics(ppb)
+    summary_metrics(ppb, limit.ppb)
+    verdict_summary(results, [backend], limit)
     results_table(results, [backend])
     download_results(results, upload.name, backend)
+    st.plotly_chart(
+        charts.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label),
+        width="stretch",
+    )
 
     actual = target_of(table)
     if actual is not None:
@@ -59,4 +73,9 @@ def render_predict_page(backend: str) -> None:
         st.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
     with right:
         st.markdown("**Distribution of predictions**")
-        st.plotly_chart(charts.prediction_histogram({backend: ppb}), width="stretch")
+        st.plotly_chart(charts.prediction_histogram({backend: ppb}, limit.ppb), width="stretch")
+
+    importance = version.manifest.get("band_importance")
+    if importance:
+        with st.expander("Which bands the model relies on"):
+            st.plotly_chart(charts.band_importance_figure(importance, version.manifest["band_names"]), width="stretch")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.evaluation import regression_metrics
+from don_predictor.limits import ABOVE, BELOW, INCONCLUSIVE, Limit
 from don_predictor.predict import results_csv
 
 
@@ -27,6 +28,10 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
     for backend in backends:
         column_config[f"{backend}_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} (ppb)", format="%.0f")
         column_config[f"{backend}_ppm"] = st.column_config.NumberColumn(f"{backend.upper()} (ppm)", format="%.2f")
+        column_config[f"{backend}_low_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} low", format="%.0f")
+        column_config[f"{backend}_high_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} high", format="%.0f")
+        column_config[f"{backend}_in_domain"] = st.column_config.CheckboxColumn(f"{backend.upper()} in domain")
+        column_config[f"{backend}_verdict"] = st.column_config.TextColumn(f"{backend.upper()} verdict")
     st.dataframe(with_ppm(results, backends), hide_index=True, width="stretch", column_config=column_config)
 
 
@@ -78,3 +83,43 @@ def download_results(results: pd.DataFrame, upload_name: str, suffix: str) -> No
         key=f"download_{suffix}",
         type="primary",
     )
+
+
+def verdict_summary(results: pd.DataFrame, backends: list[str], limit: Limit) -> None:
+    """Counts of below / inconclusive / above per backend, and how many spectra were out of domain."""
+    rows = []
+    for backend in backends:
+        if f"{backend}_verdict" not in results:
+            continue
+        counts = results[f"{backend}_verdict"].value_counts()
+        out_of_domain = int((results[f"{backend}_in_domain"] == False).sum())  # noqa: E712 (NA stays NA)
+        rows.append(
+            {
+                "model": backend.upper(),
+                "below": int(counts.get(BELOW, 0)),
+                "inconclusive": int(counts.get(INCONCLUSIVE, 0)),
+                "above": int(counts.get(ABOVE, 0)),
+                "out of domain": out_of_domain,
+            }
+        )
+    if not rows:
+        st.caption("These models carry no calibrated intervals (trained without cross-validation): no verdicts.")
+        return
+    st.markdown(f"**Verdicts against {limit.label}** · source: {limit.source}")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if any(r["out of domain"] for r in rows):
+        st.warning(
+            "Some spectra lie outside the calibration domain (Hotelling T² or Q residual above its limit): "
+            "their predictions are not trusted and their verdict is inconclusive."
+        )
+
+
+def trust_columns(results: pd.DataFrame, backend: str) -> dict[str, np.ndarray]:
+    """One backend's prediction, interval and domain flag as arrays, for the charts."""
+    scored = {"ppb": results[f"{backend}_ppb"].to_numpy(dtype=float)}
+    if f"{backend}_low_ppb" in results:
+        scored["low_ppb"] = results[f"{backend}_low_ppb"].to_numpy(dtype=float)
+        scored["high_ppb"] = results[f"{backend}_high_ppb"].to_numpy(dtype=float)
+    if f"{backend}_in_domain" in results:
+        scored["in_domain"] = results[f"{backend}_in_domain"].fillna(False).to_numpy(dtype=bool)
+    return scored
