@@ -2,9 +2,19 @@
 
 import streamlit as st
 
-from don_predictor.ui.frame import sidebar
+from don_predictor.config import SettingsError
+from don_predictor.ui.frame import sidebar, start_up
+from don_predictor.ui.login import require_login
 
-st.set_page_config(page_title="DON Predictor", page_icon="🌽", layout="wide")
+st.set_page_config(page_title="DON Predictor", page_icon=":material/grain:", layout="wide")
+
+try:
+    start_up()
+except SettingsError as error:
+    st.error(f"DON Predictor cannot start: {error}")
+    st.stop()
+if not require_login():
+    st.stop()
 
 navigation = st.navigation(
     [
@@ -13,6 +23,7 @@ navigation = st.navigation(
         st.Page("pages/rf.py", title="RandomForest", icon=":material/forest:"),
         st.Page("pages/tf.py", title="TensorFlow", icon=":material/neurology:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
         st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:"),
     ]
 )

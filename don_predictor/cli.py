@@ -6,6 +6,8 @@ Exit codes: 0 ok, 2 bad input (one plain line per problem on stderr), 1 internal
 from __future__ import annotations
 
 import argparse
+import getpass
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -89,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from don_predictor.predict import predict_table, results_csv
+    from don_predictor.predict import id_column_name, predict_table, results_csv
 
     table = read_spectra(_read_input(args.data))
     _report_table(table)
@@ -104,6 +106,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predict_table(table, models, limit.ppb)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_bytes(results_csv(results))
+    if not args.no_history:
+        from don_predictor.history import RunInfo, record_run
+
+        data = Path(args.data).read_bytes()
+        info = RunInfo(
+            "cli",
+            {name: model_version for name in names if (model_version := registry.active_version(name))},
+            Path(args.data).name,
+            hashlib.sha256(data).hexdigest(),
+            limit.key,
+            _user_name(),
+        )
+        record_run(Settings.from_env().history_db, results, id_column_name(table), info)
     scored = int((results["status"] == "ok").sum())
     print(f"{scored} of {len(results)} rows scored with {', '.join(names)}; results in {args.out}")
     for name in names:
@@ -124,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _report_table(table)
     usable = table.trainable
     results = []
-    for backend in _backends(args.backend):
+    for backend in [*BACKENDS, "pls"] if args.backend == "all" else [args.backend]:
         started = time.perf_counter()
         results.append(
             cross_validate(
@@ -141,6 +156,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _say(f"{backend}: {args.folds}x{args.repeats} CV took {time.perf_counter() - started:.1f} s")
     print(f"{int(usable.sum())} rows, {len(table.band_names)} bands")
     print(format_summary_table(results))
+    return EXIT_OK
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from don_predictor.auth import hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Password: ")
+    if not args.stdin and getpass.getpass("Again: ") != password:
+        raise UsageError("the two passwords differ")
+    print(hash_password(password))
     return EXIT_OK
 
 
@@ -162,6 +187,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _user_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # a container user without a passwd entry
+        return None
 
 
 def _say(line: str) -> None:
@@ -219,8 +251,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser, models_dir: bool = True) -> None:
         sub.add_argument("--data", required=True, help="spectra CSV")
-        sub.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
         if models_dir:
+            sub.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
             sub.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
 
     train = commands.add_parser("train", help="train and register new model versions")
@@ -236,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="score a spectra CSV with the active models")
     common(predict)
     predict.add_argument("--out", required=True, help="results CSV to write")
+    predict.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     predict.add_argument(
         "--limit",
         default=DEFAULT_LIMIT,
@@ -246,10 +279,17 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="repeated k-fold cross-validation")
     common(evaluate, models_dir=False)
+    evaluate.add_argument(
+        "--backend", choices=[*BACKENDS, "pls", "all"], default="all", help="all: rf, tf and the pls baseline"
+    )
     evaluate.add_argument("--folds", type=int, default=5)
     evaluate.add_argument("--repeats", type=int, default=5)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    hashing = commands.add_parser("hash-password", help="print a password hash for DON_PASSWORD_HASH")
+    hashing.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hashing.set_defaults(handler=cmd_hash_password)
 
     info = commands.add_parser("info", help="list model versions and which are active")
     info.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")

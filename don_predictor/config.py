@@ -1,8 +1,9 @@
-"""Settings from the environment, in one place, with documented defaults."""
+"""Settings from the environment, in one place, with documented defaults. Invalid values fail at start."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,18 @@ BACKENDS = ("rf", "tf")
 TARGET_COLUMN = "vomitoxin_ppb"
 ID_COLUMN = "hsi_id"
 SCREENING_LIMIT_PPB = 1000.0  # FDA advisory 1 ppm: the default line users screen against
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# name: (default, meaning) — README.md's settings table says the same.
+ENVIRONMENT = {
+    "DON_MODELS_DIR": ("models", "the model registry directory"),
+    "DON_HISTORY_DB": ("history/history.sqlite", "SQLite file of the prediction history (created on first use)"),
+    "DON_HISTORY_RETENTION_DAYS": ("0", "delete runs older than this many days at start; 0 keeps everything"),
+    "DON_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR; logs go to stdout"),
+    "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
+    "DON_DEFAULT_LIMIT": ("fda-1ppm", "the limit verdicts use until a user picks another"),
+    "DON_PASSWORD_HASH": ("", "scrypt hash from `python -m don_predictor hash-password`; empty: no login"),
+}
 
 
 class SettingsError(ValueError):
@@ -18,20 +31,52 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    models_dir: Path  # DON_MODELS_DIR, default ./models
-    max_upload_rows: int  # DON_MAX_UPLOAD_ROWS, default 100000
+    models_dir: Path
+    history_db: Path
+    history_retention_days: int
+    log_level: str
+    max_upload_rows: int
+    default_limit: str
+    password_hash: str
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        raw_rows = env.get("DON_MAX_UPLOAD_ROWS", "100000")
-        try:
-            max_rows = int(raw_rows)
-        except ValueError:
-            raise SettingsError(f"DON_MAX_UPLOAD_ROWS must be a whole number, got {raw_rows!r}") from None
-        if max_rows < 1:
-            raise SettingsError(f"DON_MAX_UPLOAD_ROWS must be at least 1, got {max_rows}")
-        return cls(models_dir=Path(env.get("DON_MODELS_DIR") or "models"), max_upload_rows=max_rows)
+
+        def get(name: str) -> str:
+            return (env.get(name) or ENVIRONMENT[name][0]).strip()
+
+        log_level = get("DON_LOG_LEVEL").upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"DON_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        default_limit = get("DON_DEFAULT_LIMIT")
+        from don_predictor.limits import LIMITS  # limits imports nothing from here; imported late to keep it so
+
+        keys = [limit.key for limit in LIMITS]
+        if default_limit not in keys:
+            raise SettingsError(f"DON_DEFAULT_LIMIT must be one of {', '.join(keys)}, got {default_limit!r}")
+        password_hash = get("DON_PASSWORD_HASH")
+        if password_hash and not password_hash.startswith("scrypt$"):
+            raise SettingsError("DON_PASSWORD_HASH must come from `python -m don_predictor hash-password`")
+        return cls(
+            models_dir=Path(get("DON_MODELS_DIR")),
+            history_db=Path(get("DON_HISTORY_DB")),
+            history_retention_days=_whole_number(get("DON_HISTORY_RETENTION_DAYS"), "DON_HISTORY_RETENTION_DAYS", 0),
+            log_level=log_level,
+            max_upload_rows=_whole_number(get("DON_MAX_UPLOAD_ROWS"), "DON_MAX_UPLOAD_ROWS", 1),
+            default_limit=default_limit,
+            password_hash=password_hash,
+        )
+
+
+def _whole_number(raw: str, name: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def settings() -> Settings:

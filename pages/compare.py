@@ -5,9 +5,11 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
+from don_predictor.predict import id_column_name
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import current_limit, ensure_router
 from don_predictor.ui.models import active_versions, registry, score_upload
+from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.results import accuracy_metrics, download_results, results_table, trust_columns, verdict_summary
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
@@ -37,6 +39,7 @@ try:
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
     st.stop()
+record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, "compare")
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
 st.caption(f"Scored by both models in {1000 * (time.perf_counter() - started):,.0f} ms.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from don_predictor.training import train_and_register
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "corn_hsi_dev.csv"
+
+# The prediction history of every test run goes to a temporary file, never into the work tree.
+os.environ.setdefault("DON_HISTORY_DB", str(Path(tempfile.mkdtemp(prefix="don_history_")) / "history.sqlite"))
 
 # Small enough to keep the suite fast, big enough to learn the demo signal.
 TINY_PARAMS = {"rf": {"n_estimators": 30}, "tf": {"epochs": 25, "patience": 10}}

@@ -11,7 +11,15 @@ from streamlit.testing.v1 import AppTest
 from don_predictor.registry import Registry
 
 APP = str(ROOT / "app.py")
-PAGES = ["pages/home.py", "pages/compare.py", "pages/rf.py", "pages/tf.py", "pages/train.py", "pages/status.py"]
+PAGES = [
+    "pages/home.py",
+    "pages/compare.py",
+    "pages/rf.py",
+    "pages/tf.py",
+    "pages/train.py",
+    "pages/history.py",
+    "pages/status.py",
+]
 TIMEOUT = 180  # the first TF model load imports TensorFlow
 
 

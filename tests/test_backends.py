@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT, TINY_PARAMS
+from scipy.stats import spearmanr
 
 from don_predictor.backends import backend_class, make_backend
-from don_predictor.evaluation import regression_metrics
 
 LOAD_AND_PREDICT = """
 import sys, numpy as np
@@ -33,8 +33,8 @@ def test_fit_save_load_in_fresh_process_gives_identical_predictions(backend, spl
     expected = model.predict(X_test)
     assert expected.shape == (len(X_test),)
     assert (expected >= 0).all()
-    # It learned the demo signal: better than predicting the mean, on the log scale that the skew calls for.
-    assert regression_metrics(y_test, expected)["r2_log"] > 0.3
+    # It learned the demo signal: the predictions rank the held-out samples well (the mean would rank none).
+    assert spearmanr(expected, y_test).statistic > 0.5
 
     model.save(tmp_path / "bundle")
     np.save(tmp_path / "X.npy", X_test)

@@ -8,6 +8,8 @@ from don_predictor.config import Settings, SettingsError
 def test_defaults():
     settings = Settings.from_env({})
     assert settings.models_dir == Path("models") and settings.max_upload_rows == 100_000
+    assert settings.history_db == Path("history/history.sqlite") and settings.history_retention_days == 0
+    assert settings.log_level == "INFO" and settings.default_limit == "fda-1ppm" and settings.password_hash == ""
 
 
 def test_values_from_the_environment():
@@ -15,7 +17,28 @@ def test_values_from_the_environment():
     assert settings.models_dir == Path("/srv/models") and settings.max_upload_rows == 500
 
 
-@pytest.mark.parametrize("value,message", [("lots", "must be a whole number"), ("0", "must be at least 1")])
-def test_bad_values_fail_with_a_clear_message(value, message):
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        ("DON_MAX_UPLOAD_ROWS", "lots", "DON_MAX_UPLOAD_ROWS must be a whole number, got 'lots'"),
+        ("DON_MAX_UPLOAD_ROWS", "0", "DON_MAX_UPLOAD_ROWS must be at least 1, got 0"),
+        ("DON_HISTORY_RETENTION_DAYS", "-3", "must be at least 0"),
+        ("DON_LOG_LEVEL", "loud", "DON_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("DON_DEFAULT_LIMIT", "fda-2ppm", "DON_DEFAULT_LIMIT must be one of fda-1ppm"),
+        ("DON_PASSWORD_HASH", "hunter2", "DON_PASSWORD_HASH must come from"),
+    ],
+)
+def test_bad_values_fail_with_a_clear_message(name, value, message):
     with pytest.raises(SettingsError, match=message):
-        Settings.from_env({"DON_MAX_UPLOAD_ROWS": value})
+        Settings.from_env({name: value})
+
+
+def test_more_values_from_the_environment():
+    settings = Settings.from_env(
+        {"DON_LOG_LEVEL": "debug", "DON_DEFAULT_LIMIT": "eu-feed-pigs", "DON_HISTORY_RETENTION_DAYS": "30"}
+    )
+    assert (settings.log_level, settings.default_limit, settings.history_retention_days) == (
+        "DEBUG",
+        "eu-feed-pigs",
+        30,
+    )

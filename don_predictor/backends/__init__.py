@@ -14,7 +14,11 @@ def backend_class(name: str) -> type[Backend]:
         from don_predictor.backends.tf import TensorFlowBackend
 
         return TensorFlowBackend
-    raise ValueError(f"unknown backend {name!r}; choose rf or tf")
+    if name == "pls":
+        from don_predictor.backends.pls import PLSBackend
+
+        return PLSBackend
+    raise ValueError(f"unknown backend {name!r}; choose rf or tf (or pls, the evaluation baseline)")
 
 
 def make_backend(name: str, **params) -> Backend:

@@ -5,15 +5,30 @@ from __future__ import annotations
 import streamlit as st
 
 from don_predictor import __version__
-from don_predictor.limits import DEFAULT_LIMIT, LIMITS, Limit, get_limit
+from don_predictor.config import Settings, settings
+from don_predictor.history import delete_older_than
+from don_predictor.limits import LIMITS, Limit, get_limit
+from don_predictor.logs import event, setup_logging
 from don_predictor.ui.models import active_versions
 
 LIMIT_KEY = "limit_key"
 
 
+@st.cache_resource(show_spinner=False)
+def start_up() -> Settings:
+    """Once per process: read and check the settings, set up logging, apply the history retention."""
+    config = settings()
+    setup_logging(config.log_level)
+    deleted = (
+        delete_older_than(config.history_db, config.history_retention_days) if config.history_retention_days else 0
+    )
+    event("start", models_dir=config.models_dir, history_db=config.history_db, retention_deleted=deleted)
+    return config
+
+
 def current_limit() -> Limit:
-    """The limit chosen in the sidebar (default: the FDA advisory 1 ppm)."""
-    return get_limit(st.session_state.get(LIMIT_KEY, DEFAULT_LIMIT))
+    """The limit chosen in the sidebar (default: DON_DEFAULT_LIMIT, else the FDA advisory 1 ppm)."""
+    return get_limit(st.session_state.get(LIMIT_KEY, settings().default_limit))
 
 
 def sidebar() -> None:
@@ -22,7 +37,7 @@ def sidebar() -> None:
         st.selectbox(
             "Screen against",
             keys,
-            index=keys.index(st.session_state.get(LIMIT_KEY, DEFAULT_LIMIT)),
+            index=keys.index(st.session_state.get(LIMIT_KEY, settings().default_limit)),
             format_func=lambda key: get_limit(key).label,
             key=LIMIT_KEY,
             help="Verdicts: below / above when the whole 90 % interval is on one side, else inconclusive.",

@@ -8,9 +8,11 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.backends import backend_class
+from don_predictor.predict import id_column_name
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.models import active_versions, registry, score_upload
+from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.results import (
     accuracy_metrics,
     download_results,
@@ -48,6 +50,7 @@ def render_predict_page(backend: str) -> None:
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
         return
+    record_scoring(results, id_column_name(table), upload, {backend: version.version}, limit, backend)
     ppb = results[f"{backend}_ppb"].to_numpy()
     st.caption(f"Scored in {1000 * (time.perf_counter() - started):,.0f} ms.")
 

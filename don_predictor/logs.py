@@ -1,0 +1,33 @@
+"""Logging to stdout: one line per event with a level and key=value context. Never uploaded values, only ids/counts."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOGGER_NAME = "don_predictor"
+_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def setup_logging(level: str = "INFO") -> logging.Logger:
+    """Idempotent: Streamlit reruns app.py on every click, and each rerun must not add another handler."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(level)
+    if not any(getattr(h, "_don_predictor", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler._don_predictor = True
+        logger.addHandler(handler)
+        logger.propagate = False
+    return logger
+
+
+def event(name: str, level: int = logging.INFO, **context) -> None:
+    """Log one event: `name key=value key=value`, values quoted when they hold spaces."""
+    parts = [name]
+    for key, value in context.items():
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        text = str(value)
+        parts.append(f"{key}={text!r}" if " " in text or not text else f"{key}={text}")
+    logging.getLogger(LOGGER_NAME).log(level, " ".join(parts))

@@ -1,0 +1,49 @@
+"""Record each scoring run in the prediction history once, however often Streamlit reruns the page."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import pandas as pd
+import streamlit as st
+
+from don_predictor.config import settings
+from don_predictor.history import RunInfo, record_run
+from don_predictor.limits import Limit
+from don_predictor.logs import event
+from don_predictor.ui.login import current_user
+from don_predictor.ui.upload import Upload
+
+
+def record_scoring(
+    results: pd.DataFrame, id_column: str, upload: Upload, versions: dict[str, str], limit: Limit, source: str
+) -> None:
+    sha256 = hashlib.sha256(upload.data).hexdigest()
+    key = (source, sha256, tuple(sorted(versions.items())), limit.key)
+    recorded = st.session_state.setdefault("recorded_runs", set())
+    if key in recorded:
+        return
+    scored = int((results["status"] == "ok").sum())
+    try:
+        run_id = record_run(
+            settings().history_db,
+            results,
+            id_column,
+            RunInfo(source, versions, upload.name, sha256, limit.key, current_user()),
+        )
+    except Exception as error:  # scoring worked; a history failure is reported, not fatal
+        event("history_write_failed", logging.ERROR, page=source, error=f"{type(error).__name__}: {error}")
+        st.warning(f"This run could not be saved to the prediction history: {error}")
+        return
+    recorded.add(key)
+    event(
+        "scored",
+        page=source,
+        backends=",".join(versions),
+        versions=",".join(versions.values()),
+        rows=len(results),
+        scored=scored,
+        rejected=len(results) - scored,
+        run=run_id,
+    )
