@@ -160,3 +160,24 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     activate[0].click()
     at.run()
     assert registry.active_version("rf") == registry.versions("rf")[0].version
+
+
+def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models, demo_upload, monkeypatch, tmp_path):
+    from don_predictor.history import list_runs, run_rows
+
+    db = tmp_path / "history.sqlite"
+    monkeypatch.setenv("DON_HISTORY_DB", str(db))
+    at = open_page(app_with_models, "pages/compare.py")
+    at.file_uploader(key="compare_file").set_value(("demo_upload.csv", demo_upload.read_bytes(), "text/csv"))
+    at.run()
+    at.run()  # a rerun (any click) must not record the same run again
+    runs = list_runs(db)
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["source"] == "compare" and run["backends"] == "rf,tf" and run["rows_read"] == 50
+    rows = run_rows(db, run["run_id"])
+    assert rows["sample_id"].tolist() == results_frame(at)["hsi_id"].tolist()
+    assert rows["rf_ppb"].notna().all() and rows["tf_verdict"].notna().all()
+
+    at = open_page(at, "pages/history.py")
+    assert not at.exception and any("run_id" in df.value.columns for df in at.dataframe)
