@@ -159,6 +159,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from don_predictor.backup import export_version
+
+    registry = Registry(_models_dir(args))
+    version = args.version or registry.active_version(args.backend)
+    if not version:
+        raise UsageError(f"no active {args.backend} model to export; name one with --version")
+    Path(args.out).write_bytes(export_version(registry, args.backend, version))
+    print(f"{args.backend} version {version} written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from don_predictor.backup import import_version
+
+    registry = Registry(_models_dir(args))
+    version = import_version(registry, _read_input(args.file), activate=args.activate)
+    state = "active" if args.activate else "not activated"
+    print(f"{version.backend} version {version.version} imported ({state})")
+    return EXIT_OK
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     from don_predictor.auth import hash_password
 
@@ -286,6 +308,19 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--repeats", type=int, default=5)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    export = commands.add_parser("export", help="write one model version as a backup zip")
+    export.add_argument("--backend", choices=BACKENDS, required=True)
+    export.add_argument("--version", help="default: the active version")
+    export.add_argument("--out", required=True, help="zip file to write")
+    export.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+    export.set_defaults(handler=cmd_export)
+
+    importing = commands.add_parser("import", help="add a model version from a backup zip, after checking it")
+    importing.add_argument("--file", required=True, help="backup zip")
+    importing.add_argument("--activate", action="store_true", help="activate the imported version")
+    importing.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+    importing.set_defaults(handler=cmd_import)
 
     hashing = commands.add_parser("hash-password", help="print a password hash for DON_PASSWORD_HASH")
     hashing.add_argument("--stdin", action="store_true", help="read the password from standard input")

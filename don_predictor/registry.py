@@ -69,7 +69,7 @@ def sha256_file(path: Path) -> str:
 
 
 def library_versions(backend: str) -> dict[str, str]:
-    names = ["numpy", "pandas", "scikit-learn", "joblib"] + (
+    names = ["numpy", "pandas", "scikit-learn", "skops"] + (
         ["keras", "tensorflow-cpu", "tensorflow"] * (backend == "tf")
     )
     versions = {"python": platform.python_version(), "don-predictor": __version__}

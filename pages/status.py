@@ -1,7 +1,11 @@
 import pandas as pd
 import streamlit as st
 
+from don_predictor.backup import export_version, import_version
+from don_predictor.config import settings
 from don_predictor.health import check_health
+from don_predictor.history import backup_bytes
+from don_predictor.registry import RegistryError
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import LOAD_SECONDS, registry
 
@@ -40,3 +44,38 @@ st.subheader("Versions")
 st.dataframe(pd.DataFrame([health.versions]), hide_index=True, width="stretch")
 tf_loaded = health.versions["tensorflow"] != "not loaded"
 st.caption("TensorFlow is loaded." if tf_loaded else "TensorFlow is not loaded yet (it loads with the first TF model).")
+
+st.subheader("Backups")
+left, right = st.columns(2)
+with left:
+    st.markdown("**Export a model version** (one zip: bundle + manifest)")
+    reg = registry()
+    backend = st.selectbox("Model", ["rf", "tf"], format_func=str.upper, key="export_backend")
+    versions = [v.version for v in reg.versions(backend)]
+    if versions:
+        version = st.selectbox("Version", versions, key="export_version")
+        try:
+            st.download_button("Download the zip", export_version(reg, backend, version), f"{backend}_{version}.zip")
+        except RegistryError as error:
+            st.error(str(error))
+    else:
+        st.caption("No versions yet.")
+with right:
+    st.markdown("**Import a model version** (checked before it is added; not activated)")
+    uploaded = st.file_uploader("Backup zip", type=["zip"], key="import_zip")
+    if uploaded is not None and st.button("Import", key="import_button"):
+        try:
+            imported = import_version(registry(), uploaded.getvalue())
+        except RegistryError as error:
+            st.error(f"Refused: {error}")
+        else:
+            st.success(
+                f"Imported {imported.backend.upper()} version {imported.version}; activate it on the Train page."
+            )
+
+st.markdown("**Prediction history**")
+db = settings().history_db
+if st.button("Prepare a copy of the history database", help="SQLite's online backup API: safe while the app writes"):
+    st.session_state["history_copy"] = backup_bytes(db)
+if "history_copy" in st.session_state:
+    st.download_button("Download history.sqlite", st.session_state["history_copy"], "history.sqlite")

@@ -22,7 +22,7 @@ def test_save_writes_manifest_with_checksums_and_activates(tmp_path, small_model
     version = registry.save(small_model, {"n_rows": 100, "data_sha256": "abc"})
     manifest = json.loads((version.path / "manifest.json").read_text())
     assert manifest["backend"] == "rf" and manifest["band_names"] == demo_table.band_names
-    assert set(manifest["files"]) == {"backend.json", "model.joblib"}
+    assert set(manifest["files"]) == {"backend.json", "model.skops"}
     assert manifest["n_rows"] == 100 and manifest["target_transform"] == "sqrt"
     assert {"python", "numpy", "scikit-learn"} <= set(manifest["library_versions"])
     assert registry.active_version("rf") == version.version
@@ -33,9 +33,9 @@ def test_save_writes_manifest_with_checksums_and_activates(tmp_path, small_model
 def test_tampered_file_is_detected_and_named(tmp_path, small_model):
     registry = Registry(tmp_path)
     version = registry.save(small_model, {})
-    with open(version.path / "model.joblib", "ab") as handle:
+    with open(version.path / "model.skops", "ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(IntegrityError, match=r"model\.joblib: checksum does not match"):
+    with pytest.raises(IntegrityError, match=r"model\.skops: checksum does not match"):
         registry.load("rf")
 
 
@@ -53,7 +53,7 @@ def test_half_written_version_is_ignored_and_previous_still_loads(tmp_path, smal
     # A kill in the middle of a save leaves a hidden partial directory (and no manifest) behind.
     partial = tmp_path / "rf" / ".partial-20990101-000000-dead00"
     partial.mkdir()
-    shutil.copy(good.path / "model.joblib", partial / "model.joblib")
+    shutil.copy(good.path / "model.skops", partial / "model.skops")
     # A directory without a manifest (copied by hand, interrupted) is not a version either.
     (tmp_path / "rf" / "20990101-000001-beef00").mkdir()
     assert [v.version for v in registry.versions("rf")] == [good.version]
@@ -66,7 +66,7 @@ def test_a_failed_save_leaves_no_version_and_keeps_the_active_one(tmp_path, smal
     good = registry.save(small_model, {})
 
     def crash(directory):
-        (directory / "model.joblib").write_bytes(b"half")
+        (directory / "model.skops").write_bytes(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(small_model, "_save", crash)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import joblib
 import numpy as np
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import GridSearchCV, KFold
@@ -18,8 +17,9 @@ from sklearn.preprocessing import StandardScaler
 
 from don_predictor.backends.base import Backend, ProgressCallback
 from don_predictor.preprocessing import forward_target, inverse_target, make_preprocessor
+from don_predictor.safe_io import dump_sklearn, load_sklearn
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
 
 
 class PLSBackend(Backend):
@@ -53,7 +53,7 @@ class PLSBackend(Backend):
         return inverse_target(self.target_transform, np.ravel(self.model_.predict(X)))
 
     def _save(self, directory: Path) -> None:
-        joblib.dump(self.model_, directory / MODEL_FILE)
+        dump_sklearn(self.model_, directory / MODEL_FILE)
 
     def _load(self, directory: Path) -> None:
-        self.model_ = joblib.load(directory / MODEL_FILE)
+        self.model_ = load_sklearn(directory / MODEL_FILE)

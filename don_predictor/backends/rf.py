@@ -1,19 +1,20 @@
-"""RandomForest backend: a scikit-learn Pipeline (spectral preprocessing + forest) on a transformed target."""
+"""RandomForest backend: a scikit-learn Pipeline (spectral preprocessing + forest) on a transformed target,
+saved with skops (no pickle)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, ClassVar
 
-import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
 from don_predictor.backends.base import Backend, ProgressCallback
 from don_predictor.preprocessing import forward_target, inverse_target, make_preprocessor
+from don_predictor.safe_io import dump_sklearn, load_sklearn
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
 TREES_PER_STEP = 25  # trees are grown in batches so progress can be reported
 
 
@@ -55,10 +56,10 @@ class RandomForestBackend(Backend):
         return inverse_target(self.target_transform, self.model_.predict(X))
 
     def _save(self, directory: Path) -> None:
-        joblib.dump(self.model_, directory / MODEL_FILE, compress=3)
+        dump_sklearn(self.model_, directory / MODEL_FILE)
 
     def _load(self, directory: Path) -> None:
-        self.model_ = joblib.load(directory / MODEL_FILE)
+        self.model_ = load_sklearn(directory / MODEL_FILE)
 
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
         """Each tree's prediction on the model's own (transformed) scale: (trees, rows)."""
