@@ -15,24 +15,29 @@ COPY data/ data/
 RUN python -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir /app/models
 
 FROM python:3.11-slim AS runtime
+# Settings: see README.md. No secrets here: pass DON_PASSWORD_HASH at run time or mount .streamlit/secrets.toml.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
+    HOME=/home/don \
     DON_MODELS_DIR=/app/models \
+    DON_HISTORY_DB=/app/history/history.sqlite \
+    DON_LOG_LEVEL=INFO \
     STREAMLIT_SERVER_PORT=8501 \
     STREAMLIT_SERVER_ADDRESS=0.0.0.0
-RUN groupadd --gid 10001 don && useradd --create-home --uid 10001 --gid 10001 don
+RUN groupadd --gid 10001 don && useradd --create-home --uid 10001 --gid 10001 don \
+    && mkdir -p /app/history && chown 10001:10001 /app/history
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
-COPY --chown=don:don app.py ./
-COPY --chown=don:don pages/ pages/
-COPY --chown=don:don don_predictor/ don_predictor/
-COPY --chown=don:don data/ data/
-COPY --chown=don:don .streamlit/config.toml .streamlit/config.toml
-COPY --from=builder --chown=don:don /app/models /app/models
+COPY --chown=10001:10001 app.py ./
+COPY --chown=10001:10001 pages/ pages/
+COPY --chown=10001:10001 don_predictor/ don_predictor/
+COPY --chown=10001:10001 data/ data/
+COPY --chown=10001:10001 .streamlit/config.toml .streamlit/config.toml
+COPY --from=builder --chown=10001:10001 /app/models /app/models
 USER 10001:10001
 EXPOSE 8501
-VOLUME ["/app/models"]
+VOLUME ["/app/models", "/app/history"]
 # The slim image has no curl: ask the health endpoint with Python.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read() == b'ok' else 1)"]
