@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-app bench-accuracy clean
+.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-accuracy clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -15,7 +15,7 @@ help:
 	@echo "make data      regenerate the synthetic demo data in data/"
 	@echo "make models    train the default RF and TF models on the demo data into $(MODELS_DIR)/"
 	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
-	@echo "make bench     every benchmark: bench-predict, bench-app, bench-accuracy"
+	@echo "make bench     every benchmark: bench-predict, bench-history, bench-app, bench-accuracy"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,10 +52,13 @@ format: $(VENV)/.installed
 test: lint
 	$(PY) -m pytest
 
-bench: bench-predict bench-app bench-accuracy
+bench: bench-predict bench-history bench-app bench-accuracy
 
 bench-predict: $(VENV)/.installed data/demo_calibration.csv
 	$(PY) benchmarks/bench_predict.py
+
+bench-history: $(VENV)/.installed
+	$(PY) benchmarks/bench_history.py
 
 bench-app: $(VENV)/.installed data/demo_calibration.csv
 	$(PY) benchmarks/bench_app.py

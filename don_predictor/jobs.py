@@ -6,6 +6,7 @@ second click must never start a second run.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from don_predictor.backends.base import ProgressCallback
+from don_predictor.logs import event
 
 _one_at_a_time = threading.Lock()
 
@@ -58,7 +60,8 @@ def start_job(title: str, work: Callable[[ProgressCallback], Any]) -> Job:
         except Exception as error:  # reported on the page; the traceback goes to the server log only
             job.error = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
             job.state = "failed"
-            traceback.print_exc()
+            event("job_failed", logging.ERROR, job=title, error=job.error)
+            traceback.print_exc()  # the cause, for the operator's log
         finally:
             job.finished = time.time()
             _one_at_a_time.release()

@@ -9,12 +9,24 @@ LOGGER_NAME = "don_predictor"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (Streamlit and test runners replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO") -> logging.Logger:
     """Idempotent: Streamlit reruns app.py on every click, and each rerun must not add another handler."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     if not any(getattr(h, "_don_predictor", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter(_FORMAT))
         handler._don_predictor = True
         logger.addHandler(handler)

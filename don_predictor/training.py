@@ -12,6 +12,7 @@ from don_predictor.backends import make_backend
 from don_predictor.backends.base import ProgressCallback, no_progress
 from don_predictor.evaluation import cross_validate
 from don_predictor.importance import impurity_importance, permutation_importance_by_window
+from don_predictor.logs import event
 from don_predictor.registry import ModelVersion, Registry
 from don_predictor.spectra import SpectraTable
 from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals, DomainModel, Trust
@@ -85,4 +86,12 @@ def train_and_register(
         "training_seconds": round(time.perf_counter() - started, 2),
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }
-    return registry.save(model, training, activate=activate)
+    saved = registry.save(model, training, activate=activate)
+    event(
+        "trained",
+        backend=backend,
+        version=saved.version,
+        rows=training["n_rows"],
+        seconds=time.perf_counter() - started,
+    )
+    return saved

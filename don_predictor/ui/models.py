@@ -9,6 +9,7 @@ import streamlit as st
 
 from don_predictor.backends import Backend
 from don_predictor.config import BACKENDS, settings
+from don_predictor.logs import event
 from don_predictor.predict import predict_table
 from don_predictor.registry import ModelVersion, Registry, RegistryError
 from don_predictor.spectra import SpectraTable, read_spectra
@@ -25,6 +26,7 @@ def load_model(models_dir: str, backend: str, version: str) -> Backend:
     started = time.perf_counter()
     model = Registry(models_dir).load(backend, version)
     LOAD_SECONDS[f"{backend}/{version}"] = time.perf_counter() - started
+    event("model_loaded", backend=backend, version=version, seconds=LOAD_SECONDS[f"{backend}/{version}"])
     return model
 
 
