@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-accuracy clean
+.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-accuracy bench-tune clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -66,6 +66,11 @@ bench-app: $(VENV)/.installed data/demo_calibration.csv
 # Repeated 5x5-fold CV of RF, TF and the PLS baseline on the real dev data (about 10 minutes on 2 cores).
 bench-accuracy: $(VENV)/.installed
 	$(PY) -m don_predictor evaluate --data $(DEV_DATA) --backend all --folds 5 --repeats 5
+
+# Hyperparameter search nested inside CV on the dev data (BACKEND=rf or tf; slow: tens of minutes).
+BACKEND ?= rf
+bench-tune: $(VENV)/.installed
+	$(PY) benchmarks/tune.py --data $(DEV_DATA) --backend $(BACKEND)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache

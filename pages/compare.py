@@ -39,9 +39,10 @@ try:
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
     st.stop()
-record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, "compare")
+seconds = time.perf_counter() - started
+record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, "compare", seconds)
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
-st.caption(f"Scored by both models in {1000 * (time.perf_counter() - started):,.0f} ms.")
+st.caption(f"Scored by both models in {1000 * seconds:,.0f} ms.")
 
 st.subheader("Agreement")
 stats = agreement(rf, tf, limit.ppb)

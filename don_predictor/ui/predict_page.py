@@ -50,9 +50,10 @@ def render_predict_page(backend: str) -> None:
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
         return
-    record_scoring(results, id_column_name(table), upload, {backend: version.version}, limit, backend)
+    seconds = time.perf_counter() - started
+    record_scoring(results, id_column_name(table), upload, {backend: version.version}, limit, backend, seconds)
     ppb = results[f"{backend}_ppb"].to_numpy()
-    st.caption(f"Scored in {1000 * (time.perf_counter() - started):,.0f} ms.")
+    st.caption(f"Scored in {1000 * seconds:,.0f} ms.")
 
     st.subheader("Results")
     summary_metrics(ppb, limit.ppb)

@@ -17,7 +17,13 @@ from don_predictor.ui.upload import Upload
 
 
 def record_scoring(
-    results: pd.DataFrame, id_column: str, upload: Upload, versions: dict[str, str], limit: Limit, source: str
+    results: pd.DataFrame,
+    id_column: str,
+    upload: Upload,
+    versions: dict[str, str],
+    limit: Limit,
+    source: str,
+    seconds: float,
 ) -> None:
     sha256 = hashlib.sha256(upload.data).hexdigest()
     key = (source, sha256, tuple(sorted(versions.items())), limit.key)
@@ -45,5 +51,6 @@ def record_scoring(
         rows=len(results),
         scored=scored,
         rejected=len(results) - scored,
+        seconds=seconds,
         run=run_id,
     )
