@@ -93,7 +93,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from don_predictor.predict import id_column_name, predict_table, results_csv
 
-    table = read_spectra(_read_input(args.data))
+    data = _read_input(args.data)
+    table = read_spectra(data)
     _report_table(table)
     registry = Registry(_models_dir(args))
     names = _backends(args.backend)
@@ -109,7 +110,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.no_history:
         from don_predictor.history import RunInfo, record_run
 
-        data = Path(args.data).read_bytes()
         info = RunInfo(
             "cli",
             {name: model_version for name in names if (model_version := registry.active_version(name))},

@@ -30,11 +30,11 @@ def predict_table(
     scorable = table.scorable
     results = pd.DataFrame({id_column_name(table): table.ids, "status": table.statuses()})
     for name, model in models.items():
-        scored = model.predict_with_trust(matrices[name][scorable]) if scorable.any() else {}
+        scored = model.predict_with_trust(matrices[name][scorable])
         for key in ("ppb", "low_ppb", "high_ppb"):
-            if key in scored or (key == "ppb"):
+            if key in scored:
                 column = np.full(table.n_rows, np.nan)
-                column[scorable] = scored.get(key, np.empty(0))
+                column[scorable] = scored[key]
                 results[f"{name}_{key}"] = column
         if "in_domain" in scored:
             in_domain = pd.array([pd.NA] * table.n_rows, dtype="boolean")

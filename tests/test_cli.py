@@ -121,7 +121,9 @@ def test_all_rows_bad_exits_2_but_still_writes_every_row(cli_models, tmp_path):
     out = tmp_path / "o.csv"
     result = run_cli("predict", "--data", data, "--out", out, "--models-dir", cli_models)
     assert result.returncode == 2 and "no row could be scored" in result.stderr
-    assert pd.read_csv(out)["hsi_id"].tolist() == ["a", "b"]
+    written = pd.read_csv(out)
+    assert written["hsi_id"].tolist() == ["a", "b"]
+    assert {"rf_ppb", "rf_low_ppb", "rf_high_ppb", "rf_in_domain", "rf_verdict"} <= set(written.columns)
 
 
 def test_internal_error_exits_1_without_traceback(monkeypatch, capsys, demo_upload, tmp_path):

@@ -66,7 +66,10 @@ class Backend(ABC):
             return out
         if self.trust.intervals is not None:
             out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"])
-        out["in_domain"], out["t2"], out["q"] = self.trust.domain.in_domain(np.asarray(X, dtype=float))
+        if len(out["ppb"]):
+            out["in_domain"], out["t2"], out["q"] = self.trust.domain.in_domain(np.asarray(X, dtype=float))
+        else:  # no scorable row: the same columns, empty
+            out["in_domain"], out["t2"], out["q"] = np.empty(0, bool), np.empty(0), np.empty(0)
         return out
 
     def save(self, directory: Path) -> None:
