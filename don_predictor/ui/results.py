@@ -32,6 +32,8 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
         column_config[f"{backend}_high_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} high", format="%.0f")
         column_config[f"{backend}_in_domain"] = st.column_config.CheckboxColumn(f"{backend.upper()} in domain")
         column_config[f"{backend}_verdict"] = st.column_config.TextColumn(f"{backend.upper()} verdict")
+        column_config[f"{backend}_t2"] = st.column_config.NumberColumn(f"{backend.upper()} T²", format="%.1f")
+        column_config[f"{backend}_q"] = st.column_config.NumberColumn(f"{backend.upper()} Q", format="%.4f")
     st.dataframe(with_ppm(results, backends), hide_index=True, width="stretch", column_config=column_config)
 
 

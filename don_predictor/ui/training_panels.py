@@ -78,8 +78,13 @@ def metrics_side_by_side(new: ModelVersion, active: ModelVersion | None) -> pd.D
             for key in METRIC_LABELS
         ]
 
-    frame = pd.DataFrame({"metric": list(METRIC_LABELS.values()), f"new {new.version}": column(new)})
-    frame[f"active {active.version}" if active else "active: none"] = column(active)
+    def coverage(version: ModelVersion | None) -> str:
+        intervals = (version.manifest.get("intervals") or {}) if version else {}
+        return f"{intervals['coverage']:.3f}" if "coverage" in intervals else "—"
+
+    labels = [*METRIC_LABELS.values(), "90 % interval coverage (CV)"]
+    frame = pd.DataFrame({"metric": labels, f"new {new.version}": [*column(new), coverage(new)]})
+    frame[f"active {active.version}" if active else "active: none"] = [*column(active), coverage(active)]
     return frame
 
 
