@@ -60,6 +60,7 @@ class CVResult:
     per_repeat: list[dict[str, float]]
     oof_predictions: np.ndarray  # (repeats, rows) ppb
     fold_ids: np.ndarray  # (repeats, rows): the fold in which each row was held out
+    oof_difficulty: np.ndarray | None = None  # (repeats, rows) when the backend estimates its own uncertainty
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{metric: {"mean": .., "sd": ..}} over repeats."""
@@ -81,8 +82,11 @@ class CVResult:
         for repeat in range(self.repeats):
             for fold in range(self.folds):
                 test = self.fold_ids[repeat] == fold
-                intervals = ConformalIntervals.fit(y[~test], self.oof_predictions[repeat, ~test], level)
-                low, high = intervals.interval(self.oof_predictions[repeat, test])
+                d = self.oof_difficulty[repeat] if self.oof_difficulty is not None else None
+                intervals = ConformalIntervals.fit(
+                    y[~test], self.oof_predictions[repeat, ~test], level, None if d is None else d[~test]
+                )
+                low, high = intervals.interval(self.oof_predictions[repeat, test], None if d is None else d[test])
                 covered.append((low <= y[test]) & (y[test] <= high))
                 widths.append(high - low)
         return {
@@ -110,6 +114,8 @@ def cross_validate(
     params = dict(params or {})
     predictions = np.zeros((repeats, len(y)))
     fold_ids = np.zeros((repeats, len(y)), dtype=int)
+    difficulty = np.zeros((repeats, len(y)))
+    has_difficulty = True
     per_repeat = []
     total, done = folds * repeats, 0
     for repeat in range(repeats):
@@ -118,10 +124,15 @@ def cross_validate(
             fold_ids[repeat, test] = fold
             model = make_backend(backend, **params).fit(X[train], y[train], band_names)
             predictions[repeat, test] = model.predict(X[test])
+            d = model.difficulty(X[test])
+            if d is None:
+                has_difficulty = False
+            else:
+                difficulty[repeat, test] = d
             done += 1
             progress(done / total, f"{backend}: repeat {repeat + 1}/{repeats}, fold {done - repeat * folds}/{folds}")
         per_repeat.append(regression_metrics(y, predictions[repeat]))
-    return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids)
+    return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids, difficulty if has_difficulty else None)
 
 
 def format_summary_table(results: list[CVResult]) -> str:

@@ -64,7 +64,10 @@ def train_and_register(
         )
         cv_metrics = result.for_manifest()
         # Intervals are calibrated on every out-of-fold residual; their coverage is checked fold by fold.
-        intervals = ConformalIntervals.fit(np.tile(y, cv_repeats), result.oof_predictions.ravel(), interval_level)
+        difficulty = None if result.oof_difficulty is None else result.oof_difficulty.ravel()
+        intervals = ConformalIntervals.fit(
+            np.tile(y, cv_repeats), result.oof_predictions.ravel(), interval_level, difficulty
+        )
         coverage = result.interval_coverage(y, interval_level)
     model = make_backend(backend, **params).fit(
         X, y, table.band_names, progress=lambda f, m: progress(share + (1 - share) * f, f"final fit: {m}")
@@ -78,7 +81,12 @@ def train_and_register(
         "n_rows": int(usable.sum()),
         "n_rows_skipped": int((~usable).sum()),
         "cv_metrics": cv_metrics,
-        "intervals": {"level": interval_level, "half_width_sqrt_ppb": intervals.half_width_sqrt, **coverage}
+        "intervals": {
+            "level": interval_level,
+            "half_width_sqrt_ppb": intervals.half_width_sqrt,
+            "scaled": intervals.scaled,
+            **coverage,
+        }
         if intervals
         else None,
         "band_importance": importance,

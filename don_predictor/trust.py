@@ -3,7 +3,8 @@
 Both are fitted at training time, saved in the model bundle as plain arrays (no pickle) and applied to every
 prediction.
 
-- Intervals: split-conformal on out-of-fold residuals on the square-root scale. DON errors grow with the
+- Intervals: split-conformal on out-of-fold residuals on the square-root scale, divided by the model's own
+  difficulty estimate where it has one (RF: the spread of its trees). DON errors grow with the
   concentration, so a fixed width in sqrt(ppb) gives intervals that are narrower for clean samples than for
   contaminated ones. (On the real dev data, log1p residuals of the many zero-DON samples made log-scale intervals
   50 times wider for the same 90 % coverage.)
@@ -30,23 +31,33 @@ DOMAIN_QUANTILE = 0.99
 
 @dataclass
 class ConformalIntervals:
-    """Symmetric intervals on the square-root scale: [(sqrt(p) - q)², (sqrt(p) + q)²], the low end at least 0."""
+    """Intervals on the square-root scale: [(sqrt(p) - q·d)², (sqrt(p) + q·d)²], the low end at least 0.
+
+    d is the model's difficulty estimate for the sample when it has one (the spread of an RF's trees), else 1:
+    intervals are then narrow where the model is sure and wide where it is not, at the same coverage.
+    """
 
     level: float
     half_width_sqrt: float
+    scaled: bool = False
 
     @classmethod
-    def fit(cls, y_ppb: np.ndarray, oof_ppb: np.ndarray, level: float = DEFAULT_LEVEL) -> ConformalIntervals:
+    def fit(
+        cls, y_ppb: np.ndarray, oof_ppb: np.ndarray, level: float = DEFAULT_LEVEL, difficulty: np.ndarray | None = None
+    ) -> ConformalIntervals:
         residuals = np.abs(_root(y_ppb) - _root(oof_ppb))
+        if difficulty is not None:
+            residuals = residuals / difficulty
         n = len(residuals)
         # The finite-sample conformal quantile: the ceil((n + 1) * level)-th smallest residual.
         rank = min(n, int(np.ceil((n + 1) * level)))
-        return cls(level, float(np.sort(residuals)[rank - 1]))
+        return cls(level, float(np.sort(residuals)[rank - 1]), difficulty is not None)
 
-    def interval(self, ppb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def interval(self, ppb: np.ndarray, difficulty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         centre = _root(ppb)
-        low = np.square(np.clip(centre - self.half_width_sqrt, 0.0, None))
-        high = np.square(centre + self.half_width_sqrt)
+        half = self.half_width_sqrt * (difficulty if self.scaled else 1.0)
+        low = np.square(np.clip(centre - half, 0.0, None))
+        high = np.square(centre + half)
         return low, high
 
 
@@ -113,7 +124,8 @@ class Trust:
             "domain_limits": np.array([self.domain.t2_limit, self.domain.q_limit]),
         }
         if self.intervals is not None:
-            arrays["intervals"] = np.array([self.intervals.level, self.intervals.half_width_sqrt])
+            intervals = self.intervals
+            arrays["intervals"] = np.array([intervals.level, intervals.half_width_sqrt, float(intervals.scaled)])
         np.savez(Path(directory) / TRUST_FILE, **arrays)
 
     @classmethod
@@ -132,6 +144,6 @@ class Trust:
             )
             intervals = None
             if "intervals" in data:
-                level, half_width = data["intervals"]
-                intervals = ConformalIntervals(float(level), float(half_width))
+                level, half_width, scaled = data["intervals"]
+                intervals = ConformalIntervals(float(level), float(half_width), bool(scaled))
         return cls(intervals, domain)

@@ -54,6 +54,16 @@ def test_conformal_quantile_is_the_finite_sample_rank():
     assert low.tolist() == [0.0, 144.0] and high.tolist() == [64.0, 784.0]  # (20 ± 8)²
 
 
+def test_scaled_intervals_follow_the_difficulty():
+    y = np.full(9, 100.0)
+    oof = np.square(10.0 + np.arange(1, 10))  # sqrt residuals 1 .. 9
+    difficulty = np.arange(1, 10, dtype=float)  # every scaled residual is 1
+    intervals = ConformalIntervals.fit(y, oof, level=0.8, difficulty=difficulty)
+    assert intervals.scaled and intervals.half_width_sqrt == pytest.approx(1.0)
+    low, high = intervals.interval(np.array([400.0, 400.0]), np.array([1.0, 5.0]))
+    assert high.tolist() == [441.0, 625.0] and low.tolist() == [361.0, 225.0]  # (20 ± 1)², (20 ± 5)²
+
+
 @pytest.mark.parametrize("backend,params", [("rf", {"n_estimators": 100}), ("tf", {})])
 def test_out_of_fold_coverage_of_90_percent_intervals_on_real_data(real_data, backend, params):
     table = read_spectra(real_data, require_target=True)
@@ -98,7 +108,7 @@ def test_applicability_domain_flags_distorted_spectra_not_genuine_ones(real_data
 
 
 def test_trust_round_trips_without_pickle(tmp_path, demo_table):
-    trust = Trust(ConformalIntervals(0.9, 7.0), DomainModel.fit(demo_table.X[:200]))
+    trust = Trust(ConformalIntervals(0.9, 7.0, scaled=True), DomainModel.fit(demo_table.X[:200]))
     trust.save(tmp_path)
     loaded = Trust.load(tmp_path)
     assert loaded.intervals == trust.intervals

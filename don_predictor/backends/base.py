@@ -65,12 +65,16 @@ class Backend(ABC):
         if self.trust is None:
             return out
         if self.trust.intervals is not None:
-            out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"])
+            out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"], self.difficulty(X))
         if len(out["ppb"]):
             out["in_domain"], out["t2"], out["q"] = self.trust.domain.in_domain(np.asarray(X, dtype=float))
         else:  # no scorable row: the same columns, empty
             out["in_domain"], out["t2"], out["q"] = np.empty(0, bool), np.empty(0), np.empty(0)
         return out
+
+    def difficulty(self, X: np.ndarray) -> np.ndarray | None:
+        """How unsure the model is about each row, on the sqrt(ppb) scale; None when it cannot tell."""
+        return None
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

@@ -16,6 +16,7 @@ from don_predictor.safe_io import dump_sklearn, load_sklearn
 
 MODEL_FILE = "model.skops"
 TREES_PER_STEP = 25  # trees are grown in batches so progress can be reported
+DIFFICULTY_FLOOR = 1.0  # sqrt(ppb): about the rounding of a reference measurement
 
 
 class RandomForestBackend(Backend):
@@ -60,6 +61,13 @@ class RandomForestBackend(Backend):
 
     def _load(self, directory: Path) -> None:
         self.model_ = load_sklearn(directory / MODEL_FILE)
+
+    def difficulty(self, X: np.ndarray) -> np.ndarray | None:
+        """The spread of the trees' predictions, on the sqrt(ppb) scale (the floor keeps a unanimous forest from
+        claiming zero uncertainty)."""
+        if self.target_transform != "sqrt" or len(X) == 0:
+            return None
+        return self.tree_predictions(X).std(axis=0) + DIFFICULTY_FLOOR
 
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
         """Each tree's prediction on the model's own (transformed) scale: (trees, rows)."""
