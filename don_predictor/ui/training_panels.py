@@ -72,9 +72,12 @@ def job_progress() -> None:
 
 def metrics_side_by_side(new: ModelVersion, active: ModelVersion | None) -> pd.DataFrame:
     def column(version: ModelVersion | None) -> list[str]:
-        metrics = version.cv_metrics.get("metrics", {}) if version else {}
+        cv = version.cv_metrics if version else {}
+        metrics, spread = cv.get("metrics", {}), cv.get("repeats", 1) > 1  # one repeat has no spread to show
         return [
-            f"{metrics[key]['mean']:,.3f} ± {metrics[key]['sd']:,.3f}" if key in metrics else "—"
+            "—"
+            if key not in metrics
+            else f"{metrics[key]['mean']:,.3f}" + (f" ± {metrics[key]['sd']:,.3f}" if spread else "")
             for key in METRIC_LABELS
         ]
 
