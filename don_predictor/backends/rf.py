@@ -65,8 +65,10 @@ class RandomForestBackend(Backend):
     def difficulty(self, X: np.ndarray) -> np.ndarray | None:
         """The spread of the trees' predictions, on the sqrt(ppb) scale (the floor keeps a unanimous forest from
         claiming zero uncertainty)."""
-        if self.target_transform != "sqrt" or len(X) == 0:
+        if self.target_transform != "sqrt":
             return None
+        if len(X) == 0:
+            return np.empty(0)
         return self.tree_predictions(X).std(axis=0) + DIFFICULTY_FLOOR
 
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
