@@ -22,7 +22,8 @@ def predict_table(
 ) -> pd.DataFrame:
     """Columns: the id column, status, then per backend `<backend>_ppb` and, when the model has them,
     `<backend>_low_ppb`, `<backend>_high_ppb` (the prediction interval), `<backend>_in_domain` with the statistics
-    behind it (`<backend>_t2`, `<backend>_q`) and `<backend>_verdict` against `limit_ppb`. Rows that were not
+    behind it (`<backend>_t2`, `<backend>_q`, `<backend>_baseline`: Hotelling T², Q residual and the
+    baseline-offset statistic in SDs) and `<backend>_verdict` against `limit_ppb`. Rows that were not
     scored have empty cells.
 
     Raises BandMismatchError (naming missing and extra bands) if the file's bands are not a model's bands.
@@ -41,7 +42,7 @@ def predict_table(
             in_domain = pd.array([pd.NA] * table.n_rows, dtype="boolean")
             in_domain[scorable] = scored["in_domain"]
             results[f"{name}_in_domain"] = in_domain
-            for statistic in ("t2", "q"):  # Hotelling T² and Q residual behind the flag
+            for statistic in ("t2", "q", "baseline"):  # the statistics behind the flag
                 column = np.full(table.n_rows, np.nan)
                 column[scorable] = scored[statistic]
                 results[f"{name}_{statistic}"] = column

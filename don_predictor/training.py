@@ -90,7 +90,11 @@ def train_and_register(
         if intervals
         else None,
         "band_importance": importance,
-        "domain": {"t2_limit": model.trust.domain.t2_limit, "q_limit": model.trust.domain.q_limit},
+        "domain": {
+            "t2_limit": model.trust.domain.t2_limit,
+            "q_limit": model.trust.domain.q_limit,
+            "baseline_limit": model.trust.domain.baseline_limit,
+        },
         "training_seconds": round(time.perf_counter() - started, 2),
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }

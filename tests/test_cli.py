@@ -46,7 +46,7 @@ def test_predict_writes_every_row_in_order_with_a_status(cli_models, demo_upload
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out)
     upload = pd.read_csv(demo_upload)
-    trust = ["low_ppb", "high_ppb", "in_domain", "t2", "q", "verdict"]
+    trust = ["low_ppb", "high_ppb", "in_domain", "t2", "q", "baseline", "verdict"]
     expected = ["hsi_id", "status"] + [f"{b}_{c}" for b in ("rf", "tf") for c in ["ppb", *trust]]
     assert list(results.columns) == expected
     for b in ("rf", "tf"):

@@ -85,6 +85,7 @@ def distortions(X: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray
         "saturated": np.maximum(X, np.quantile(X, 0.3, axis=1, keepdims=True)),
         "another shape": 0.3 + 0.5 * np.sin(np.pi * bands) + rng.normal(0.0, 0.003, X.shape),
         "offset +0.1": X + 0.1,
+        "offset -0.1": X - 0.1,
     }
 
 
@@ -103,8 +104,22 @@ def test_applicability_domain_flags_distorted_spectra_not_genuine_ones(real_data
     print(f"genuine held-out flagged: {genuine_rate:.3f}; distorted flagged: {rates}")
     assert genuine_rate <= 0.05
     for name, rate in rates.items():
-        if name != "offset +0.1":  # see docs/model_card.md: within this data set's own baseline spread
-            assert rate >= 0.95, name
+        # -0.1 is not in issue 4's list; reported in docs/model_card.md, it sits just below the others
+        assert rate >= (0.9 if name == "offset -0.1" else 0.95), name
+
+
+def test_baseline_statistic_measures_a_flat_offset_in_standard_deviations(demo_table):
+    domain = DomainModel.fit(demo_table.X)
+    X = demo_table.X[:50]
+    base = domain.statistics(X)[2]
+    up, down = domain.statistics(X + 0.05)[2] - base, domain.statistics(X - 0.05)[2] - base
+    # linear in the offset: the same shift for every spectrum, opposite for the opposite sign
+    assert np.ptp(up) == pytest.approx(0.0, abs=1e-9) and up[0] == pytest.approx(-down[0])
+    # an offset that moves the statistic by twice its limit is flagged on every spectrum, in both directions...
+    offset = 2 * domain.baseline_limit / abs(up[0] / 0.05)
+    assert np.all(~domain.in_domain(X + offset)[0]) and np.all(~domain.in_domain(X - offset)[0])
+    # ...while the held-out calibration keeps most genuine spectra inside
+    assert np.mean(domain.in_domain(demo_table.X)[0]) >= 0.9
 
 
 def test_trust_round_trips_without_pickle(tmp_path, demo_table):

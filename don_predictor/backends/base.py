@@ -60,16 +60,19 @@ class Backend(ABC):
         return np.clip(self._predict(X), 0.0, None)
 
     def predict_with_trust(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """ppb, plus low_ppb / high_ppb (when intervals were calibrated), in_domain, t2 and q (when fitted)."""
+        """ppb, plus low_ppb / high_ppb (when intervals were calibrated), in_domain, t2, q and baseline (when
+        fitted)."""
         out = {"ppb": self.predict(X)}
         if self.trust is None:
             return out
         if self.trust.intervals is not None:
             out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"], self.difficulty(X))
         if len(out["ppb"]):
-            out["in_domain"], out["t2"], out["q"] = self.trust.domain.in_domain(np.asarray(X, dtype=float))
+            out["in_domain"], out["t2"], out["q"], out["baseline"] = self.trust.domain.in_domain(
+                np.asarray(X, dtype=float)
+            )
         else:  # no scorable row: the same columns, empty
-            out["in_domain"], out["t2"], out["q"] = np.empty(0, bool), np.empty(0), np.empty(0)
+            out["in_domain"], out["t2"], out["q"], out["baseline"] = np.empty(0, bool), *([np.empty(0)] * 3)
         return out
 
     def difficulty(self, X: np.ndarray) -> np.ndarray | None:

@@ -34,6 +34,9 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
         column_config[f"{backend}_verdict"] = st.column_config.TextColumn(f"{backend.upper()} verdict")
         column_config[f"{backend}_t2"] = st.column_config.NumberColumn(f"{backend.upper()} T²", format="%.1f")
         column_config[f"{backend}_q"] = st.column_config.NumberColumn(f"{backend.upper()} Q", format="%.4f")
+        column_config[f"{backend}_baseline"] = st.column_config.NumberColumn(
+            f"{backend.upper()} baseline", format="%+.1f", help="Baseline-offset statistic, in standard deviations"
+        )
     st.dataframe(with_ppm(results, backends), hide_index=True, width="stretch", column_config=column_config)
 
 
