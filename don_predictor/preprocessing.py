@@ -1,13 +1,15 @@
 """Stateless spectral preprocessing, chosen by name so a saved bundle can say which it used.
 
-Row-wise steps (SNV, Savitzky–Golay) need nothing fitted; anything fitted (scaling) lives inside each backend.
+Row-wise steps (SNV, Savitzky–Golay) need nothing fitted; fitted ones (MSC's reference, scaling, a Yeo-Johnson
+lambda) are fitted inside each backend, so inside each CV fold.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.stats
 from chemotools.derivative import SavitzkyGolay
-from chemotools.scatter import StandardNormalVariate
+from chemotools.scatter import MultiplicativeScatterCorrection, StandardNormalVariate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -20,43 +22,73 @@ def make_preprocessor(name: str):
         return StandardNormalVariate()
     if name == "sg1":
         return SavitzkyGolay(window_length=11, polyorder=2, deriv=1)
+    if name == "msc":  # the reference is the training mean spectrum, fitted inside each fold
+        return MultiplicativeScatterCorrection()
     if name == "snv+sg1":
         return make_pipeline(StandardNormalVariate(), SavitzkyGolay(window_length=11, polyorder=2, deriv=1))
     raise ValueError(f"unknown preprocessing {name!r}; choose one of {', '.join(PREPROCESSING)}")
 
 
-PREPROCESSING = ("none", "snv", "sg1", "snv+sg1")
+PREPROCESSING = ("none", "snv", "msc", "sg1", "snv+sg1")
 
 
 def apply_preprocessing(name: str, X: np.ndarray) -> np.ndarray:
+    """Row-wise preprocessing only: MSC needs a fitted reference and is for pipelines (make_preprocessor)."""
+    if name == "msc":
+        raise ValueError("MSC needs a fitted reference spectrum; use make_preprocessor inside a pipeline")
     return make_preprocessor(name).fit_transform(np.asarray(X, dtype=float))
 
 
-def forward_target(name: str, y: np.ndarray) -> np.ndarray:
+def fit_target(name: str, y: np.ndarray) -> dict[str, float]:
+    """What a target transform learns from the training targets (saved in the bundle's backend.json)."""
+    if name == "yeo-johnson":
+        _, lmbda = scipy.stats.yeojohnson(np.clip(np.asarray(y, dtype=float), 0.0, None))
+        return {"target_lambda": float(lmbda)}
+    return {}
+
+
+def forward_target(name: str, y: np.ndarray, fitted: dict | None = None) -> np.ndarray:
     """ppb -> the scale a model learns on, to tame the skew (median ~500 ppb, max ~131,000 ppb).
 
-    sqrt keeps the high samples that matter for limits in view; log1p flattens them more.
+    sqrt keeps the high samples that matter for limits in view; log1p flattens them more; cbrt and a fitted
+    Yeo-Johnson power sit in between (docs/model_card.md compares them).
     """
     y = np.asarray(y, dtype=float)
     if name == "log1p":
         return np.log1p(y)
     if name == "sqrt":
         return np.sqrt(np.clip(y, 0.0, None))
+    if name == "cbrt":
+        return np.cbrt(np.clip(y, 0.0, None))
+    if name == "yeo-johnson":
+        return scipy.stats.yeojohnson(np.clip(y, 0.0, None), (fitted or {})["target_lambda"])
     if name == "none":
         return y
     raise ValueError(f"unknown target transform {name!r}")
 
 
-TARGET_TRANSFORMS = ("log1p", "sqrt", "none")
+TARGET_TRANSFORMS = ("log1p", "sqrt", "cbrt", "yeo-johnson", "none")
 
 
-def inverse_target(name: str, z: np.ndarray) -> np.ndarray:
+def inverse_target(name: str, z: np.ndarray, fitted: dict | None = None) -> np.ndarray:
     """The model's scale -> ppb, never negative."""
     z = np.asarray(z, dtype=float)
     if name == "log1p":
         ppb = np.expm1(np.clip(z, None, 15.0))  # 15 ≈ 3.3 million ppb: stops overflow
     elif name == "sqrt":
         ppb = np.square(np.clip(z, 0.0, None))
+    elif name == "cbrt":
+        ppb = np.clip(z, 0.0, None) ** 3
+    elif name == "yeo-johnson":
+        ppb = _inverse_yeo_johnson(np.clip(z, 0.0, None), (fitted or {})["target_lambda"])
     else:
         ppb = z
     return np.clip(ppb, 0.0, None)
+
+
+def _inverse_yeo_johnson(z: np.ndarray, lmbda: float) -> np.ndarray:
+    # The non-negative branch only: DON is never negative.
+    if abs(lmbda) < 1e-12:
+        return np.expm1(np.clip(z, None, 15.0))
+    base = np.clip(z * lmbda + 1.0, 1e-12, None)
+    return np.clip(base ** (1.0 / lmbda) - 1.0, None, 1e7)  # 1e7 ppb: stops overflow for lambda < 0

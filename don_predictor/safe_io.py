@@ -14,6 +14,7 @@ import skops.io as sio
 TRUSTED_TYPES = [
     "chemotools.scatter._standard_normal_variate.StandardNormalVariate",
     "chemotools.derivative._savitzky_golay.SavitzkyGolay",
+    "chemotools.scatter._multiplicative_scatter_correction.MultiplicativeScatterCorrection",
     "sklearn.tree._tree.Tree",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -143,6 +144,8 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     at.multiselect[0].set_value(["rf"])
     at.number_input[0].set_value(20)  # trees
     at.number_input[2].set_value(0)  # no CV: the fastest run
+    next(s for s in at.selectbox if s.label == "Target transform").set_value("cbrt")
+    next(s for s in at.select_slider if s.label == "RF features per split").set_value(1.0)
     submit = next(b for b in at.button if b.label == "Train")
     submit.click()
     at.run()
@@ -151,6 +154,8 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
         time.sleep(0.5)
     assert len(registry.versions("rf")) == 1
     assert registry.active_version("rf") is None  # saved, not activated until the user says so
+    params = json.loads((registry.versions("rf")[0].path / "backend.json").read_text())["params"]
+    assert (params["n_estimators"], params["max_features"], params["target_transform"]) == (20, 1.0, "cbrt")
     time.sleep(1.0)
     at.run()
     at.run()

@@ -84,3 +84,42 @@ def test_tf_bundle_carries_its_scaling_and_target_transform(split, demo_table, t
     assert loaded.fitted == model.fitted and set(loaded.fitted) == {"target_mean", "target_std"}
     assert loaded.model_.get_layer("band_scaling") is not None
     np.testing.assert_array_equal(loaded.predict(X_test), model.predict(X_test))
+
+
+VARIANTS = [
+    ("rf", {"n_estimators": 30, "preprocessing": "msc", "target_transform": "yeo-johnson"}),
+    ("pls", {"target_transform": "cbrt"}),
+    ("tf", {"epochs": 15, "architecture": "cnn", "ensemble_size": 2, "target_transform": "yeo-johnson"}),
+]
+
+
+@pytest.mark.parametrize(("backend", "params"), VARIANTS, ids=[b for b, _ in VARIANTS])
+def test_explored_variants_fit_save_and_load(backend, params, split, demo_table, tmp_path):
+    """The settings compared in docs/model_card.md are real options: they learn, save and load (MSC through skops'
+    trusted types, the Yeo-Johnson lambda through backend.json)."""
+    X_train, y_train, X_test, y_test = split
+    model = make_backend(backend, **params).fit(X_train, y_train, demo_table.band_names)
+    expected = model.predict(X_test)
+    assert spearmanr(expected, y_test).statistic > 0.3
+    if params.get("target_transform") == "yeo-johnson":
+        assert np.isfinite(model.fitted["target_lambda"])
+    model.save(tmp_path)
+    np.testing.assert_array_equal(backend_class(backend).load(tmp_path).predict(X_test), expected)
+
+
+def test_tf_ensemble_members_differ_and_their_spread_is_the_difficulty(split, demo_table):
+    X_train, y_train, X_test, _ = split
+    model = make_backend("tf", epochs=10, ensemble_size=3).fit(X_train, y_train, demo_table.band_names)
+    members = model.member_predictions(X_test)
+    assert members.shape == (len(X_test), 3)
+    assert np.ptp(members, axis=1).min() > 0  # different initial weights: members disagree a little
+    np.testing.assert_allclose(model.predict(X_test), np.square(np.clip(members.mean(axis=1), 0, None)))
+    difficulty = model.difficulty(X_test)
+    np.testing.assert_allclose(difficulty, members.std(axis=1) + 1.0)
+    assert make_backend("tf", epochs=2).fit(X_train, y_train, demo_table.band_names).difficulty(X_test) is None
+
+
+def test_msc_needs_a_fitted_reference_so_the_tf_backend_refuses_it(split, demo_table):
+    X_train, y_train, _, _ = split
+    with pytest.raises(ValueError, match="MSC needs a fitted reference"):
+        make_backend("tf", epochs=2, preprocessing="msc").fit(X_train, y_train, demo_table.band_names)

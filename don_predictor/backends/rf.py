@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
 from don_predictor.backends.base import Backend, ProgressCallback
-from don_predictor.preprocessing import forward_target, inverse_target, make_preprocessor
+from don_predictor.preprocessing import fit_target, forward_target, inverse_target, make_preprocessor
 from don_predictor.safe_io import dump_sklearn, load_sklearn
 
 MODEL_FILE = "model.skops"
@@ -35,7 +35,8 @@ class RandomForestBackend(Backend):
     def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
         p = self.params
         spectra = make_preprocessor(p["preprocessing"]).fit(X)
-        Z, z = spectra.transform(X), forward_target(self.target_transform, y)
+        self.fitted = fit_target(self.target_transform, y)
+        Z, z = spectra.transform(X), forward_target(self.target_transform, y, self.fitted)
         forest = RandomForestRegressor(
             n_estimators=0,
             max_features=p["max_features"],
@@ -54,7 +55,7 @@ class RandomForestBackend(Backend):
         self.model_ = Pipeline([("spectra", spectra), ("forest", forest)])
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        return inverse_target(self.target_transform, self.model_.predict(X))
+        return inverse_target(self.target_transform, self.model_.predict(X), self.fitted)
 
     def _save(self, directory: Path) -> None:
         dump_sklearn(self.model_, directory / MODEL_FILE)

@@ -12,9 +12,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from don_predictor.backends.base import Backend, ProgressCallback
-from don_predictor.preprocessing import apply_preprocessing, forward_target, inverse_target
+from don_predictor.preprocessing import apply_preprocessing, fit_target, forward_target, inverse_target
 
 MODEL_FILE = "model.keras"
+DIFFICULTY_FLOOR = 1.0  # sqrt(ppb), as for RF: members that agree do not make a sample certain
+
+# Huber: the transformed target still has a few extreme samples; squared error lets them dominate.
+LOSSES = {
+    "huber": lambda keras: keras.losses.Huber(delta=1.0),
+    "mse": lambda keras: keras.losses.MeanSquaredError(),
+    "mae": lambda keras: keras.losses.MeanAbsoluteError(),
+}
 
 
 def _keras():
@@ -41,7 +49,10 @@ class TensorFlowBackend(Backend):
         # Project the scaled spectra on their first principal components first (0: off). On the dev data this
         # was more stable than a wide first layer on 448 collinear bands; 10 components, two small layers and
         # L2 1e-2 won most folds of a nested search (docs/model_card.md).
-        "pca_components": 10,
+        "pca_components": 10,  # MLP only
+        "architecture": "mlp",  # or "cnn": a small 1-D CNN over the bands
+        "ensemble_size": 1,  # members trained side by side; their spread is the model's difficulty estimate
+        "loss": "huber",
         "preprocessing": "snv",
         "target_transform": "sqrt",  # log1p let a few extreme predictions blow up R² in ppb
         "seed": 0,
@@ -50,38 +61,55 @@ class TensorFlowBackend(Backend):
     def _build(self, X: np.ndarray):
         keras = _keras()
         p = self.params
+        spectrum = keras.Input(shape=(X.shape[1],), name="spectrum")
         normalization = keras.layers.Normalization(name="band_scaling")
         normalization.adapt(X)
-        layers = [keras.Input(shape=(X.shape[1],), name="spectrum"), normalization]
+        scaled = normalization(spectrum)
         k = int(p["pca_components"])
-        if k > 0:
+        if p["architecture"] == "mlp" and k > 0:
             # A fixed linear layer holding the principal axes of the scaled training spectra: saved in the .keras
             # file like any other weight, so the projection can never be separated from the model.
-            scaled = np.asarray(normalization(X.astype("float32")))
-            _, _, vt = np.linalg.svd(scaled - scaled.mean(axis=0), full_matrices=False)
+            scaled_X = np.asarray(normalization(X.astype("float32")))
+            _, _, vt = np.linalg.svd(scaled_X - scaled_X.mean(axis=0), full_matrices=False)
             projection = keras.layers.Dense(k, use_bias=False, trainable=False, name="pca")
             projection.build((None, X.shape[1]))
             projection.set_weights([vt[:k].T.astype("float32")])
-            layers.append(projection)
-        for units in p["hidden_units"]:
-            layers.append(
-                keras.layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.l2(p["l2"]))
-            )
-            layers.append(keras.layers.Dropout(p["dropout"]))
-        layers.append(keras.layers.Dense(1, name="don"))
-        model = keras.Sequential(layers, name="don_mlp")
-        # Huber: the log target still has a few extreme samples; squared error would let them dominate.
-        model.compile(optimizer=keras.optimizers.Adam(p["learning_rate"]), loss=keras.losses.Huber(delta=1.0))
+            scaled = projection(scaled)
+        # Several members with their own weights side by side: each output column has its own loss term, so the
+        # members learn independently (different initial weights and dropout), and their spread says how unsure
+        # the ensemble is about a sample.
+        members = [self._member(keras, scaled, index) for index in range(int(p["ensemble_size"]))]
+        outputs = members[0] if len(members) == 1 else keras.layers.Concatenate(name="members")(members)
+        model = keras.Model(spectrum, outputs, name=f"don_{p['architecture']}")
+        model.compile(optimizer=keras.optimizers.Adam(p["learning_rate"]), loss=LOSSES[p["loss"]](keras))
         return model
+
+    def _member(self, keras, inputs, index: int):
+        p = self.params
+        regularizer = keras.regularizers.l2(p["l2"])
+        x = inputs
+        if p["architecture"] == "cnn":
+            # A small 1-D CNN over the bands: local absorption features, pooled, then the dense head.
+            x = keras.layers.Reshape((-1, 1))(x)
+            for filters, width in ((8, 9), (16, 7)):
+                x = keras.layers.Conv1D(filters, width, activation="relu", kernel_regularizer=regularizer)(x)
+                x = keras.layers.MaxPooling1D(4)(x)
+            x = keras.layers.Flatten()(x)
+        for units in p["hidden_units"]:
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(x)
+            x = keras.layers.Dropout(p["dropout"])(x)
+        return keras.layers.Dense(1, name=f"don_{index}")(x)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
         keras = _keras()
         p = self.params
         keras.utils.set_random_seed(p["seed"])
         Z = apply_preprocessing(p["preprocessing"], X)
-        z = forward_target(self.target_transform, y)
-        self.fitted = {"target_mean": float(z.mean()), "target_std": float(z.std() or 1.0)}
+        self.fitted = fit_target(self.target_transform, y)
+        z = forward_target(self.target_transform, y, self.fitted)
+        self.fitted |= {"target_mean": float(z.mean()), "target_std": float(z.std() or 1.0)}
         z = (z - self.fitted["target_mean"]) / self.fitted["target_std"]
+        z = np.repeat(z[:, None], int(p["ensemble_size"]), axis=1)  # the same target for every member
 
         # An inner validation split, drawn at random, decides when to stop; the test folds never see it.
         order = np.random.default_rng(p["seed"]).permutation(len(Z))
@@ -111,11 +139,22 @@ class TensorFlowBackend(Backend):
         progress(1.0, f"stopped after {len(self.history['loss'])} epochs")
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
+        return inverse_target(self.target_transform, self.member_predictions(X).mean(axis=1), self.fitted)
+
+    def member_predictions(self, X: np.ndarray) -> np.ndarray:
+        """Each member's prediction on the model's transformed target scale: (rows, members)."""
         Z = apply_preprocessing(self.params["preprocessing"], X)
         # A direct call, not model.predict(): no tf.function retracing per model, and faster for small batches.
-        z = np.asarray(self.model_(Z.astype("float32"), training=False), dtype=float)[:, 0]
-        z = z * self.fitted["target_std"] + self.fitted["target_mean"]
-        return inverse_target(self.target_transform, z)
+        z = np.asarray(self.model_(Z.astype("float32"), training=False), dtype=float)
+        return z * self.fitted["target_std"] + self.fitted["target_mean"]
+
+    def difficulty(self, X: np.ndarray) -> np.ndarray | None:
+        """The spread of the members' predictions on the sqrt(ppb) scale, for an ensemble on a sqrt target."""
+        if self.target_transform != "sqrt" or int(self.params["ensemble_size"]) < 2:
+            return None
+        if len(X) == 0:
+            return np.empty(0)
+        return self.member_predictions(np.asarray(X, dtype=float)).std(axis=1) + DIFFICULTY_FLOOR
 
     def _save(self, directory: Path) -> None:
         self.model_.save(directory / MODEL_FILE)
