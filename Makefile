@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-accuracy bench-tune clean
+.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-accuracy bench-tune bench-explore clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -16,6 +16,8 @@ help:
 	@echo "make models    train the default RF and TF models on the demo data into $(MODELS_DIR)/"
 	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
 	@echo "make bench     every benchmark: bench-predict, bench-history, bench-app, bench-accuracy"
+	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
+	@echo "make bench-explore BACKEND=rf|tf  one line per model variant on the dev data (ONLY= picks some)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +73,9 @@ bench-accuracy: $(VENV)/.installed
 BACKEND ?= rf
 bench-tune: $(VENV)/.installed
 	$(PY) benchmarks/tune.py --data $(DEV_DATA) --backend $(BACKEND)
+
+bench-explore: $(VENV)/.installed
+	$(PY) benchmarks/explore.py --data $(DEV_DATA) --backend $(BACKEND) --only "$(ONLY)"
 
 clean:
 	rm -rf .pytest_cache .ruff_cache

@@ -20,7 +20,7 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "corn_hsi_dev.csv"
 os.environ.setdefault("DON_HISTORY_DB", str(Path(tempfile.mkdtemp(prefix="don_history_")) / "history.sqlite"))
 
 # Small enough to keep the suite fast, big enough to learn the demo signal.
-TINY_PARAMS = {"rf": {"n_estimators": 30}, "tf": {"epochs": 25, "patience": 10}}
+TINY_PARAMS = {"rf": {"n_estimators": 30}, "tf": {"epochs": 25, "patience": 10, "ensemble_size": 2}}
 
 
 @pytest.fixture(scope="session")

@@ -145,7 +145,7 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     at.number_input[0].set_value(20)  # trees
     at.number_input[2].set_value(0)  # no CV: the fastest run
     next(s for s in at.selectbox if s.label == "Target transform").set_value("cbrt")
-    next(s for s in at.select_slider if s.label == "RF features per split").set_value(1.0)
+    next(s for s in at.select_slider if s.label == "RF features per split").set_value(0.5)
     submit = next(b for b in at.button if b.label == "Train")
     submit.click()
     at.run()
@@ -155,7 +155,7 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     assert len(registry.versions("rf")) == 1
     assert registry.active_version("rf") is None  # saved, not activated until the user says so
     params = json.loads((registry.versions("rf")[0].path / "backend.json").read_text())["params"]
-    assert (params["n_estimators"], params["max_features"], params["target_transform"]) == (20, 1.0, "cbrt")
+    assert (params["n_estimators"], params["max_features"], params["target_transform"]) == (20, 0.5, "cbrt")
     time.sleep(1.0)
     at.run()
     at.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -141,6 +142,10 @@ def test_evaluate_prints_a_metrics_table(demo_calibration):
     assert result.returncode == 0, result.stderr
     assert "rf (3x2 CV)" in result.stdout and "R² (log1p)" in result.stdout and "±" in result.stdout
     assert "repeat 2/2" in result.stderr
+    coverage = re.search(
+        r"rf: 90% intervals cover ([0-9.]+) of held-out samples, median width ([0-9,]+) ppb", result.stdout
+    )
+    assert coverage and 0.7 <= float(coverage.group(1)) <= 1.0 and int(coverage.group(2).replace(",", "")) > 0
 
 
 def test_demo_data_command_writes_both_files(tmp_path):

@@ -24,7 +24,9 @@ class RandomForestBackend(Backend):
     label = "RandomForest"
     defaults: ClassVar[dict[str, Any]] = {
         "n_estimators": 300,
-        "max_features": 0.3,
+        # Every band at every split: in 5x5 CV on the dev data R² 0.44 vs 0.35 for 0.3, MAE 2,634 vs 2,751 ppb,
+        # for about three times the training time (docs/model_card.md).
+        "max_features": 1.0,
         "min_samples_leaf": 1,
         "preprocessing": "snv",
         "target_transform": "sqrt",

@@ -114,8 +114,9 @@ def verdict_summary(results: pd.DataFrame, backends: list[str], limit: Limit) ->
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     if any(r["out of domain"] for r in rows):
         st.warning(
-            "Some spectra lie outside the calibration domain (Hotelling T² or Q residual above its limit): "
-            "their predictions are not trusted and their verdict is inconclusive."
+            "Some spectra lie outside the calibration domain (Hotelling T², Q residual or baseline statistic above "
+            "its limit): their predictions are not trusted and their verdict is inconclusive. A large baseline "
+            "value on many rows usually means the instrument's white or dark reference needs redoing."
         )
 
 
