@@ -17,7 +17,7 @@ help:
 	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
 	@echo "make bench     every benchmark: bench-predict, bench-history, bench-app, bench-accuracy"
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
-	@echo "make bench-explore BACKEND=rf|tf  one line per model variant on the dev data (ONLY= picks some)"
+	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,8 +74,9 @@ BACKEND ?= rf
 bench-tune: $(VENV)/.installed
 	$(PY) benchmarks/tune.py --data $(DEV_DATA) --backend $(BACKEND)
 
+GROUP ?= rf
 bench-explore: $(VENV)/.installed
-	$(PY) benchmarks/explore.py --data $(DEV_DATA) --backend $(BACKEND) --only "$(ONLY)"
+	$(PY) benchmarks/explore.py --data $(DEV_DATA) --group $(GROUP) --only "$(ONLY)"
 
 clean:
 	rm -rf .pytest_cache .ruff_cache

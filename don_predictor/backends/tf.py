@@ -19,9 +19,9 @@ DIFFICULTY_FLOOR = 1.0  # sqrt(ppb), as for RF: members that agree do not make a
 
 # Huber: the transformed target still has a few extreme samples; squared error lets them dominate.
 LOSSES = {
-    "huber": lambda keras: keras.losses.Huber(delta=1.0),
-    "mse": lambda keras: keras.losses.MeanSquaredError(),
-    "mae": lambda keras: keras.losses.MeanAbsoluteError(),
+    "huber": lambda keras, delta: keras.losses.Huber(delta=delta),
+    "mse": lambda keras, delta: keras.losses.MeanSquaredError(),
+    "mae": lambda keras, delta: keras.losses.MeanAbsoluteError(),
 }
 
 
@@ -55,6 +55,7 @@ class TensorFlowBackend(Backend):
         # intervals where they agree. Five also rank samples a little better than one (docs/model_card.md).
         "ensemble_size": 5,
         "loss": "huber",
+        "huber_delta": 1.0,  # in standard deviations of the transformed target
         "preprocessing": "snv",
         "target_transform": "sqrt",  # log1p let a few extreme predictions blow up R² in ppb
         "seed": 0,
@@ -83,7 +84,8 @@ class TensorFlowBackend(Backend):
         members = [self._member(keras, scaled, index) for index in range(int(p["ensemble_size"]))]
         outputs = members[0] if len(members) == 1 else keras.layers.Concatenate(name="members")(members)
         model = keras.Model(spectrum, outputs, name=f"don_{p['architecture']}")
-        model.compile(optimizer=keras.optimizers.Adam(p["learning_rate"]), loss=LOSSES[p["loss"]](keras))
+        loss = LOSSES[p["loss"]](keras, p["huber_delta"])
+        model.compile(optimizer=keras.optimizers.Adam(p["learning_rate"]), loss=loss)
         return model
 
     def _member(self, keras, inputs, index: int):
