@@ -132,3 +132,14 @@ def test_trust_round_trips_without_pickle(tmp_path, demo_table):
         loaded.domain.in_domain(demo_table.X[200:220])[0].tolist()
         == trust.domain.in_domain(demo_table.X[200:220])[0].tolist()
     )
+
+
+def test_domain_limits_spend_the_false_flag_budget_and_no_more():
+    from don_predictor.trust import DOMAIN_FALSE_FLAG_RATE, _limits
+
+    held_out = np.abs(np.random.default_rng(3).standard_normal((2_000, 3)))
+    t2_limit, q_limit, baseline_limit = _limits(held_out)
+    flagged = (held_out[:, 0] > t2_limit) | (held_out[:, 1] > q_limit) | (held_out[:, 2] > baseline_limit)
+    assert DOMAIN_FALSE_FLAG_RATE - 0.002 <= flagged.mean() <= DOMAIN_FALSE_FLAG_RATE
+    # T² and Q keep their fixed high percentile; the baseline takes the rest of the budget
+    assert np.mean(held_out[:, 0] > t2_limit) <= 0.006 and np.mean(held_out[:, 2] > baseline_limit) > 0.02
