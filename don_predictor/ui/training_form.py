@@ -7,7 +7,7 @@ import streamlit as st
 from don_predictor.backends import backend_class
 from don_predictor.preprocessing import TARGET_TRANSFORMS
 
-NETWORKS = {"mlp": "MLP on principal components", "cnn": "1-D CNN over the bands"}
+NETWORKS = {"mlp": "MLP (on PCA)", "cnn": "1-D CNN"}
 
 
 def training_settings_form(can_start: bool) -> dict | None:
