@@ -65,7 +65,7 @@ bench-history: $(VENV)/.installed
 bench-app: $(VENV)/.installed data/demo_calibration.csv
 	$(PY) benchmarks/bench_app.py
 
-# Repeated 5x5-fold CV of RF, TF and the PLS baseline on the real dev data (about 7 minutes on 2 cores).
+# Repeated 5x5-fold CV of RF, TF and the PLS baseline on the real dev data (about 9 minutes on 2 cores).
 bench-accuracy: $(VENV)/.installed
 	$(PY) -m don_predictor evaluate --data $(DEV_DATA) --backend all --folds 5 --repeats 5
 
