@@ -207,15 +207,28 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{backend}: {len(versions)} version(s), active: {active or 'none'}")
         for version in versions:
             marker = "*" if version.version == active else " "
-            metrics = version.cv_metrics.get("metrics", {})
-            r2 = f"  CV R² {metrics['r2']['mean']:.3f}" if metrics else ""
             rows = version.manifest.get("n_rows", "?")
             data_name = version.manifest.get("data_name", "")
-            print(f"  {marker} {version.version}  {version.created[:19]}  {rows} rows  {data_name}{r2}")
+            print(f"  {marker} {version.version}  {version.created[:19]}  {rows} rows  {data_name}{_quality(version)}")
     return EXIT_OK
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _quality(version) -> str:
+    """The version's CV figures and interval coverage, when it was trained with CV."""
+    metrics = version.cv_metrics.get("metrics", {})
+    if not metrics:
+        return ""
+    text = (
+        f"  CV R² {metrics['r2']['mean']:.3f}, MAE {metrics['mae_ppb']['mean']:,.0f} ppb, "
+        f"AUC {metrics.get('roc_auc', {}).get('mean', float('nan')):.3f}"
+    )
+    intervals = version.manifest.get("intervals") or {}
+    if "coverage" in intervals:
+        text += f"; {intervals['level']:.0%} intervals cover {intervals['coverage']:.3f}"
+    return text
 
 
 def _user_name() -> str | None:
