@@ -51,6 +51,18 @@ def test_every_page_renders_without_exception(app_with_models, page):
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.parametrize("page", ["pages/rf.py", "pages/tf.py"])
+def test_model_page_says_how_good_the_active_model_is(app_with_models, trained_registry, page):
+    at = open_page(app_with_models, page)
+    backend = page.split("/")[1][:2]
+    manifest = trained_registry.active(backend).manifest
+    r2 = manifest["cv_metrics"]["metrics"]["r2"]["mean"]
+    panel = next(e for e in at.expander if e.label.startswith("How good is this model?"))
+    assert f"R² {r2:.2f}" in panel.label
+    assert any(f"{manifest['intervals']['coverage']:.1%} of held-out samples" in m.value for m in panel.markdown)
+    assert [m.label for m in panel.metric] == ["R² (ppb)", "MAE", "median error", "ROC AUC > 1 ppm"]
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_any_model(tmp_path, monkeypatch, page):
     monkeypatch.setenv("DON_MODELS_DIR", str(tmp_path))

@@ -11,6 +11,7 @@ from don_predictor.backends import backend_class
 from don_predictor.predict import id_column_name
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import current_limit
+from don_predictor.ui.model_quality import model_quality_panel
 from don_predictor.ui.models import active_versions, registry, score_upload
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.results import (
@@ -34,6 +35,7 @@ def render_predict_page(backend: str) -> None:
         return
     version = versions[backend]
     st.caption(f"Active {label} model: version `{version.version}`, trained on {version.manifest.get('n_rows')} rows.")
+    model_quality_panel(version)
 
     limit = current_limit()
     upload = spectra_upload(backend)

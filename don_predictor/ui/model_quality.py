@@ -1,0 +1,42 @@
+"""How far to trust a model version, from what its training measured: CV accuracy, interval coverage, domain."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from don_predictor.registry import ModelVersion
+from don_predictor.trust import DOMAIN_FALSE_FLAG_RATE
+
+
+def model_quality_panel(version: ModelVersion) -> None:
+    cv = version.cv_metrics
+    metrics = cv.get("metrics")
+    if not metrics:
+        st.caption("This version was trained without cross-validation: no accuracy figures and no intervals.")
+        return
+
+    def mean(key: str) -> float:
+        return metrics.get(key, {}).get("mean", float("nan"))
+
+    title = f"How good is this model? Cross-validated R² {mean('r2'):.2f}, MAE {mean('mae_ppb'):,.0f} ppb"
+    with st.expander(title):
+        st.caption(
+            f"{cv.get('folds')}-fold cross-validation, {cv.get('repeats')} repeat(s), on its "
+            f"{version.manifest.get('n_rows')} training rows: every sample predicted by a model that never saw it."
+        )
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("R² (ppb)", f"{mean('r2'):.2f}")
+        c2.metric("MAE", f"{mean('mae_ppb'):,.0f} ppb")
+        c3.metric("median error", f"{mean('median_ae_ppb'):,.0f} ppb")
+        c4.metric("ROC AUC > 1 ppm", f"{mean('roc_auc'):.2f}")
+        intervals = version.manifest.get("intervals") or {}
+        if "coverage" in intervals:
+            st.markdown(
+                f"**Intervals**: the {intervals['level']:.0%} intervals held the measured value for "
+                f"{intervals['coverage']:.1%} of held-out samples (median width "
+                f"{intervals['median_width_ppb']:,.0f} ppb)."
+            )
+        st.markdown(
+            f"**Applicability domain**: by design about {DOMAIN_FALSE_FLAG_RATE:.0%} of genuine new spectra are "
+            "flagged; a spectrum outside it (unusual shape, noise, clipping, a shifted baseline) gets no verdict."
+        )
