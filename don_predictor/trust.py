@@ -11,7 +11,7 @@ prediction.
 - Applicability domain: a PCA model of the raw training spectra with Hotelling T² (is the spectrum an unusual mix of
   the known shapes?), Q residuals (does it have a shape the training set never had?) and a baseline statistic (has
   a flat offset been added, as a drifted reference would?). Limits come from held-out folds of the training
-  spectra, set so that together they flag about 4 % of genuine new samples.
+  spectra, set so that together they flag about 3.5 % of genuine new samples.
   Written with numpy rather than chemotools' HotellingT2/QResiduals: those wrap a fitted scikit-learn PCA that we
   would have to pickle, and the bundle stays pickle-free this way.
 """
@@ -30,7 +30,7 @@ DOMAIN_COMPONENTS = 10
 # Percentile of held-out genuine T² and Q used as their limits.
 DOMAIN_SHAPE_QUANTILE = 0.995
 # Share of genuine held-out spectra the three domain checks together may flag (docs/model_card.md).
-DOMAIN_FALSE_FLAG_RATE = 0.04
+DOMAIN_FALSE_FLAG_RATE = 0.035
 
 
 @dataclass
@@ -89,7 +89,9 @@ class DomainModel:
         X = np.asarray(X, float)
         k = max(1, min(n_components, X.shape[0] - 2, X.shape[1]))
         held_out = []
-        folds = min(5, len(X))
+        # 20 folds: each held-out model sees 95 % of the rows, so the limits fit the final model closely
+        # (5 folds flagged 5.0 % of genuine outer-fold spectra for a 4 % budget; 20 folds, 3.8 % for 3.5 %).
+        folds = min(20, len(X))
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
             held_out.append(np.column_stack(cls._pca(X[train], k).statistics(X[test])))
         full = cls._pca(X, k)

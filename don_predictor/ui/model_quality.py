@@ -37,6 +37,6 @@ def model_quality_panel(version: ModelVersion) -> None:
                 f"{intervals['median_width_ppb']:,.0f} ppb)."
             )
         st.markdown(
-            f"**Applicability domain**: by design about {DOMAIN_FALSE_FLAG_RATE:.0%} of genuine new spectra are "
+            f"**Applicability domain**: by design about {DOMAIN_FALSE_FLAG_RATE:.1%} of genuine new spectra are "
             "flagged; a spectrum outside it (unusual shape, noise, clipping, a shifted baseline) gets no verdict."
         )
