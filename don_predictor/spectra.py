@@ -6,8 +6,8 @@ fitting and scoring. Problems that make the whole file unusable raise `SpectraEr
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +16,33 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from don_predictor.config import ID_COLUMN, TARGET_COLUMN
+from don_predictor.config import BACKENDS, ID_COLUMN, TARGET_COLUMN
 
 REFLECTANCE_RANGE = (0.0, 1.5)
 REFLECTANCE_TOLERANCE = 0.1  # "far outside" the range: a little noise past 0 or 1.5 is normal
 MAX_LISTED = 5  # how many names or rows a message lists before it says "and N more"
+ROW_ID_COLUMN = "row"  # the results' id column when the file has none
+INPUT_PREFIX = "input_"  # put before an id column's name that a results column already uses
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
+LINE_BREAK = re.compile(rb"\r\n|\n|\r")  # only these end a line (str.splitlines also splits on U+0085, U+2028, ...)
+NOT_BLANK = re.compile(rb"\S")
+SAMPLE_BYTES = 256 * 1024  # what the delimiter and decimal-comma guesses look at after the header
+CHUNK_BYTES = 1 << 20
+BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+NOT_TEXT = (  # leading bytes of files people drop instead of a CSV
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one): save the sheet as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook: save the sheet as CSV"),
+    (b"\x1f\x8b", "gzip-compressed: unpack it first"),
+    (b"%PDF", "a PDF document, not a CSV"),
+)
 
 
 class SpectraError(ValueError):
@@ -65,6 +85,11 @@ class SpectraTable:
     @property
     def n_rows(self) -> int:
         return len(self.ids)
+
+    @property
+    def output_id_column(self) -> str:
+        """The id column's name in results: see output_id_name."""
+        return output_id_name(self.id_column)
 
     @property
     def has_target(self) -> bool:
@@ -115,20 +140,22 @@ class SpectraTable:
 def read_spectra(
     source: str | Path | bytes | BinaryIO, *, require_target: bool = False, max_rows: int | None = None
 ) -> SpectraTable:
-    """Read a spectra CSV (path, bytes or binary file object) into a validated SpectraTable."""
-    text = _decode(_read_bytes(source))
-    if not text.strip():
-        raise SpectraError("the file is empty")
-    lines = text.splitlines()
-    header_line = next(line for line in lines if line.strip())
+    """Read a spectra CSV (path, bytes or binary file object) into a validated SpectraTable.
+
+    With `max_rows`, a longer file is refused after counting at most that many rows, before any value is parsed.
+    """
+    data, start, encoding = _text_bytes(_read_bytes(source))
+    header_start, header_end = _header_span(data, start)
+    header_line = data[header_start:header_end].decode(encoding).lstrip("\ufeff")
     delimiter = _sniff_delimiter(header_line)
     names = _header_names(header_line, delimiter)
-    body_sample = "\n".join(lines[1:20])
+    body_sample = _sample(data, header_end, encoding)
     decimal_comma = delimiter != "," and re.search(r"\d,\d", body_sample) is not None
 
     band_names = [name for name in names if _is_band(name)]
-    target_column = next((name for name in names if name.strip().lower() == TARGET_COLUMN), None)
-    other = [name for name in names if name not in band_names and name != target_column]
+    targets = [name for name in names if name.strip().lower() == TARGET_COLUMN]
+    target_column = targets[0] if targets else None
+    other = [name for name in names if name not in band_names and name not in targets]
     id_column = next((name for name in other if name.lower() == ID_COLUMN), other[0] if other else None)
     ignored = [name for name in other if name != id_column and not name.startswith("_unnamed_")]
 
@@ -137,10 +164,15 @@ def read_spectra(
             "no band columns: band columns are named by a number (a band index such as 0..447, or a "
             f"wavelength in nm); the header has {_listing(names)}"
         )
+    _check_one_column_per_band(band_names)
+    if len(targets) > 1:
+        raise SpectraError(f"the columns {_listing(targets)} all hold the target {TARGET_COLUMN!r}: keep one")
     if require_target and target_column is None:
         raise SpectraError(f"no '{TARGET_COLUMN}' column: training needs the measured DON of every sample")
+    if max_rows is not None:
+        _check_row_count(data, header_start, names, delimiter, encoding, max_rows)
 
-    frame, invalid_rows = _parse(text, header_line, names, delimiter, decimal_comma, id_column)
+    frame, invalid_rows = _parse(data, header_start, names, delimiter, decimal_comma, id_column, encoding)
     frame, invalid_rows, blank_rows = _drop_blank_rows(frame, invalid_rows, names)
     n_rows = len(frame) + len(invalid_rows)
     if n_rows == 0:
@@ -159,12 +191,14 @@ def read_spectra(
         target[parsed_positions] = _numeric_target(
             frame, target_column, decimal_comma, parsed_positions, ids, problems, require_target
         )
-    flat = np.isfinite(X).all(axis=1) & (np.ptp(X, axis=1) == 0) if X.shape[1] > 1 else np.zeros(n_rows, bool)
+    del frame
+    with np.errstate(all="ignore"):  # 1e300 and -1e300 in one row overflow the range: still not flat
+        flat = np.isfinite(X).all(axis=1) & (np.ptp(X, axis=1) == 0) if X.shape[1] > 1 else np.zeros(n_rows, bool)
     for position in np.flatnonzero(flat):  # a dead or saturated sensor: SNV and the models cannot use it
         value = f"{X[position, 0]:g}"
         problems.append(RowProblem(int(position) + 1, ids[position], "(all bands)", value, "the spectrum is flat"))
     for position, raw in sorted(invalid_rows.items()):
-        n_fields = len(next(csv.reader([raw], delimiter=delimiter)))
+        n_fields = len(_fields(raw, delimiter))
         problems.append(
             RowProblem(
                 position + 1,
@@ -177,7 +211,34 @@ def read_spectra(
     problems.sort(key=lambda p: (p.row, not p.blocks_scoring))
 
     warnings = _warnings(ids, id_column, ignored, X, blank_rows)
+    output_id = output_id_name(id_column)
+    if id_column is not None and output_id != id_column:
+        warnings.append(_renamed_id_warning(id_column, output_id))
     return SpectraTable(ids, id_column, band_names, X, target, problems, warnings)
+
+
+def output_id_name(id_column: str | None) -> str:
+    """The name the results give the file's id column: never a results column's own name, never a formula."""
+    if id_column is None:
+        return ROW_ID_COLUMN
+    name = f"'{id_column}" if id_column.startswith(FORMULA_PREFIXES) else id_column
+    while _is_results_column(name):
+        name = INPUT_PREFIX + name
+    return name
+
+
+def _is_results_column(name: str) -> bool:
+    """`status` and every `<backend>_...` column (rf_ppb, tf_verdict, tf_minus_rf_ppb, ...), in any case."""
+    lower = name.lower()
+    return lower == "status" or lower.startswith(tuple(f"{backend}_" for backend in (*BACKENDS, "pls")))
+
+
+def _renamed_id_warning(id_column: str, output_id: str) -> str:
+    if id_column.startswith(FORMULA_PREFIXES):
+        reason = "starts like a spreadsheet formula"
+    else:
+        reason = "is also the name of a results column (status, rf_..., tf_...)"
+    return f"the id column {id_column!r} {reason}: the results call it {output_id!r}"
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
@@ -186,19 +247,81 @@ def read_spectra(
 def _read_bytes(source: str | Path | bytes | BinaryIO) -> bytes:
     if isinstance(source, bytes):
         return source
+    if isinstance(source, (bytearray, memoryview)):
+        return bytes(source)
     if isinstance(source, (str, Path)):
         return Path(source).read_bytes()
     data = source.read()
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+def _text_bytes(data: bytes) -> tuple[bytes, int, str]:
+    """The file as bytes pyarrow reads, the offset where its text starts, and the encoding (utf8 or latin1).
+
+    UTF-16 and UTF-32 (with a byte-order mark, or UTF-16 without one) are re-encoded as UTF-8; other files are not
+    copied. A file that is not UTF-8 is read as latin-1, where every byte is a character: the usual export of older
+    Windows instruments.
+    """
+    for mark, codec in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return _transcode(data, codec), 0, "utf8"
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    head = data[start : start + 4096]
+    for magic, what in NOT_TEXT:
+        if head.startswith(magic):
+            raise SpectraError(f"the file is {what}")
+    if b"\x00" in head:
+        codec = _utf16_without_mark(head)
+        if codec is None:
+            raise SpectraError("the file holds binary data (NUL bytes): it is not a CSV text file")
+        return _transcode(data[start:], codec), 0, "utf8"
+    return data, start, "utf8" if _is_utf8(data, start) else "latin1"
+
+
+def _transcode(data: bytes, codec: str) -> bytes:
     try:
-        return data.decode("utf-8")
+        return data.decode(codec).encode("utf-8")
+    except UnicodeError:
+        raise SpectraError(f"the file starts like {codec.upper()} text but is not valid {codec.upper()}") from None
+
+
+def _utf16_without_mark(head: bytes) -> str | None:
+    """utf-16-le or utf-16-be when every other byte of the file's start is NUL, as in ASCII text in UTF-16."""
+    even, odd = head[0::2], head[1::2]
+    if len(odd) >= 2 and odd.count(0) == len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if len(even) >= 2 and even.count(0) == len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def _is_utf8(data: bytes, start: int) -> bool:
+    """Checked in chunks: a 150 MB upload is not copied into a second, decoded string."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for offset in range(start, len(data), CHUNK_BYTES):
+            decoder.decode(view[offset : offset + CHUNK_BYTES])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return data.decode("latin-1")  # every byte decodes: the usual export of older Windows instruments
+        return False
+    return True
+
+
+def _header_span(data: bytes, start: int) -> tuple[int, int]:
+    """Where the header line (the first line that is not blank) starts and ends."""
+    first = NOT_BLANK.search(data, start)
+    if first is None:
+        raise SpectraError("the file is empty")
+    line_start = max(data.rfind(b"\n", start, first.start()), data.rfind(b"\r", start, first.start())) + 1
+    line_end = LINE_BREAK.search(data, first.start())
+    return max(line_start, start), line_end.start() if line_end else len(data)
+
+
+def _sample(data: bytes, header_end: int, encoding: str) -> str:
+    """The first 20 lines under the header, as text."""
+    text = data[header_end : header_end + SAMPLE_BYTES].decode(encoding, errors="replace")
+    return "\n".join(re.split(r"\r\n|\n|\r", text)[1:21])
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -207,8 +330,16 @@ def _sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+def _fields(line: str, delimiter: str) -> list[str]:
+    """One line split into fields as a CSV reader does; a line the csv module refuses is split plainly."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # e.g. a field longer than csv.field_size_limit()
+        return line.split(delimiter)
+
+
 def _header_names(header_line: str, delimiter: str) -> list[str]:
-    raw = next(csv.reader([header_line], delimiter=delimiter))
+    raw = _fields(header_line, delimiter)
     names = [name.strip() or f"_unnamed_{i + 1}" for i, name in enumerate(raw)]
     seen: set[str] = set()
     duplicated = [name for name in names if name in seen or seen.add(name)]
@@ -217,8 +348,69 @@ def _header_names(header_line: str, delimiter: str) -> list[str]:
     return names
 
 
+def _check_one_column_per_band(band_names: list[str]) -> None:
+    """'5' and '5.0' (or '05', '5e0') name one band: the later column would silently replace the earlier one."""
+    by_band: dict[float, list[str]] = {}
+    for name in band_names:
+        by_band.setdefault(_band_key(name), []).append(name)
+    clashes = [names for names in by_band.values() if len(names) > 1]
+    if not clashes:
+        return
+    problems = [
+        f"the columns {_listing(names)} name the same band ({_band_key(names[0]):g}): keep one of them"
+        for names in clashes[:MAX_LISTED]
+    ]
+    if len(clashes) > MAX_LISTED:
+        problems.append(f"and {len(clashes) - MAX_LISTED} more bands named by more than one column")
+    raise SpectraError(problems)
+
+
+def _read_options(names: list[str], encoding: str) -> pacsv.ReadOptions:
+    # Line numbers of bad rows are only known to a single-threaded reader.
+    return pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False, encoding=encoding)
+
+
+def _check_row_count(
+    data: bytes, header_start: int, names: list[str], delimiter: str, encoding: str, max_rows: int
+) -> None:
+    """Refuse a file of more than max_rows rows after counting at most max_rows + 1 of them, parsing no value."""
+    if data.count(b"\n", header_start) + data.count(b"\r", header_start) <= max_rows:
+        return  # fewer line breaks than allowed rows: it cannot be too long
+    counted = 0
+
+    def count_invalid(row: pacsv.InvalidRow) -> str:
+        nonlocal counted
+        counted += 1
+        return "skip"
+
+    reader = pacsv.open_csv(
+        pa.BufferReader(pa.py_buffer(data)[header_start:]),
+        read_options=_read_options(names, encoding),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=count_invalid),
+        convert_options=pacsv.ConvertOptions(include_columns=names[:1], column_types={names[0]: pa.binary()}),
+    )
+    try:
+        for batch in reader:
+            counted += batch.num_rows
+            if counted > max_rows:
+                raise SpectraError(
+                    f"the file has more than {max_rows:,} rows; this app accepts at most {max_rows:,} "
+                    "(DON_MAX_UPLOAD_ROWS)"
+                )
+    except pa.ArrowInvalid:
+        return  # the full read says what is wrong, in its own words
+    finally:
+        reader.close()
+
+
 def _parse(
-    text: str, header_line: str, names: list[str], delimiter: str, decimal_comma: bool, id_column: str | None
+    data: bytes,
+    header_start: int,
+    names: list[str],
+    delimiter: str,
+    decimal_comma: bool,
+    id_column: str | None,
+    encoding: str,
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     invalid: list[tuple[int, str]] = []
 
@@ -226,47 +418,76 @@ def _parse(
         invalid.append((row.number, row.text))
         return "skip"
 
-    # Line numbers of bad rows are only known to a single-threaded reader.
-    read_options = pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False)
     parse_options = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_invalid)
     column_types = {id_column: pa.string()} if id_column else {}
     convert_options = pacsv.ConvertOptions(column_types=column_types, decimal_point="," if decimal_comma else ".")
-    from_header = text[text.index(header_line) :]  # skip_rows=1 must skip the header, not a blank line above it
-    try:
+    try:  # from the header on: skip_rows=1 must skip the header, not a blank line above it
         parsed = pacsv.read_csv(
-            io.BytesIO(from_header.encode("utf-8")),
-            read_options=read_options,
+            pa.BufferReader(pa.py_buffer(data)[header_start:]),
+            read_options=_read_options(names, encoding),
             parse_options=parse_options,
             convert_options=convert_options,
         )
     except pa.ArrowInvalid as error:
-        raise SpectraError(f"the file is not a readable CSV: {error}") from None
+        raise SpectraError(f"the file is not a readable CSV: {_first_line(str(error))}") from None
     # pyarrow counts non-blank rows from 1 with the header as row 1; data positions start at 0.
     invalid_rows = {number - 2: raw for number, raw in invalid}
-    return parsed.to_pandas(), invalid_rows
+    _refuse_values_over_several_lines(parsed, invalid_rows)
+    frame = parsed.to_pandas(split_blocks=True, self_destruct=True)
+    del parsed
+    pa.default_memory_pool().release_unused()  # give the parser's buffers back, not keep them for the next upload
+    return frame, invalid_rows
+
+
+def _refuse_values_over_several_lines(parsed: pa.Table, invalid_rows: dict[int, str]) -> None:
+    """A quote that is never closed swallows the lines after it into one value: rows would silently vanish."""
+    found = {position: None for position, raw in invalid_rows.items() if "\n" in raw or "\r" in raw}
+    parsed_positions = None
+    for name, values in zip(parsed.column_names, parsed.columns, strict=True):
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        spans = pc.fill_null(pc.match_substring_regex(values, "[\r\n]"), False).to_numpy(zero_copy_only=False)
+        if spans.any():
+            if parsed_positions is None:
+                parsed_positions = np.setdiff1d(np.arange(parsed.num_rows + len(invalid_rows)), list(invalid_rows))
+            found.setdefault(int(parsed_positions[np.flatnonzero(spans)[0]]), name)
+    if not found:
+        return
+    position = min(found)
+    where = f"row {position + 1}" + (f", column {found[position]!r}" if found[position] else "")
+    raise SpectraError(
+        f"{where}: a quoted value runs over several lines, so the rows after it would be lost; most likely a "
+        'quote (") is never closed: close it or remove it'
+    )
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0][:300] if message.strip() else "unknown reason"
 
 
 def _drop_blank_rows(
     frame: pd.DataFrame, invalid_rows: dict[int, str], names: list[str]
 ) -> tuple[pd.DataFrame, dict[int, str], int]:
-    """Rows with no value at all (a spreadsheet's trailing ';;;;' lines) carry nothing to lose: drop them."""
+    """Rows with no value at all (a spreadsheet's trailing ';;;;' lines, a line of spaces) carry nothing to lose:
+    drop them."""
     blank = np.ones(len(frame), dtype=bool)
     for name in frame.columns:
         if not blank.any():
-            return frame, invalid_rows, 0
+            break
         column = frame[name]
         empty = column.isna()
         if not pd.api.types.is_numeric_dtype(column.dtype):
             empty |= column.astype("string").str.strip().eq("").fillna(True)
         blank &= empty.to_numpy()
-    if not blank.any():
+    blank_invalid = {position for position, raw in invalid_rows.items() if not raw.strip()}
+    if not blank.any() and not blank_invalid:
         return frame, invalid_rows, 0
     n_rows = len(frame) + len(invalid_rows)
     parsed_positions = np.setdiff1d(np.arange(n_rows), list(invalid_rows))
-    blank_positions = set(parsed_positions[blank].tolist())
+    blank_positions = set(parsed_positions[blank].tolist()) | blank_invalid
     kept = [p for p in range(n_rows) if p not in blank_positions]
     new_position = {old: new for new, old in enumerate(kept)}
-    invalid = {new_position[p]: raw for p, raw in invalid_rows.items()}
+    invalid = {new_position[p]: raw for p, raw in invalid_rows.items() if p not in blank_invalid}
     return frame.loc[~blank].reset_index(drop=True), invalid, len(blank_positions)
 
 
@@ -287,22 +508,50 @@ def _ids(
             ids[position] = str(value).strip()
     id_index = names.index(id_column)
     for position, raw in invalid_rows.items():
-        fields = next(csv.reader([raw], delimiter=delimiter))
+        fields = _fields(raw, delimiter)
         if id_index < len(fields) and fields[id_index].strip():
             ids[position] = fields[id_index].strip()
     return ids
 
 
-def _to_float(column: pd.Series, decimal_comma: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Float values, plus a mask of cells that held text which is not a number."""
+AMBIGUOUS = "is ',' a decimal comma or a thousands separator? Write the number without thousands separators"
+COMMA_DECIMAL = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # 0,123  12,5  1200,5
+COMMA_THOUSANDS = r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?"  # 1,234,567  1,234.5
+DOT_DECIMAL = r"[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?"
+
+
+def _to_float(column: pd.Series, decimal_comma: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float values, a mask of cells that held text which is not a number, and a mask of cells like '1,200'
+    whose comma could mean either of two numbers."""
+    nothing = np.zeros(len(column), dtype=bool)
     if pd.api.types.is_numeric_dtype(column.dtype):
-        return column.to_numpy(dtype=float, na_value=np.nan, copy=True), np.zeros(len(column), dtype=bool)
+        return column.to_numpy(dtype=float, na_value=np.nan, copy=True), nothing, nothing
     text = column.astype("string").str.strip()
+    ambiguous = nothing
     if decimal_comma:
         text = text.str.replace(",", ".", regex=False)
+    elif text.str.contains(",", regex=False).any():
+        text, ambiguous = _commas_in_numbers(text)
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     not_a_number = text.notna().to_numpy() & (text.to_numpy(dtype=object, na_value="") != "") & np.isnan(values)
-    return values, not_a_number
+    return values, not_a_number & ~ambiguous, ambiguous
+
+
+def _commas_in_numbers(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Numbers with a comma in a column that is not decimal-comma throughout (quoted "0,123" in a comma-separated
+    file, say). The column decides what its commas mean: '0,123' or '12,5' can only be decimal commas, '1,234,567'
+    or '1,234.5' (or a plain '0.5' beside them) only thousands separators. A '1,200' the column cannot settle is
+    flagged, never guessed."""
+    decimal = text.str.fullmatch(COMMA_DECIMAL).fillna(False).to_numpy(dtype=bool)
+    thousands = text.str.fullmatch(COMMA_THOUSANDS).fillna(False).to_numpy(dtype=bool)
+    dotted = text.str.fullmatch(DOT_DECIMAL).fillna(False).to_numpy(dtype=bool)
+    sure_decimal = (decimal & ~thousands).any()
+    sure_thousands = (thousands & ~decimal).any() or dotted.any()
+    if sure_decimal and not sure_thousands:
+        return text.where(~decimal, text.str.replace(",", ".", regex=False)), np.zeros(len(text), dtype=bool)
+    if sure_thousands and not sure_decimal:
+        return text.where(~thousands, text.str.replace(",", "", regex=False)), np.zeros(len(text), dtype=bool)
+    return text, decimal & thousands
 
 
 def _numeric_block(
@@ -315,11 +564,13 @@ def _numeric_block(
 ) -> np.ndarray:
     values = np.empty((len(frame), len(band_names)))
     text_cells = np.zeros_like(values, dtype=bool)
+    ambiguous = np.zeros_like(values, dtype=bool)
     for j, name in enumerate(band_names):
-        values[:, j], text_cells[:, j] = _to_float(frame[name], decimal_comma)
+        values[:, j], text_cells[:, j], ambiguous[:, j] = _to_float(frame[name], decimal_comma)
     kinds = (
         (text_cells, "not a number"),
-        (np.isnan(values) & ~text_cells, "missing value"),
+        (ambiguous, f"not a number: {AMBIGUOUS}"),
+        (np.isnan(values) & ~text_cells & ~ambiguous, "missing value"),
         (np.isinf(values), "not a finite number"),
     )
     for mask, reason in kinds:
@@ -342,11 +593,13 @@ def _numeric_target(
     problems: list[RowProblem],
     require_target: bool,
 ) -> np.ndarray:
-    values, text_cells = _to_float(frame[column], decimal_comma)
+    values, text_cells, ambiguous = _to_float(frame[column], decimal_comma)
     raw = frame[column].tolist()
     for i in range(len(values)):
         reason = None
-        if text_cells[i]:
+        if ambiguous[i]:
+            reason = f"the DON concentration is ambiguous: {AMBIGUOUS}"
+        elif text_cells[i]:
             reason = "the DON concentration is not a number"
         elif np.isinf(values[i]):
             reason = "the DON concentration is not a finite number"
@@ -355,7 +608,7 @@ def _numeric_target(
         elif np.isnan(values[i]) and require_target:
             reason = "the DON concentration is missing"
         if reason:
-            shown = "" if np.isnan(values[i]) and not text_cells[i] else str(raw[i])
+            shown = "" if np.isnan(values[i]) and not (text_cells[i] or ambiguous[i]) else str(raw[i])
             problems.append(RowProblem(int(positions[i]) + 1, ids[positions[i]], column, shown, reason, False))
             values[i] = np.nan
     return values

@@ -212,6 +212,6 @@ def test_reads_from_path_and_file_object(tmp_path):
 
 
 def test_row_limit_is_enforced():
-    with pytest.raises(SpectraError, match="the file has 3 rows; this app accepts at most 2"):
+    with pytest.raises(SpectraError, match="the file has more than 2 rows; this app accepts at most 2"):
         read_spectra(good(), max_rows=2)
     assert read_spectra(good(), max_rows=3).n_rows == 3
