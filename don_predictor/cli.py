@@ -6,8 +6,10 @@ Exit codes: 0 ok, 2 bad input (one plain line per problem on stderr), 1 internal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import hashlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `info | head`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_INTERNAL
     except SpectraError as error:
         for problem in error.problems:
             _say(f"error: {problem}")
@@ -105,8 +112,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     limit = get_limit(args.limit)
     models = {name: registry.load(name) for name in names}
     results = predict_table(table, models, limit.ppb)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_bytes(results_csv(results))
+    _write_output(args.out, results_csv(results))
     if not args.no_history:
         from don_predictor.history import RunInfo, record_run
 
@@ -173,7 +179,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     version = args.version or registry.active_version(args.backend)
     if not version:
         raise UsageError(f"no active {args.backend} model to export; name one with --version")
-    Path(args.out).write_bytes(export_version(registry, args.backend, version))
+    _write_output(args.out, export_version(registry, args.backend, version))
     print(f"{args.backend} version {version} written to {args.out}")
     return EXIT_OK
 
@@ -239,7 +245,33 @@ def _user_name() -> str | None:
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    with contextlib.suppress(BrokenPipeError, ValueError):  # stderr closed, or piped to a reader that left
+        print(line, file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (tests)
+        pass
+
+
+def _write_output(path: str, content: bytes) -> None:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory; name a file to write") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{path}: a file is in the way of the folder to write into") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot be written ({error.strerror or type(error).__name__})") from None
 
 
 def _read_input(path: str) -> bytes:

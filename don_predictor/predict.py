@@ -8,13 +8,13 @@ import pandas as pd
 from don_predictor.backends import Backend
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.limits import verdicts
-from don_predictor.spectra import SpectraTable
-
-ROW_ID_COLUMN = "row"  # the id column's name when the file has none
+from don_predictor.spectra import FORMULA_PREFIXES, SpectraTable
 
 
 def id_column_name(table: SpectraTable) -> str:
-    return table.id_column or ROW_ID_COLUMN
+    """The id column's name in the results: `row` without one; renamed when it is a results column's own name
+    (`status` becomes `input_status`) or looks like a formula (the table's warnings say so)."""
+    return table.output_id_column
 
 
 def predict_table(
@@ -32,7 +32,8 @@ def predict_table(
     scorable = table.scorable
     results = pd.DataFrame({id_column_name(table): table.ids, "status": table.statuses()})
     for name, model in models.items():
-        scored = model.predict_with_trust(matrices[name][scorable])
+        with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said once, in it
+            scored = model.predict_with_trust(matrices[name][scorable])
         for key in ("ppb", "low_ppb", "high_ppb"):
             if key in scored:
                 column = np.full(table.n_rows, np.nan)
@@ -54,16 +55,18 @@ def predict_table(
     return results
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with a quote (CSV injection)."""
+    """Prefix text cells and column names that a spreadsheet would run as a formula with a quote (CSV injection)."""
     safe = frame.copy()
+    safe.columns = [_neutral(name) if isinstance(name, str) else name for name in safe.columns]
     for name in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[name].dtype) and not pd.api.types.is_bool_dtype(safe[name].dtype):
-            safe[name] = [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for v in safe[name]]
+            safe[name] = [_neutral(v) if isinstance(v, str) else v for v in safe[name]]
     return safe
+
+
+def _neutral(text: str) -> str:
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
 def results_csv(frame: pd.DataFrame) -> bytes:
