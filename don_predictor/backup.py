@@ -32,6 +32,7 @@ from don_predictor.registry import MANIFEST_FILE, PARTIAL_PREFIX, ModelVersion, 
 ALLOWED_SUFFIXES = {".json", ".skops", ".keras", ".npz"}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".sav"}
 MAX_UNPACKED_BYTES = 512 * 1024**2
+MAX_LOADED_BYTES = 512 * 1024**2  # what a .skops, .keras or .npz archive may unpack to when it is loaded
 MAX_MANIFEST_BYTES = 1024**2  # a manifest with CV metrics and 448 band names is about 30 KB
 MAX_FILE_BYTES = {  # per kind of file: far above what a trained model writes, far below what hurts the server
     ".json": 16 * 1024**2,
@@ -209,7 +210,7 @@ def _copy_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out) -> str:
 
 def _check_kind(path: Path) -> None:
     """A .skops, .keras or .npz file is itself a zip archive; refuse anything else with the real reason, and an
-    archive whose own members would unpack to more than MAX_UNPACKED_BYTES."""
+    archive whose own members would unpack to more than MAX_LOADED_BYTES."""
     suffix = path.suffix.lower()
     if suffix not in ARCHIVE_KINDS:
         return
@@ -222,7 +223,7 @@ def _check_kind(path: Path) -> None:
             unpacked = sum(info.file_size for info in inner.infolist())
     except (*ZIP_ERRORS, OSError):
         raise BackupError(f"{path.name} is not {ARCHIVE_KINDS[suffix]}: it is a damaged zip archive") from None
-    if unpacked > MAX_UNPACKED_BYTES:
+    if unpacked > MAX_LOADED_BYTES:
         raise BackupError(f"{path.name} would unpack to {_size(unpacked)} when loaded")
 
 

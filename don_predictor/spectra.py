@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,6 +371,12 @@ def _read_options(names: list[str], encoding: str) -> pacsv.ReadOptions:
     return pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False, encoding=encoding)
 
 
+def _parse_options(delimiter: str, invalid_row_handler) -> pacsv.ParseOptions:
+    # newlines_in_values: a quote left open in a big file is then reported by _refuse_values_over_several_lines,
+    # instead of pyarrow's "CSV parser got out of sync with chunker".
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid_row_handler)
+
+
 def _check_row_count(
     data: bytes, header_start: int, names: list[str], delimiter: str, encoding: str, max_rows: int
 ) -> None:
@@ -386,7 +393,7 @@ def _check_row_count(
     reader = pacsv.open_csv(
         pa.BufferReader(pa.py_buffer(data)[header_start:]),
         read_options=_read_options(names, encoding),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=count_invalid),
+        parse_options=_parse_options(delimiter, count_invalid),
         convert_options=pacsv.ConvertOptions(include_columns=names[:1], column_types={names[0]: pa.binary()}),
     )
     try:
@@ -418,7 +425,7 @@ def _parse(
         invalid.append((row.number, row.text))
         return "skip"
 
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_invalid)
+    parse_options = _parse_options(delimiter, keep_invalid)
     column_types = {id_column: pa.string()} if id_column else {}
     convert_options = pacsv.ConvertOptions(column_types=column_types, decimal_point="," if decimal_comma else ".")
     try:  # from the header on: skip_rows=1 must skip the header, not a blank line above it
@@ -429,6 +436,9 @@ def _parse(
             convert_options=convert_options,
         )
     except pa.ArrowInvalid as error:
+        if "straddl" in str(error) or "out of sync" in str(error):  # one value longer than pyarrow's block
+            row = _open_quote_row(data, header_start, delimiter, encoding)
+            raise SpectraError(_open_quote_message(f"row {row}" if row else "a row")) from None
         raise SpectraError(f"the file is not a readable CSV: {_first_line(str(error))}") from None
     # pyarrow counts non-blank rows from 1 with the header as row 1; data positions start at 0.
     invalid_rows = {number - 2: raw for number, raw in invalid}
@@ -454,11 +464,34 @@ def _refuse_values_over_several_lines(parsed: pa.Table, invalid_rows: dict[int, 
     if not found:
         return
     position = min(found)
-    where = f"row {position + 1}" + (f", column {found[position]!r}" if found[position] else "")
     raise SpectraError(
+        _open_quote_message(f"row {position + 1}" + (f", column {found[position]!r}" if found[position] else ""))
+    )
+
+
+def _open_quote_message(where: str) -> str:
+    return (
         f"{where}: a quoted value runs over several lines, so the rows after it would be lost; most likely a "
         'quote (") is never closed: close it or remove it'
     )
+
+
+def _open_quote_row(data: bytes, header_start: int, delimiter: str, encoding: str) -> int | None:
+    """The data row where a value starts to run over several lines (only called when pyarrow gave up on it)."""
+    text = io.TextIOWrapper(io.BytesIO(data[header_start:]), encoding=encoding, newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    row = 0
+    try:
+        next(reader, None)
+        last_line = reader.line_num
+        for record in reader:
+            row += bool(record)
+            if reader.line_num - last_line > 1:
+                return row
+            last_line = reader.line_num
+    except csv.Error:  # the runaway value passed csv.field_size_limit()
+        return row + 1
+    return None
 
 
 def _first_line(message: str) -> str:

@@ -35,7 +35,7 @@ validation_report(table)
 started = time.perf_counter()
 try:
     versions_key = tuple((b, v.version) for b, v in versions.items())
-    results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb)
+    results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
     st.stop()

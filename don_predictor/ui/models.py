@@ -1,8 +1,15 @@
-"""Loading active models once per version (st.cache_resource) and scoring uploads (st.cache_data)."""
+"""Loading active models once per version (st.cache_resource), and reading and scoring uploads through caches
+bounded by bytes."""
 
 from __future__ import annotations
 
+import hashlib
+import sys
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +19,7 @@ from don_predictor.config import BACKENDS, settings
 from don_predictor.logs import event
 from don_predictor.predict import predict_table
 from don_predictor.registry import ModelVersion, Registry, RegistryError
-from don_predictor.spectra import SpectraTable, read_spectra
+from don_predictor.spectra import SpectraError, SpectraTable, read_spectra
 
 LOAD_SECONDS: dict[str, float] = {}  # "backend/version" -> seconds its first load took, for the Status page
 
@@ -46,14 +53,99 @@ def active_versions(backends: tuple[str, ...] = BACKENDS) -> tuple[dict[str, Mod
     return found, problems
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def read_upload(data: bytes, require_target: bool = False) -> SpectraTable:
-    return read_spectra(data, require_target=require_target, max_rows=settings().max_upload_rows)
+# Uploads are cached in this process, shared by every session, up to these many bytes of parsed tables and results:
+# a 150 MB CSV of 42,000 spectra is a 150 MB table. Unlike st.cache_data, a hit hands back the cached object itself
+# (no unpickled copy per page run) and an entry too big for its cache is simply not kept.
+READ_CACHE_BYTES = 384 * 1024**2
+SCORE_CACHE_BYTES = 128 * 1024**2
+CACHE_ENTRIES = 16
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def score_upload(data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...], limit_ppb: float) -> pd.DataFrame:
+class BoundedCache:
+    """A thread-safe LRU cache bounded by the total size of its values and by their number."""
+
+    def __init__(self, max_bytes: int, max_entries: int):
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], Any], size_of: Callable[[Any], int]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = compute()  # outside the lock: other sessions' page runs do not wait for a big upload
+        size = size_of(value)
+        with self._lock:
+            if size <= self.max_bytes and key not in self._items:
+                self._items[key] = (value, size)
+                self._bytes += size
+                while self._bytes > self.max_bytes or len(self._items) > self.max_entries:
+                    _, (_, dropped) = self._items.popitem(last=False)
+                    self._bytes -= dropped
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+READ_CACHE = BoundedCache(READ_CACHE_BYTES, CACHE_ENTRIES)
+SCORE_CACHE = BoundedCache(SCORE_CACHE_BYTES, CACHE_ENTRIES)
+
+
+def table_bytes(table: SpectraTable | SpectraError) -> int:
+    """About what a read upload holds in memory: its arrays, ids and problems."""
+    if isinstance(table, SpectraError):
+        return 1024
+    arrays = table.X.nbytes + (table.target.nbytes if table.target is not None else 0)
+    ids = sum(sys.getsizeof(i) for i in table.ids) + 8 * len(table.ids)
+    return arrays + ids + 400 * len(table.problems) + 1024
+
+
+def frame_bytes(frame: pd.DataFrame) -> int:
+    return int(frame.memory_usage(index=True, deep=True).sum())
+
+
+def read_upload(data: bytes, require_target: bool = False, sha256: str | None = None) -> SpectraTable:
+    """The upload read and validated, once per content; raises SpectraError (remembered too) for an unusable file."""
+    max_rows = settings().max_upload_rows
+    key = (sha256 or hashlib.sha256(data).hexdigest(), require_target, max_rows)
+
+    def read() -> SpectraTable | SpectraError:
+        try:
+            return read_spectra(data, require_target=require_target, max_rows=max_rows)
+        except SpectraError as error:
+            return error
+
+    outcome = READ_CACHE.get(key, read, table_bytes)
+    if isinstance(outcome, SpectraError):
+        raise outcome
+    return outcome
+
+
+def score_upload(
+    data: bytes,
+    models_dir: str,
+    versions: tuple[tuple[str, str], ...],
+    limit_ppb: float,
+    sha256: str | None = None,
+) -> pd.DataFrame:
     """Results of the given (backend, version) models on an upload; raises BandMismatchError."""
-    table = read_upload(data)
-    models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
-    return predict_table(table, models, limit_ppb)
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
+
+    def score() -> pd.DataFrame:
+        table = read_upload(data, sha256=sha256)
+        models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
+        return predict_table(table, models, limit_ppb)
+
+    return SCORE_CACHE.get((sha256, models_dir, versions, float(limit_ppb)), score, frame_bytes)

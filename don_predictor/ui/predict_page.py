@@ -48,7 +48,9 @@ def render_predict_page(backend: str) -> None:
     validation_report(table)
     started = time.perf_counter()
     try:
-        results = score_upload(upload.data, str(registry().root), ((backend, version.version),), limit.ppb)
+        results = score_upload(
+            upload.data, str(registry().root), ((backend, version.version),), limit.ppb, upload.sha256
+        )
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import pandas as pd
@@ -25,7 +24,7 @@ def record_scoring(
     source: str,
     seconds: float,
 ) -> None:
-    sha256 = hashlib.sha256(upload.data).hexdigest()
+    sha256 = upload.sha256
     key = (source, sha256, tuple(sorted(versions.items())), limit.key)
     recorded = st.session_state.setdefault("recorded_runs", set())
     if key in recorded:

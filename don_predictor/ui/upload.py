@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,11 @@ DEMO_CALIBRATION = DATA_DIR / "demo_calibration.csv"
 class Upload:
     name: str
     data: bytes
+    sha256: str = ""  # of data; the caches' key, computed once per uploaded file
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
 
 def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spectra CSV") -> Upload | None:
@@ -35,7 +41,12 @@ def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spe
         if st.button("Use the demo file", key=f"{key}_demo", help=f"{demo_file.name} (synthetic spectra)"):
             st.session_state[demo_flag] = True
     if uploaded is not None:
-        return Upload(uploaded.name, uploaded.getvalue())
+        data = uploaded.getvalue()
+        known = st.session_state.get(f"{key}_sha256")  # (file id, digest): hash a 150 MB upload once, not per run
+        if not known or known[0] != uploaded.file_id:
+            known = (uploaded.file_id, hashlib.sha256(data).hexdigest())
+            st.session_state[f"{key}_sha256"] = known
+        return Upload(uploaded.name, data, known[1])
     if st.session_state.get(demo_flag):
         if not demo_file.exists():
             st.error(f"The demo file {demo_file.name} is missing: run `make data`.")
@@ -48,7 +59,7 @@ def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spe
 def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTable | None:
     """The validated table, or None after showing the reason the file cannot be used."""
     try:
-        return read_upload(upload.data, require_target)
+        return read_upload(upload.data, require_target, upload.sha256)
     except SpectraError as error:
         st.error(f"**{upload.name}** cannot be used: " + "; ".join(error.problems))
         return None
