@@ -6,6 +6,7 @@ import streamlit as st
 from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
 from don_predictor.predict import id_column_name
+from don_predictor.registry import RegistryError
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import current_limit, ensure_router
 from don_predictor.ui.models import active_versions, registry, score_upload
@@ -38,6 +39,9 @@ try:
     results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
+    st.stop()
+except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
+    st.error(f"The active models cannot be loaded: {error}")
     st.stop()
 seconds = time.perf_counter() - started
 record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, "compare", seconds)

@@ -145,3 +145,30 @@ def test_1e300_spectra_are_scored_out_of_domain_without_exception(app, demo_uplo
     results = next(df.value for df in at.dataframe if "status" in df.value.columns)
     assert len(results) == 50 and results["rf_in_domain"].iloc[0] == False  # noqa: E712
     assert any("reflectance far outside" in w.value for w in at.warning)
+
+
+def test_a_changed_model_file_is_a_clear_error_not_a_traceback(models_dir, monkeypatch, tmp_path, demo_upload):
+    changed = tmp_path / "models"
+    shutil.copytree(models_dir, changed)
+    version = Registry(changed).active_version("rf")
+    model_file = changed / "rf" / version / "model.skops"
+    model_file.write_bytes(model_file.read_bytes()[:-10] + b"0123456789")
+    monkeypatch.setenv("DON_MODELS_DIR", str(changed))
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    at = upload(
+        AppTest.from_file(APP, default_timeout=TIMEOUT), "pages/rf.py", "rf_file", "x.csv", demo_upload.read_bytes()
+    )
+    assert not at.exception, [e.message for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("The active RandomForest model cannot be loaded" in e and "model.skops" in e for e in errors), errors
+    assert_no_server_path(at)
+
+
+def test_a_bug_while_reading_is_one_plain_line(app, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("don_predictor.ui.models.read_spectra", explode)
+    at = upload(app, "pages/compare.py", "compare_file", "bug.csv", b"hsi_id,0\nunique-bytes-for-this-test,0.5\n")
+    assert not at.exception
+    assert any("could not be read because of an internal error (RuntimeError)" in e.value for e in at.error)

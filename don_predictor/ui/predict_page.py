@@ -9,6 +9,7 @@ import streamlit as st
 from don_predictor import charts
 from don_predictor.backends import backend_class
 from don_predictor.predict import id_column_name
+from don_predictor.registry import RegistryError
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_quality import model_quality_panel
@@ -53,6 +54,9 @@ def render_predict_page(backend: str) -> None:
         )
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
+        return
+    except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
+        st.error(f"The active {label} model cannot be loaded: {error}")
         return
     seconds = time.perf_counter() - started
     record_scoring(results, id_column_name(table), upload, {backend: version.version}, limit, backend, seconds)

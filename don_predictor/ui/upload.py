@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from don_predictor.logs import event
 from don_predictor.spectra import SpectraError, SpectraTable
 from don_predictor.ui.models import read_upload
 
@@ -62,6 +64,12 @@ def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTa
         return read_upload(upload.data, require_target, upload.sha256)
     except SpectraError as error:
         st.error(f"**{upload.name}** cannot be used: " + "; ".join(error.problems))
+        return None
+    except Exception as error:  # a bug, not the user's file: logged in full, shown as one plain line
+        event("upload_read_failed", logging.ERROR, error=f"{type(error).__name__}: {error}", bytes=len(upload.data))
+        st.error(
+            f"**{upload.name}** could not be read because of an internal error ({type(error).__name__}); it was logged."
+        )
         return None
 
 
