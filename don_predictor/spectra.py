@@ -1,7 +1,10 @@
 """Read and validate a spectra CSV into one typed table.
 
 Nothing is dropped: a row with a bad value stays in the table, is marked with its problems and is left out of
-fitting and scoring. Problems that make the whole file unusable raise `SpectraError`.
+fitting and scoring. Problems that make the whole file unusable raise `SpectraError`, and so does anything that
+would otherwise give a silent wrong answer: two columns naming one band, two target columns, a quote that is never
+closed (it would swallow the rows after it). Files are UTF-8, UTF-16/32 with a byte-order mark (UTF-16 without
+one) or latin-1; lines end only at CR, LF or CRLF. The file is kept as bytes (no decoded copy of a 150 MB upload).
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ with left:
     st.subheader("Expected CSV")
     st.markdown(
         """
-- A header row; comma, semicolon or tab separated; decimal commas are fine.
+- A header row; comma, semicolon or tab separated; decimal commas are fine (quoted ones too).
+- UTF-8, UTF-16 or latin-1 text; an Excel workbook must be saved as CSV first.
 - **Band columns** are named by a number: band indices `0..447` or wavelengths in nm.
 - An **id column** (`hsi_id`, else the first text column) is optional; without one, row numbers serve.
 - `vomitoxin_ppb` is optional for scoring (it adds accuracy figures) and required for training.
