@@ -795,6 +795,7 @@ def test_read_upload_is_cached_by_content_and_bounded(monkeypatch):
     monkeypatch.setattr(models, "READ_CACHE", cache)
     first = models.read_upload(good())
     assert models.read_upload(good()) is first  # no copy per page run
+    assert not first.X.flags.writeable and not first.target.flags.writeable  # shared, so never written into
     with pytest.raises(SpectraError, match="the file is empty"):
         models.read_upload(b"")
     with pytest.raises(SpectraError, match="the file is empty"):  # the refusal is remembered too

@@ -123,9 +123,13 @@ def read_upload(data: bytes, require_target: bool = False, sha256: str | None = 
 
     def read() -> SpectraTable | SpectraError:
         try:
-            return read_spectra(data, require_target=require_target, max_rows=max_rows)
+            table = read_spectra(data, require_target=require_target, max_rows=max_rows)
         except SpectraError as error:
             return error
+        for array in (table.X, table.target):  # shared by every session: a page that wrote into it would fail
+            if array is not None:
+                array.flags.writeable = False
+        return table
 
     outcome = READ_CACHE.get(key, read, table_bytes)
     if isinstance(outcome, SpectraError):
