@@ -41,4 +41,4 @@ VOLUME ["/app/models", "/app/history"]
 # The slim image has no curl: ask the health endpoint with Python.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read() == b'ok' else 1)"]
-CMD ["streamlit", "run", "app.py"]
+CMD ["streamlit", "run", "don_predictor/ui/server.py"]

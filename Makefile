@@ -40,7 +40,7 @@ models: $(VENV)/.installed data/demo_calibration.csv
 	$(PY) -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir $(MODELS_DIR)
 
 run: $(VENV)/.installed data/demo_calibration.csv $(MODELS_DIR)/active.json
-	DON_MODELS_DIR=$(MODELS_DIR) $(PY) -m streamlit run app.py --server.port $(PORT)
+	DON_MODELS_DIR=$(MODELS_DIR) $(PY) -m streamlit run don_predictor/ui/server.py --server.port $(PORT)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -22,6 +22,10 @@ ENVIRONMENT = {
     "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
     "DON_DEFAULT_LIMIT": ("fda-1ppm", "the limit verdicts use until a user picks another"),
     "DON_PASSWORD_HASH": ("", "scrypt hash from `python -m don_predictor hash-password`; empty: no login"),
+    "DON_USERS_FILE": ("", "TOML file of users, their scrypt hashes and roles (viewer, analyst, admin); empty: none"),
+    "DON_OIDC_ROLE_CLAIM": ("", "with OIDC: the claim holding the user's role(s); empty: use the allow-lists"),
+    "DON_ADMINS": ("", "with OIDC: comma-separated e-mail addresses of admins"),
+    "DON_ANALYSTS": ("", "with OIDC: comma-separated e-mail addresses of analysts (others are viewers)"),
 }
 
 
@@ -38,6 +42,10 @@ class Settings:
     max_upload_rows: int
     default_limit: str
     password_hash: str
+    users_file: Path | None = None
+    oidc_role_claim: str = ""
+    admins: frozenset[str] = frozenset()
+    analysts: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +74,10 @@ class Settings:
             max_upload_rows=_whole_number(get("DON_MAX_UPLOAD_ROWS"), "DON_MAX_UPLOAD_ROWS", 1),
             default_limit=default_limit,
             password_hash=password_hash,
+            users_file=Path(get("DON_USERS_FILE")) if get("DON_USERS_FILE") else None,
+            oidc_role_claim=get("DON_OIDC_ROLE_CLAIM"),
+            admins=_addresses(get("DON_ADMINS")),
+            analysts=_addresses(get("DON_ANALYSTS")),
         )
 
 
@@ -77,6 +89,10 @@ def _whole_number(raw: str, name: str, minimum: int) -> int:
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _addresses(raw: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
 def settings() -> Settings:

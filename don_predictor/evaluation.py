@@ -122,7 +122,13 @@ def cross_validate(
         splitter = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
         for fold, (train, test) in enumerate(splitter.split(X)):
             fold_ids[repeat, test] = fold
-            model = make_backend(backend, **params).fit(X[train], y[train], band_names)
+            where = f"fold {fold + 1} of {folds}" + (f", repeat {repeat + 1} of {repeats}" if repeats > 1 else "")
+            model = make_backend(backend, **params).fit(
+                X[train],
+                y[train],
+                band_names,
+                progress=lambda f, m, done=done, where=where: progress((done + f) / total, f"{where}: {m}"),
+            )
             predictions[repeat, test] = model.predict(X[test])
             d = model.difficulty(X[test])
             if d is None:
@@ -130,7 +136,7 @@ def cross_validate(
             else:
                 difficulty[repeat, test] = d
             done += 1
-            progress(done / total, f"{backend}: repeat {repeat + 1}/{repeats}, fold {done - repeat * folds}/{folds}")
+            progress(done / total, f"{where}: done")
         per_repeat.append(regression_metrics(y, predictions[repeat]))
     return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids, difficulty if has_difficulty else None)
 

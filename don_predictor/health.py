@@ -43,10 +43,23 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+_process: psutil.Process | None = None
+
+
+def this_process() -> psutil.Process:
+    """One psutil.Process for the whole process: cpu_percent(interval=None) measures since its previous call on the
+    same object, so a new object per call always said 0 %."""
+    global _process
+    if _process is None:
+        _process = psutil.Process()
+        _process.cpu_percent(interval=None)  # the first call only starts the measurement
+    return _process
+
+
 def check_health(registry: Registry, load_seconds: dict[str, float] | None = None) -> Health:
     load_seconds = load_seconds or {}
     reasons: list[str] = []
-    proc = psutil.Process()
+    proc = this_process()
     with proc.oneshot():
         process = {
             "rss_mb": proc.memory_info().rss / 1024**2,

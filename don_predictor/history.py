@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 TRUST_FIELDS = ("ppb", "low_ppb", "high_ppb", "in_domain", "verdict")
 HISTORY_BACKENDS = ("rf", "tf")
@@ -54,7 +54,18 @@ CREATE TABLE IF NOT EXISTS run_rows (
 },
     PRIMARY KEY (run_id, position)
 );
-PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+# Version 2 adds the audit trail: who activated, rolled back, imported, exported, logged in or failed to, and when.
+_AUDIT = """
+CREATE TABLE IF NOT EXISTS audit (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_utc TEXT NOT NULL,
+    user TEXT,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_created ON audit (created_utc);
 """
 
 
@@ -92,7 +103,8 @@ def _ensure_schema(connection: sqlite3.Connection) -> None:
         raise HistoryError(f"the history database has schema {version}; this app knows up to {SCHEMA_VERSION}")
     if version < SCHEMA_VERSION:
         connection.execute("PRAGMA journal_mode = WAL")  # persistent: set once, when the file is created
-        connection.executescript(_SCHEMA)
+        # Every step is CREATE ... IF NOT EXISTS, so a version-1 file gains the audit table and keeps its runs.
+        connection.executescript(_SCHEMA + _AUDIT + f"PRAGMA user_version = {SCHEMA_VERSION};")
 
 
 def record_run(db_path: str | Path, results: pd.DataFrame, id_column: str, info: RunInfo) -> str:
@@ -224,3 +236,20 @@ def predictions_over_time(db_path: str | Path, run_ids: list[str]) -> pd.DataFra
     )
     with connect(db_path) as connection:
         return pd.read_sql_query(selects, connection, params=run_ids * len(HISTORY_BACKENDS))
+
+
+def record_audit(db_path: str | Path, action: str, user: str | None, detail: dict) -> None:
+    """One audit event: an activation, a rollback, an import or export, a login or a failed one, a start."""
+    row = (datetime.now(UTC).isoformat(timespec="milliseconds"), user, action, json.dumps(detail, default=str))
+    with connect(db_path) as connection:
+        connection.execute("INSERT INTO audit (created_utc, user, action, detail) VALUES (?, ?, ?, ?)", row)
+
+
+def list_audit(db_path: str | Path, limit: int = 200) -> pd.DataFrame:
+    """The newest audit events first."""
+    with connect(db_path) as connection:
+        return pd.read_sql_query(
+            "SELECT created_utc, user, action, detail FROM audit ORDER BY event_id DESC LIMIT ?",
+            connection,
+            params=[limit],
+        )

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,13 +21,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from don_predictor import __version__
 from don_predictor.backends import Backend, backend_class
 from don_predictor.backends.base import PARAMS_FILE
 
 MANIFEST_FILE = "manifest.json"
 ACTIVE_FILE = "active.json"
+LOCK_FILE = ".active.lock"
 PARTIAL_PREFIX = ".partial-"
+MANIFEST_CHECKSUM_KEY = "manifest_sha256"
+MAX_MANIFEST_BYTES = 4 * 1024**2  # a real manifest is a few hundred KB; a bigger one is not read at all
+MAX_ACTIVE_BYTES = 1024**2
+STALE_PARTIAL_SECONDS = 3600.0  # a save takes seconds; a partial folder older than this was left by a crash
+LOCK_TIMEOUT_SECONDS = 30.0
 
 
 class RegistryError(Exception):
@@ -35,6 +44,10 @@ class RegistryError(Exception):
 
 class IntegrityError(RegistryError):
     """A file of a saved model is missing or differs from the checksum its manifest recorded."""
+
+
+class CorruptManifestError(RegistryError):
+    """A version's manifest.json cannot be read, is not a JSON object, or was changed after it was saved."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,35 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """The sha256 of the manifest's canonical JSON, without the checksum entry itself."""
+    content = {key: value for key, value in manifest.items() if key != MANIFEST_CHECKSUM_KEY}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def seal_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with its own checksum, so an edited manifest is detected like an edited model file."""
+    return {**manifest, MANIFEST_CHECKSUM_KEY: manifest_checksum(manifest)}
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A manifest.json read with a size cap; CorruptManifestError names the file and the reason."""
+    name = "/".join(path.parts[-3:])  # backend/version/manifest.json: no server path in messages
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise CorruptManifestError(f"{name} is {size:,} bytes, larger than any real manifest: not read")
+        manifest = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise CorruptManifestError(f"{name} is missing") from None
+    except (OSError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else "not valid JSON"
+        raise CorruptManifestError(f"{name} is corrupt ({reason})") from None
+    if not isinstance(manifest, dict):
+        raise CorruptManifestError(f"{name} is corrupt (not a JSON object)")
+    return manifest
+
+
 def library_versions(backend: str) -> dict[str, str]:
     names = ["numpy", "pandas", "scikit-learn", "skops"] + (
         ["keras", "tensorflow-cpu", "tensorflow"] * (backend == "tf")
@@ -82,6 +124,22 @@ def library_versions(backend: str) -> dict[str, str]:
 class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    def _lock(self) -> FileLock:
+        """Serialises writers of active.json across threads and processes (a read-modify-write)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / LOCK_FILE, timeout=LOCK_TIMEOUT_SECONDS)
+
+    def clean_partials(self, older_than_s: float = STALE_PARTIAL_SECONDS) -> list[str]:
+        """Remove half-written version folders left by a crash; returns their names. Called at start."""
+        removed, now = [], time.time()
+        for backend_dir in (p for p in self.root.glob("*") if p.is_dir() and not p.name.startswith(".")):
+            for partial in backend_dir.glob(f"{PARTIAL_PREFIX}*"):
+                with contextlib.suppress(OSError):
+                    if now - partial.stat().st_mtime > older_than_s:
+                        shutil.rmtree(partial)
+                        removed.append(f"{backend_dir.name}/{partial.name}")
+        return removed
 
     # --- writing --------------------------------------------------------------------------------------------------
 
@@ -106,7 +164,7 @@ class Registry:
                 "library_versions": library_versions(model.name),
                 "files": files,
             }
-            _write_json(partial / MANIFEST_FILE, manifest)
+            _write_json(partial / MANIFEST_FILE, seal_manifest(manifest))
             _fsync_tree(partial)
             os.rename(partial, backend_dir / version)
         finally:
@@ -117,22 +175,24 @@ class Registry:
 
     def activate(self, backend: str, version: str) -> None:
         self.get(backend, version)  # refuses a version that does not exist
-        state = self._active_state()
-        entry = state.setdefault(backend, {"version": None, "history": []})
-        entry["version"] = version
-        entry["history"] = [v for v in entry["history"] if v != version] + [version]
-        self._write_active(state)
+        with self._lock():
+            state = self._active_state()
+            entry = state.setdefault(backend, {"version": None, "history": []})
+            entry["version"] = version
+            entry["history"] = [v for v in entry["history"] if v != version] + [version]
+            self._write_active(state)
 
     def rollback(self, backend: str) -> str:
         """Re-activate the version that was active before the current one; returns it."""
-        state = self._active_state()
-        history = [v for v in state.get(backend, {}).get("history", []) if (self.root / backend / v).is_dir()]
-        if len(history) < 2:
-            raise RegistryError(f"no earlier {backend} version to roll back to")
-        history.pop()
-        state[backend] = {"version": history[-1], "history": history}
-        self._write_active(state)
-        return history[-1]
+        with self._lock():
+            state = self._active_state()
+            history = [v for v in state.get(backend, {}).get("history", []) if (self.root / backend / v).is_dir()]
+            if len(history) < 2:
+                raise RegistryError(f"no earlier {backend} version to roll back to")
+            history.pop()
+            state[backend] = {"version": history[-1], "history": history}
+            self._write_active(state)
+            return history[-1]
 
     # --- reading --------------------------------------------------------------------------------------------------
 
@@ -146,17 +206,17 @@ class Registry:
             if path.name.startswith(".") or not path.is_dir():
                 continue
             try:
-                manifest = json.loads((path / MANIFEST_FILE).read_text())
-            except (OSError, ValueError):
+                manifest = read_manifest(path / MANIFEST_FILE)
+            except CorruptManifestError:
                 continue
             found.append(ModelVersion(backend, path.name, path, manifest))
-        return sorted(found, key=lambda v: v.created, reverse=True)
+        return sorted(found, key=lambda v: str(v.created), reverse=True)
 
     def get(self, backend: str, version: str) -> ModelVersion:
-        for candidate in self.versions(backend):
-            if candidate.version == version:
-                return candidate
-        raise RegistryError(f"no {backend} model version {version!r} in {self.root}")
+        path = self.root / backend / str(version)
+        if not (_simple_name(backend) and _simple_name(str(version)) and path.is_dir()):
+            raise RegistryError(f"no {backend} model version {version!r} in the models directory")
+        return ModelVersion(backend, path.name, path, read_manifest(path / MANIFEST_FILE))
 
     def active_version(self, backend: str) -> str | None:
         return self._active_state().get(backend, {}).get("version")
@@ -166,20 +226,30 @@ class Registry:
         return self.get(backend, version) if version else None
 
     def verify(self, model_version: ModelVersion) -> None:
-        """Raise IntegrityError naming the first file that is missing or changed."""
-        for name, expected in model_version.manifest.get("files", {}).items():
+        """Raise IntegrityError naming the manifest or the first file that is missing or changed."""
+        where = f"{model_version.backend}/{model_version.version}"
+        manifest = model_version.manifest
+        recorded = manifest.get(MANIFEST_CHECKSUM_KEY)
+        if recorded is None:
+            raise IntegrityError(f"{where}/{MANIFEST_FILE}: has no checksum of its own (saved by an older version)")
+        if recorded != manifest_checksum(manifest):
+            raise IntegrityError(f"{where}/{MANIFEST_FILE}: checksum does not match (the manifest was changed)")
+        files = manifest.get("files")
+        if not isinstance(files, dict) or not files:
+            raise IntegrityError(f"{where}/{MANIFEST_FILE}: lists no model files")
+        for name, expected in files.items():
             path = model_version.path / name
-            if not path.is_file():
-                raise IntegrityError(f"{path}: file is missing from the model bundle")
+            if "/" in name or name.startswith(".") or not path.is_file():
+                raise IntegrityError(f"{where}/{name}: file is missing from the model bundle")
             if sha256_file(path) != expected:
-                raise IntegrityError(f"{path}: checksum does not match the manifest (the file was changed)")
+                raise IntegrityError(f"{where}/{name}: checksum does not match the manifest (the file was changed)")
 
     def load(self, backend: str, version: str | None = None) -> Backend:
         """Load a version (default: the active one) after verifying every file's checksum."""
         version = version or self.active_version(backend)
         if version is None:
             raise RegistryError(
-                f"no active {backend} model in {self.root}: train one first (python -m don_predictor train)"
+                f"no active {backend} model in the models directory: train one first (python -m don_predictor train)"
             )
         model_version = self.get(backend, version)
         self.verify(model_version)
@@ -188,18 +258,42 @@ class Registry:
     # --- the active file ------------------------------------------------------------------------------------------
 
     def _active_state(self) -> dict[str, Any]:
+        """active.json, checked: {backend: {"version": str | None, "history": [str, ...]}}."""
+        path = self.root / ACTIVE_FILE
         try:
-            return json.loads((self.root / ACTIVE_FILE).read_text())
+            if path.stat().st_size > MAX_ACTIVE_BYTES:
+                raise RegistryError(f"{ACTIVE_FILE} in the models directory is too large to be real: fix or remove it")
+            state = json.loads(path.read_bytes())
         except FileNotFoundError:
             return {}
-        except ValueError as error:
-            raise RegistryError(f"{self.root / ACTIVE_FILE} is not valid JSON: {error}") from None
+        except (OSError, ValueError, RecursionError):
+            raise RegistryError(f"{ACTIVE_FILE} in the models directory is not valid JSON: fix or remove it") from None
+        if not isinstance(state, dict) or not all(_valid_entry(entry) for entry in state.values()):
+            raise RegistryError(
+                f"{ACTIVE_FILE} in the models directory is corrupt (expected "
+                '{"rf": {"version": ..., "history": [...]}}): fix or remove it'
+            )
+        return state
 
     def _write_active(self, state: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         temporary = self.root / f".{ACTIVE_FILE}.{uuid.uuid4().hex}"
         _write_json(temporary, state)
         os.replace(temporary, self.root / ACTIVE_FILE)
+
+
+def _simple_name(name: str) -> bool:
+    """A backend or version name that stays inside its folder (no separators, no hidden or parent names)."""
+    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name
+
+
+def _valid_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("version"), str | type(None))
+        and isinstance(entry.get("history", []), list)
+        and all(isinstance(v, str) for v in entry.get("history", []))
+    )
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -1,12 +1,15 @@
 import pandas as pd
 import streamlit as st
 
+from don_predictor.audit import audit, list_audit
 from don_predictor.backup import export_version, import_version
 from don_predictor.config import settings
 from don_predictor.health import check_health
 from don_predictor.history import backup_bytes
+from don_predictor.jobs import format_duration, latest_job
 from don_predictor.registry import RegistryError
 from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.login import can, current_user, explain_missing
 from don_predictor.ui.models import LOAD_SECONDS, registry
 
 ensure_router()
@@ -24,6 +27,20 @@ cols[1].metric("process CPU", f"{p['cpu_percent']:.0f} %")
 cols[2].metric("system memory available", f"{s['memory_available_mb'] / 1024:,.1f} GB")
 cols[3].metric("disk free (models)", f"{s['disk_free_mb'] / 1024:,.1f} GB")
 cols[4].metric("uptime", f"{p['uptime_s'] / 60:,.0f} min")
+st.caption(f"Process CPU is the share of one core since the previous look at this page ({s['cpus']} cores).")
+
+st.subheader("Training")
+job = latest_job()
+if job is None:
+    st.caption("No training has run since the app started.")
+elif job.running:
+    st.info(
+        f"**Running:** {job.description}, started by {job.user or 'a user'} {format_duration(job.seconds)} ago"
+        f" · {job.fraction:.0%} · {job.status_line()}"
+    )
+else:
+    ended = "failed" if job.state == "failed" else "finished"
+    st.caption(f"Last training {ended}: {job.description}, {format_duration(job.seconds)}.")
 
 st.subheader("Models")
 models = pd.DataFrame(
@@ -51,24 +68,41 @@ with left:
     st.markdown("**Export a model version** (one zip: bundle + manifest)")
     reg = registry()
     backend = st.selectbox("Model", ["rf", "tf"], format_func=str.upper, key="export_backend")
-    versions = [v.version for v in reg.versions(backend)]
-    if versions:
+    try:
+        versions = [v.version for v in reg.versions(backend)]
+    except RegistryError as error:
+        versions = []
+        st.error(str(error))
+    if not can("export"):
+        explain_missing("export")
+    elif versions:
         version = st.selectbox("Version", versions, key="export_version")
         try:
-            st.download_button("Download the zip", export_version(reg, backend, version), f"{backend}_{version}.zip")
+            st.download_button(
+                "Download the zip",
+                export_version(reg, backend, version),
+                f"{backend}_{version}.zip",
+                on_click=lambda: audit("export", user=current_user(), backend=backend, version=version),
+            )
         except RegistryError as error:
             st.error(str(error))
     else:
         st.caption("No versions yet.")
 with right:
     st.markdown("**Import a model version** (checked before it is added; not activated)")
-    uploaded = st.file_uploader("Backup zip", type=["zip"], key="import_zip")
+    if not can("import"):
+        explain_missing("import")
+        uploaded = None
+    else:
+        uploaded = st.file_uploader("Backup zip", type=["zip"], key="import_zip")
     if uploaded is not None and st.button("Import", key="import_button"):
         try:
             imported = import_version(registry(), uploaded.getvalue())
         except RegistryError as error:
+            audit("import_refused", user=current_user(), file=uploaded.name, reason=str(error))
             st.error(f"Refused: {error}")
         else:
+            audit("import", user=current_user(), file=uploaded.name, backend=imported.backend, version=imported.version)
             st.success(
                 f"Imported {imported.backend.upper()} version {imported.version}; activate it on the Train page."
             )
@@ -79,3 +113,15 @@ if st.button("Prepare a copy of the history database", help="SQLite's online bac
     st.session_state["history_copy"] = backup_bytes(db)
 if "history_copy" in st.session_state:
     st.download_button("Download history.sqlite", st.session_state["history_copy"], "history.sqlite")
+
+st.subheader("Audit trail")
+st.caption("Activations, rollbacks, imports, exports, logins and starts, newest first.")
+try:
+    trail = list_audit(db)
+except Exception as error:  # a broken history file must not take the Status page down
+    st.warning(f"The audit trail cannot be read: {type(error).__name__}")
+else:
+    if trail.empty:
+        st.caption("Nothing recorded yet.")
+    else:
+        st.dataframe(trail, hide_index=True, width="stretch")

@@ -1,39 +1,33 @@
 import streamlit as st
 
 from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.login import can, explain_missing
 from don_predictor.ui.training_form import training_settings_form
-from don_predictor.ui.training_panels import (
-    current_job,
-    job_progress,
-    new_versions_panel,
-    start_training,
-    versions_panel,
-)
+from don_predictor.ui.training_panels import current_job, job_progress, job_result, start_training, versions_panel
 from don_predictor.ui.upload import DEMO_CALIBRATION, read_or_report, spectra_upload, validation_report
 
 ensure_router()
 st.title("Train new model versions")
-st.caption("New versions are saved beside the active ones; you choose whether to activate them.")
-
-upload = spectra_upload("train", demo_file=DEMO_CALIBRATION, label="Calibration CSV (must carry vomitoxin_ppb)")
-table = read_or_report(upload, require_target=True) if upload else None
-if table is not None:
-    validation_report(table)
+st.caption("A new version is a challenger: it is saved beside the active one, and you review it before activating.")
 
 job = current_job()
 busy = job is not None and job.running
-settings = training_settings_form(can_start=not busy and table is not None)
-if table is None:
-    st.info("Drop a calibration CSV above, or use the demo file.")
-if settings is not None:
-    st.session_state.pop("train_job_shown", None)
-    start_training(table, upload.data, upload.name, settings)
-    st.rerun()
+if not can("train"):
+    explain_missing("train")
+else:
+    upload = spectra_upload("train", demo_file=DEMO_CALIBRATION, label="Calibration CSV (must carry vomitoxin_ppb)")
+    table = read_or_report(upload, require_target=True) if upload else None
+    if table is not None:
+        validation_report(table)
+    settings = training_settings_form(can_start=not busy and table is not None)
+    if table is None and not busy:
+        st.info("Drop a calibration CSV above, or use the demo file.")
+    if settings is not None:
+        start_training(table, upload.data, upload.name, settings)
+        st.rerun()
 
 job_progress()
-job = current_job()
-if job is not None and job.state == "done":
-    new_versions_panel(job)
+job_result()
 
 st.subheader("Versions")
 versions_panel()

@@ -1,4 +1,4 @@
-"""Start `streamlit run app.py` on a free port and wait for /_stcore/health (used by e2e tests and benchmarks)."""
+"""Start `streamlit run don_predictor/ui/server.py` (app.py behind the project's middleware) on a free port and wait for /_stcore/health (used by e2e tests and benchmarks)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def running_app(
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        "don_predictor/ui/server.py",
         "--server.port",
         str(port),
         "--server.address",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -144,39 +145,140 @@ def test_partly_bad_upload_scores_good_rows_and_lists_bad_ones(app_with_models, 
     assert problems and problems[0].iloc[0]["row"] == 2 and problems[0].iloc[0]["column"] == "4"
 
 
+def start_training_on_page(at: AppTest, data: bytes, backends: list[str], *, cv_repeats: int, trees: int = 20) -> None:
+    open_page(at, "pages/train.py")
+    at.file_uploader(key="train_file").set_value(("cal.csv", data, "text/csv"))
+    at.run()
+    at.multiselect[0].set_value(backends)
+    at.number_input[0].set_value(trees)  # RF trees
+    at.number_input[1].set_value(8)  # TF max epochs
+    at.number_input[2].set_value(cv_repeats)
+    next(n for n in at.number_input if n.label == "TF ensemble members").set_value(2)
+    next(b for b in at.button if b.label == "Train").click()
+    at.run()
+
+
+def wait_for_job(at: AppTest, timeout: float = 300) -> None:
+    from don_predictor.jobs import latest_job
+
+    deadline = time.time() + timeout
+    while latest_job().running and time.time() < deadline:
+        time.sleep(0.5)
+    assert not latest_job().running, "the training job did not end in time"
+    at.run()
+    at.run()  # the progress fragment asks for one full rerun to show the result
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def small_calibration(demo_calibration) -> bytes:
+    return ("\n".join(demo_calibration.read_text().splitlines()[:121]) + "\n").encode()
+
+
 def test_train_page_trains_a_new_version(trained_registry, demo_calibration, monkeypatch, tmp_path):
     registry = Registry(tmp_path)
     monkeypatch.setenv("DON_MODELS_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     open_page(at, "pages/train.py")
-    small = "\n".join(demo_calibration.read_text().splitlines()[:121]) + "\n"
-    at.file_uploader(key="train_file").set_value(("cal.csv", small.encode(), "text/csv"))
+    at.file_uploader(key="train_file").set_value(("cal.csv", small_calibration(demo_calibration), "text/csv"))
     at.run()
     at.multiselect[0].set_value(["rf"])
     at.number_input[0].set_value(20)  # trees
     at.number_input[2].set_value(0)  # no CV: the fastest run
     next(s for s in at.selectbox if s.label == "Target transform").set_value("cbrt")
     next(s for s in at.select_slider if s.label == "RF features per split").set_value(0.5)
-    submit = next(b for b in at.button if b.label == "Train")
-    submit.click()
+    next(b for b in at.button if b.label == "Train").click()
     at.run()
-    deadline = time.time() + 120
-    while not registry.versions("rf") and time.time() < deadline:
-        time.sleep(0.5)
+    wait_for_job(at)
     assert len(registry.versions("rf")) == 1
     assert registry.active_version("rf") is None  # saved, not activated until the user says so
+    version = registry.versions("rf")[0].version
     params = json.loads((registry.versions("rf")[0].path / "backend.json").read_text())["params"]
     assert (params["n_estimators"], params["max_features"], params["target_transform"]) == (20, 0.5, "cbrt")
-    time.sleep(1.0)
+    # Without CV nothing shows how good it is: activation is refused unless overridden with a reason.
+    assert any("trained without cross-validation" in w.value for w in at.warning)
+    activate = next(b for b in at.button if b.label == f"Activate RF {version}")
+    assert activate.disabled
+    at.checkbox(key=f"override_new_{version}").check()
     at.run()
+    at.text_input(key=f"reason_new_{version}").set_value("smoke test of the new instrument")
     at.run()
-    assert not at.exception
-    activate = [b for b in at.button if b.label.startswith("Activate RF")]
-    assert activate, [b.label for b in at.button]
-    activate[0].click()
+    next(b for b in at.button if b.label == f"Activate RF {version}").click()
     at.run()
-    assert registry.active_version("rf") == registry.versions("rf")[0].version
+    assert registry.active_version("rf") == version
+
+    from don_predictor.audit import list_audit
+    from don_predictor.config import settings
+
+    override = list_audit(settings().history_db).query("action == 'activation_override'").iloc[0]
+    assert version in override["detail"] and "smoke test of the new instrument" in override["detail"]
+
+
+def test_train_page_trains_tf_in_a_process_that_already_scored_with_tf(app_with_models, demo_upload, demo_calibration):
+    """Regression: TF training from the page failed with 'The name "dense" is used 2 times in the model'."""
+    registry = Registry(os.environ["DON_MODELS_DIR"])
+    at = open_page(app_with_models, "pages/tf.py")
+    at.file_uploader(key="tf_file").set_value(("demo_upload.csv", demo_upload.read_bytes(), "text/csv"))
+    at.run()
+    assert len(results_frame(at)) == 50  # TF loaded and scored in this process
+    before = {v.version for v in registry.versions("tf")}
+    start_training_on_page(at, small_calibration(demo_calibration), ["tf"], cv_repeats=1)
+    wait_for_job(at)
+    assert not any("failed" in e.value for e in at.error), [e.value for e in at.error]
+    new = [v for v in registry.versions("tf") if v.version not in before]
+    assert len(new) == 1 and new[0].cv_metrics["metrics"]["r2"]["mean"] is not None
+    assert any(b.label == f"Activate TF {new[0].version}" for b in at.button)
+    registry.verify(new[0])
+    from don_predictor.spectra import read_spectra
+
+    upload = read_spectra(demo_upload)
+    assert registry.load("tf", new[0].version).predict(upload.X).shape == (upload.n_rows,)
+
+
+def test_one_job_trains_both_backends_and_a_failure_of_one_is_reported(app_with_models, demo_calibration, monkeypatch):
+    import don_predictor.ui.training_panels as panels
+
+    registry = Registry(os.environ["DON_MODELS_DIR"])
+    before = {b: {v.version for v in registry.versions(b)} for b in ("rf", "tf")}
+    at = app_with_models
+    at.run()
+    start_training_on_page(at, small_calibration(demo_calibration), ["rf", "tf"], cv_repeats=1)
+    wait_for_job(at)
+    for backend in ("rf", "tf"):
+        new = [v for v in registry.versions(backend) if v.version not in before[backend]]
+        assert len(new) == 1, backend
+        assert new[0].cv_metrics["folds"] == 5 and "r2" in new[0].cv_metrics["metrics"]
+        assert any(b.label == f"Activate {backend.upper()} {new[0].version}" for b in at.button)
+    assert any("Saved RF" in s.value and "TF" in s.value for s in at.success)
+
+    # One backend failing: the other is saved and the page says which failed and why.
+    real = panels.train_and_register
+
+    def tf_breaks(table, backend, *args, **kwargs):
+        if backend == "tf":
+            raise RuntimeError("simulated TF failure")
+        return real(table, backend, *args, **kwargs)
+
+    monkeypatch.setattr(panels, "train_and_register", tf_breaks)
+    at.button(key="dismiss_job").click()
+    at.run()
+    start_training_on_page(at, small_calibration(demo_calibration), ["rf", "tf"], cv_repeats=0)
+    wait_for_job(at)
+    assert any("TF failed and was not saved: RuntimeError: simulated TF failure" in e.value for e in at.error)
+    assert any(s.value.startswith("Saved RF") for s in at.success)
+
+
+def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_models, demo_calibration):
+    at = app_with_models
+    at.run()
+    start_training_on_page(at, small_calibration(demo_calibration), ["rf"], cv_repeats=2, trees=400)
+    open_page(at, "pages/home.py")
+    at = open_page(at, "pages/train.py")  # back: the upload widget is empty again, the job is not forgotten
+    assert any("Training RF on cal.csv (120 rows)" in m.value for m in at.markdown)
+    assert not any("Drop a calibration CSV" in i.value for i in at.info)
+    at = open_page(at, "pages/status.py")
+    assert any("Running:" in i.value and "RF on cal.csv" in i.value for i in at.info)
+    wait_for_job(at)
 
 
 def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models, demo_upload, monkeypatch, tmp_path):

@@ -60,7 +60,7 @@ def test_dockerfile_is_multi_stage_non_root_with_health_check():
     assert any(k == "COPY" and "--from=builder" in rest and "/app/models" in rest for k, rest in runtime)
     healthcheck = next(rest for k, rest in runtime if k == "HEALTHCHECK")
     assert '"python"' in healthcheck and "/_stcore/health" in healthcheck and "curl" not in healthcheck
-    assert next(rest for k, rest in runtime if k == "CMD") == '["streamlit", "run", "app.py"]'
+    assert next(rest for k, rest in runtime if k == "CMD") == '["streamlit", "run", "don_predictor/ui/server.py"]'
     assert "EXPOSE" in keywords and next(rest for k, rest in runtime if k == "EXPOSE") == "8501"
     volumes = next(rest for k, rest in runtime if k == "VOLUME")
     assert "/app/models" in volumes and "/app/history" in volumes

@@ -102,3 +102,134 @@ def test_activating_an_unknown_version_is_refused(tmp_path, small_model):
 def test_loading_without_any_model_says_what_to_do(tmp_path):
     with pytest.raises(RegistryError, match=r"no active tf model .*train one first"):
         Registry(tmp_path).load("tf")
+
+
+# --- issue 9: writers serialised, stale partials cleaned, the manifest checksummed, corrupt files named ----------------
+
+
+def fake_versions(root, backend: str, count: int) -> list[str]:
+    """Version folders with a minimal manifest: enough for activate(), which only checks that a version exists."""
+    names = [f"20260101-000000-{backend}{i:04d}" for i in range(count)]
+    for name in names:
+        (root / backend / name).mkdir(parents=True)
+        (root / backend / name / "manifest.json").write_text(json.dumps({"created": name}))
+    return names
+
+
+def assert_no_lost_update(registry: Registry, expected: dict[str, list[str]]) -> None:
+    state = json.loads((registry.root / "active.json").read_text())
+    for backend, names in expected.items():
+        assert state[backend]["version"] == names[-1]
+        lost = sorted(set(names) - set(state[backend]["history"]))
+        assert not lost, f"{len(lost)} of {len(names)} {backend} activations were lost"
+
+
+def test_concurrent_activations_from_threads_lose_no_update(tmp_path):
+    import threading
+
+    registry = Registry(tmp_path)
+    expected = {backend: fake_versions(tmp_path, backend, 200) for backend in ("rf", "tf")}
+    start = threading.Barrier(2)
+
+    def activate_all(backend: str) -> None:
+        start.wait()
+        for name in expected[backend]:
+            Registry(tmp_path).activate(backend, name)
+
+    threads = [threading.Thread(target=activate_all, args=(backend,)) for backend in expected]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert_no_lost_update(registry, expected)
+
+
+def test_concurrent_activations_from_two_processes_lose_no_update(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    expected = {backend: fake_versions(tmp_path, backend, 200) for backend in ("rf", "tf")}
+    script = (
+        "import sys\nfrom don_predictor.registry import Registry\n"
+        "root, backend, names = sys.argv[1], sys.argv[2], sys.argv[3].split(',')\n"
+        "for name in names:\n    Registry(root).activate(backend, name)\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), backend, ",".join(names)], cwd=ROOT)
+        for backend, names in expected.items()
+    ]
+    assert [p.wait(timeout=120) for p in processes] == [0, 0]
+    assert_no_lost_update(Registry(tmp_path), expected)
+
+
+def test_stale_partial_folders_are_cleaned_and_fresh_ones_kept(tmp_path, small_model):
+    import os
+    import time
+
+    registry = Registry(tmp_path)
+    good = registry.save(small_model, {})
+    stale, fresh = tmp_path / "rf" / ".partial-old", tmp_path / "rf" / ".partial-new"
+    for partial in (stale, fresh):
+        partial.mkdir()
+        (partial / "model.skops").write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert registry.clean_partials() == ["rf/.partial-old"]
+    assert not stale.exists() and fresh.exists() and good.path.exists()
+
+
+def test_a_changed_manifest_is_detected_like_a_changed_file(tmp_path, small_model):
+    registry = Registry(tmp_path)
+    version = registry.save(small_model, {"n_rows": 100})
+    manifest = json.loads((version.path / "manifest.json").read_text())
+    manifest["n_rows"] = 1_000_000  # e.g. a hand edit that makes a model look better trained than it is
+    (version.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError, match=r"manifest\.json: checksum does not match"):
+        registry.load("rf")
+    del manifest["manifest_sha256"]
+    (version.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError, match=r"manifest\.json: has no checksum"):
+        registry.load("rf")
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"[]", "active.json in the models directory is corrupt"),
+        (b'{"rf": "x"}', "active.json in the models directory is corrupt"),
+        (b'{"rf": {"version": 3}}', "active.json in the models directory is corrupt"),
+        (b"{not json", "active.json in the models directory is not valid JSON"),
+        (b"[" * 200_000, "active.json in the models directory is not valid JSON"),
+    ],
+)
+def test_a_corrupt_active_file_is_named_without_a_server_path(tmp_path, small_model, content, message):
+    registry = Registry(tmp_path)
+    registry.save(small_model, {})
+    (tmp_path / "active.json").write_bytes(content)
+    with pytest.raises(RegistryError, match=message) as raised:
+        registry.active_version("rf")
+    assert str(tmp_path) not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [(b"{broken", "not valid JSON"), (b"[1, 2]", "not a JSON object"), (b"[" * 200_000, "nested too deeply")],
+)
+def test_a_corrupt_manifest_is_named_as_such(tmp_path, small_model, content, reason):
+    registry = Registry(tmp_path)
+    version = registry.save(small_model, {})
+    (version.path / "manifest.json").write_bytes(content)
+    with pytest.raises(RegistryError, match=rf"rf/{version.version}/manifest\.json is corrupt \({reason}\)") as raised:
+        registry.load("rf")
+    assert str(tmp_path) not in str(raised.value)
+    assert registry.versions("rf") == []  # listed versions skip it rather than fail the whole list
+
+
+def test_an_oversized_manifest_is_not_read(tmp_path, small_model, monkeypatch):
+    registry = Registry(tmp_path)
+    version = registry.save(small_model, {})
+    monkeypatch.setattr("don_predictor.registry.MAX_MANIFEST_BYTES", 1000)
+    with pytest.raises(RegistryError, match="larger than any real manifest"):
+        registry.get("rf", version.version)

@@ -89,19 +89,25 @@ class TensorFlowBackend(Backend):
         return model
 
     def _member(self, keras, inputs, index: int):
+        # Every layer is named explicitly: Keras' automatic names come from a per-thread counter, and a model built in
+        # the app's training thread failed with 'The name "dense" is used 2 times in the model'.
         p = self.params
         regularizer = keras.regularizers.l2(p["l2"])
         x = inputs
         if p["architecture"] == "cnn":
             # A small 1-D CNN over the bands: local absorption features, pooled, then the dense head.
-            x = keras.layers.Reshape((-1, 1))(x)
-            for filters, width in ((8, 9), (16, 7)):
-                x = keras.layers.Conv1D(filters, width, activation="relu", kernel_regularizer=regularizer)(x)
-                x = keras.layers.MaxPooling1D(4)(x)
-            x = keras.layers.Flatten()(x)
-        for units in p["hidden_units"]:
-            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(x)
-            x = keras.layers.Dropout(p["dropout"])(x)
+            x = keras.layers.Reshape((-1, 1), name=f"m{index}_bands")(x)
+            for j, (filters, width) in enumerate(((8, 9), (16, 7))):
+                x = keras.layers.Conv1D(
+                    filters, width, activation="relu", kernel_regularizer=regularizer, name=f"m{index}_conv{j}"
+                )(x)
+                x = keras.layers.MaxPooling1D(4, name=f"m{index}_pool{j}")(x)
+            x = keras.layers.Flatten(name=f"m{index}_flatten")(x)
+        for j, units in enumerate(p["hidden_units"]):
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer, name=f"m{index}_dense{j}")(
+                x
+            )
+            x = keras.layers.Dropout(p["dropout"], name=f"m{index}_dropout{j}")(x)
         return keras.layers.Dense(1, name=f"don_{index}")(x)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import runpy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import streamlit as st
 
 from don_predictor import __version__
+from don_predictor.audit import audit
 from don_predictor.config import Settings, settings
 from don_predictor.history import delete_older_than
 from don_predictor.limits import LIMITS, Limit, get_limit
-from don_predictor.logs import event, setup_logging
+from don_predictor.logs import setup_logging
+from don_predictor.registry import Registry
 from don_predictor.ui.models import active_versions
 
 LIMIT_KEY = "limit_key"
@@ -22,7 +30,19 @@ def start_up() -> Settings:
     deleted = (
         delete_older_than(config.history_db, config.history_retention_days) if config.history_retention_days else 0
     )
-    event("start", models_dir=config.models_dir, history_db=config.history_db, retention_deleted=deleted)
+    cleaned = Registry(config.models_dir).clean_partials()
+    login = "users file" if config.users_file else "shared password" if config.password_hash else "none or secrets.toml"
+    audit(
+        "start",
+        models_dir=config.models_dir,
+        history_db=config.history_db,
+        retention_days=config.history_retention_days,
+        retention_deleted=deleted,
+        partial_versions_removed=len(cleaned),
+        default_limit=config.default_limit,
+        max_upload_rows=config.max_upload_rows,
+        login=login,
+    )
     return config
 
 
@@ -53,20 +73,36 @@ def sidebar() -> None:
         st.caption(f"DON Predictor {__version__} · a screening tool, not a reference method")
 
 
-_redirected = False  # once per process: after app.py has run st.navigation, Streamlit stays in the new mode
+# --- the router workaround -------------------------------------------------------------------------------------------
+# Written for Streamlit 1.67 (tests/test_e2e.py opens deep links on a fresh server and fails if this stops working).
+# With a folder named pages/ beside app.py, Streamlit starts every process in its old multipage mode and runs a
+# deep-linked page script directly, without app.py: no login, no sidebar. The flag behind that mode is internal
+# (PagesManager.uses_pages_directory) and no public option turns it off. So app.py marks, per script run, that a page
+# runs inside its frame. A page run without the mark switches the process to st.navigation mode and runs app.py in
+# its place, in the same run (a rerun would drop the click that started the run); app.py then runs the page inside
+# the frame, behind the login. The mark is per run (thread-local), never per process: a process-wide "already
+# switched" flag let concurrent first visits render without the login.
+
+APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
+_frame = threading.local()
+
+
+@contextmanager
+def inside_frame() -> Iterator[None]:
+    """app.py runs the chosen page inside this: the page then knows the login and the sidebar ran first."""
+    _frame.active = True
+    try:
+        yield
+    finally:
+        _frame.active = False
 
 
 def ensure_router() -> None:
-    """Make a page run inside app.py's frame (navigation and sidebar) even on a first visit by deep link.
-
-    Streamlit runs scripts in pages/ directly (its old multipage mode) until app.py has called st.navigation once in
-    the process, so the first visits to a link such as /compare after a restart would miss the frame. Switching the
-    process to the new mode and rerunning sends the visit through app.py, which opens the same page.
-    """
-    global _redirected
+    """First line of every page: a page run outside app.py's frame runs app.py instead, then stops."""
+    if getattr(_frame, "active", False):
+        return
     from streamlit.runtime.pages_manager import PagesManager  # internal: the flag behind the old mode
 
-    if PagesManager.uses_pages_directory and not _redirected:
-        _redirected = True
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    PagesManager.uses_pages_directory = False  # later runs of every session go through app.py directly
+    runpy.run_path(str(APP_SCRIPT), run_name="__main__")
+    st.stop()

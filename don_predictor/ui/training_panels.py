@@ -1,20 +1,31 @@
-"""Train page pieces: the background training job, its progress, the new-versus-active comparison, versions."""
+"""Train page pieces: the background training job, its progress, the challenger-versus-champion review, versions."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
-from don_predictor import charts
+from don_predictor import charts, governance
 from don_predictor.config import BACKENDS
-from don_predictor.evaluation import METRIC_LABELS
 from don_predictor.jobs import Job, JobBusyError, start_job
 from don_predictor.registry import ModelVersion, RegistryError
 from don_predictor.spectra import SpectraTable
-from don_predictor.training import TrainingDataError, train_and_register
+from don_predictor.training import MIN_TRAINING_ROWS, train_and_register
+from don_predictor.ui.login import can, current_user, explain_missing
 from don_predictor.ui.models import registry
 
 JOB_KEY = "train_job"
+DISMISSED_KEY = "train_job_dismissed"
+
+
+@dataclass
+class TrainingOutcome:
+    """What a job saved and what failed, per backend: one backend's failure does not hide the other's version."""
+
+    saved: list[ModelVersion] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # backend -> plain reason
 
 
 def current_job() -> Job | None:
@@ -23,95 +34,147 @@ def current_job() -> Job | None:
 
 def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) -> None:
     """Start one background job that trains each chosen backend in turn; saved versions are not activated."""
+    usable = int(table.trainable.sum())
+    if usable < MIN_TRAINING_ROWS:  # said now, on the page, rather than from the job a moment later
+        st.error(
+            f"**{name}** cannot train a model: only {usable} rows have a complete spectrum and a valid "
+            f"vomitoxin_ppb; training needs at least {MIN_TRAINING_ROWS}."
+        )
+        return
     reg = registry()
     backends = settings["backends"]
 
-    def work(progress):
-        versions, share = [], 1 / len(backends)
+    def work(progress) -> TrainingOutcome:
+        outcome, share = TrainingOutcome(), 1 / len(backends)
         for i, backend in enumerate(backends):
-            versions.append(
-                train_and_register(
-                    table,
-                    backend,
-                    reg,
-                    data_bytes=data,
-                    data_name=name,
-                    params=settings["params"][backend],
-                    cv_repeats=settings["cv_repeats"],
-                    activate=False,
-                    progress=lambda f, m, i=i, b=backend: progress((i + f) * share, f"{b.upper()}: {m}"),
+            try:
+                outcome.saved.append(
+                    train_and_register(
+                        table,
+                        backend,
+                        reg,
+                        data_bytes=data,
+                        data_name=name,
+                        params=settings["params"][backend],
+                        cv_repeats=settings["cv_repeats"],
+                        activate=False,
+                        progress=lambda f, m, i=i, b=backend: progress((i + f) * share, f"{b.upper()} {m}"),
+                    )
                 )
-            )
-        return versions
+            except Exception as error:  # the next backend still trains; the page says what failed and why
+                outcome.failed[backend] = str(error) if isinstance(error, ValueError) else type(error).__name__
+                outcome.failed[backend] += "" if isinstance(error, ValueError) else f": {error}"
+        if not outcome.saved:
+            raise RuntimeError("; ".join(f"{b.upper()}: {reason}" for b, reason in outcome.failed.items()))
+        return outcome
 
+    description = f"{', '.join(b.upper() for b in backends)} on {name} ({usable} rows)"
     try:
-        st.session_state[JOB_KEY] = start_job("training", work)
+        st.session_state[JOB_KEY] = start_job("training", work, description=description, user=current_user())
+        st.session_state.pop(DISMISSED_KEY, None)
     except JobBusyError as error:
         st.warning(str(error))
-    except TrainingDataError as error:
-        st.error(str(error))
 
 
 @st.fragment(run_every=1.0)
 def job_progress() -> None:
     """Redrawn every second while the job runs; the rest of the page stays usable."""
     job = current_job()
-    if job is None:
+    if job is None or st.session_state.get(DISMISSED_KEY):
         return
     if job.running:
-        st.progress(job.fraction, text=f"{job.message} · {job.seconds:,.0f} s")
+        st.markdown(f"**Training {job.description}**")
+        st.progress(job.fraction, text=job.status_line())
         return
-    if not st.session_state.get(f"{JOB_KEY}_shown"):
-        st.session_state[f"{JOB_KEY}_shown"] = True
+    if st.session_state.get(f"{JOB_KEY}_shown") is not job:
+        st.session_state[f"{JOB_KEY}_shown"] = job
         st.rerun()  # once, so the whole page shows the result
+
+
+def job_result() -> None:
+    """The ended job's outcome until the user dismisses it or starts another job."""
+    job = current_job()
+    if job is None or job.running or st.session_state.get(DISMISSED_KEY):
+        return
+    outcome: TrainingOutcome | None = job.result
     if job.state == "failed":
-        st.error(f"Training failed: {job.error}")
+        st.error(f"Training {job.description} failed after {job.seconds:,.0f} s: {job.error}")
     else:
-        st.success(f"Trained {len(job.result)} new version(s) in {job.seconds:,.0f} s.")
+        saved = ", ".join(f"{v.backend.upper()} `{v.version}`" for v in outcome.saved)
+        st.success(f"Saved {saved} in {job.seconds:,.0f} s. Review each below before you activate it.")
+        for backend, reason in outcome.failed.items():
+            st.error(f"{backend.upper()} failed and was not saved: {reason}")
+    if st.button("Dismiss", key="dismiss_job"):
+        st.session_state[DISMISSED_KEY] = True
+        st.rerun()
+    if outcome is not None:
+        for version in outcome.saved:
+            challenger_panel(version)
 
 
-def metrics_side_by_side(new: ModelVersion, active: ModelVersion | None) -> pd.DataFrame:
-    def column(version: ModelVersion | None) -> list[str]:
-        cv = version.cv_metrics if version else {}
-        metrics, spread = cv.get("metrics", {}), cv.get("repeats", 1) > 1  # one repeat has no spread to show
-        return [
-            "—"
-            if key not in metrics
-            else f"{metrics[key]['mean']:,.3f}" + (f" ± {metrics[key]['sd']:,.3f}" if spread else "")
-            for key in METRIC_LABELS
-        ]
-
-    def coverage(version: ModelVersion | None) -> str:
-        intervals = (version.manifest.get("intervals") or {}) if version else {}
-        return f"{intervals['coverage']:.3f}" if "coverage" in intervals else "—"
-
-    labels = [*METRIC_LABELS.values(), "90 % interval coverage (CV)"]
-    frame = pd.DataFrame({"metric": labels, f"new {new.version}": [*column(new), coverage(new)]})
-    frame[f"active {active.version}" if active else "active: none"] = [*column(active), coverage(active)]
-    return frame
-
-
-def new_versions_panel(job: Job) -> None:
+def challenger_panel(version: ModelVersion) -> None:
+    """The new version beside the active one on the same CV figures, and the governed activation."""
     reg = registry()
-    for version in job.result:
-        active = reg.active(version.backend)
-        st.markdown(f"#### {version.backend.upper()}: version `{version.version}`")
-        st.dataframe(metrics_side_by_side(version, active), hide_index=True, width="stretch")
-        history = version.history()
-        if history:
-            st.plotly_chart(charts.loss_curve(history), width="stretch")
-        if active is not None and active.version == version.version:
-            st.caption("This version is active.")
-        elif st.button(f"Activate {version.backend.upper()} {version.version}", key=f"activate_{version.version}"):
-            reg.activate(version.backend, version.version)
+    st.markdown(f"#### {version.backend.upper()}: challenger `{version.version}`")
+    try:
+        review = governance.review_activation(reg, version.backend, version.version)
+    except RegistryError as error:
+        st.error(str(error))
+        return
+    frame = pd.DataFrame(review.rows).rename(
+        columns={
+            "challenger": f"challenger {version.version}",
+            "champion": f"active {review.champion.version}" if review.champion else "active: none",
+        }
+    )
+    st.dataframe(frame, hide_index=True, width="stretch")
+    if review.champion is not None:
+        st.caption(
+            "Both were measured on the same CV folds (same file, folds and repeats)."
+            if review.same_folds
+            else "The active version was trained on other data or other folds: the figures are not on the same folds."
+        )
+    history = version.history()
+    if history:
+        st.plotly_chart(charts.loss_curve(history), width="stretch")
+    if reg.active_version(version.backend) == version.version:
+        st.caption("This version is active.")
+        return
+    activation_controls(version.backend, version.version, review, key=f"new_{version.version}")
+
+
+def activation_controls(backend: str, version: str, review: governance.ActivationReview, key: str) -> None:
+    """An Activate button; for a refused challenger, the reasons, an override box and a required reason."""
+    if not can("activate"):
+        explain_missing("activate")
+        return
+    reason = ""
+    if not review.allowed:
+        st.warning("Not recommended: " + "; ".join(review.problems) + ".")
+        override = st.checkbox("Activate anyway (override)", key=f"override_{key}")
+        reason = st.text_input("Reason for the override (recorded)", key=f"reason_{key}", disabled=not override)
+        if not override or not reason.strip():
+            st.button(f"Activate {backend.upper()} {version}", key=f"activate_{key}", disabled=True)
+            return
+    if st.button(f"Activate {backend.upper()} {version}", key=f"activate_{key}", type="primary"):
+        try:
+            governance.activate(registry(), backend, version, user=current_user(), override_reason=reason)
+        except (governance.GovernanceError, RegistryError) as error:
+            st.error(str(error))
+        else:
+            st.toast(f"{backend.upper()} {version} is now active")
             st.rerun()
 
 
 def versions_panel() -> None:
     reg = registry()
     for backend in BACKENDS:
-        versions = reg.versions(backend)
-        active = reg.active_version(backend)
+        try:
+            versions = reg.versions(backend)
+            active = reg.active_version(backend)
+        except RegistryError as error:
+            st.error(str(error))
+            continue
         st.markdown(f"#### {backend.upper()}")
         if not versions:
             st.caption("No versions yet.")
@@ -120,23 +183,29 @@ def versions_panel() -> None:
             {
                 "active": "✔" if v.version == active else "",
                 "version": v.version,
-                "trained": v.created[:19].replace("T", " "),
+                "trained": str(v.created)[:19].replace("T", " "),
                 "data": v.manifest.get("data_name", ""),
                 "rows": v.manifest.get("n_rows"),
+                "CV R²": v.cv_metrics.get("metrics", {}).get("r2", {}).get("mean"),
                 "CV R² (log)": v.cv_metrics.get("metrics", {}).get("r2_log", {}).get("mean"),
             }
             for v in versions
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        left, middle, right = st.columns([3, 1, 1], vertical_alignment="bottom")
+        if not can("activate"):
+            explain_missing("activate")
+            continue
+        left, right = st.columns([4, 1], vertical_alignment="bottom")
         chosen = left.selectbox("Version", [v.version for v in versions], key=f"choose_{backend}")
-        if middle.button("Activate", key=f"activate_chosen_{backend}", disabled=chosen == active):
-            reg.activate(backend, chosen)
-            st.rerun()
         if right.button("Roll back", key=f"rollback_{backend}", help="Re-activate the previously active version"):
             try:
-                st.toast(f"{backend.upper()} rolled back to {reg.rollback(backend)}")
+                st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, user=current_user())}")
             except RegistryError as error:
                 st.warning(str(error))
             else:
                 st.rerun()
+        if chosen != active:
+            with st.expander(f"Review {backend.upper()} {chosen} before activating it", expanded=False):
+                review = governance.review_activation(reg, backend, chosen)
+                st.dataframe(pd.DataFrame(review.rows), hide_index=True, width="stretch")
+                activation_controls(backend, chosen, review, key=f"chosen_{backend}_{chosen}")

@@ -1,0 +1,24 @@
+"""The audit trail: each governed action is a log event and a row in the history database's audit table.
+
+A failure to write the row is logged and never stops the action (a login must not fail because the disk is full).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from don_predictor.config import settings
+from don_predictor.history import list_audit, record_audit
+from don_predictor.logs import event
+
+__all__ = ["audit", "list_audit"]
+
+
+def audit(action: str, *, user: str | None = None, **detail) -> None:
+    """Log `action` with its user and details, and keep it in the audit table."""
+    level = logging.WARNING if action in ("login_failed", "login_locked", "activation_override") else logging.INFO
+    event(action, level, user=user or "-", **detail)
+    try:
+        record_audit(settings().history_db, action, user, detail)
+    except Exception as error:  # a locked or broken database, a full disk: logged, never raised
+        event("audit_write_failed", logging.ERROR, action=action, error=type(error).__name__)
