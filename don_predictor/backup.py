@@ -27,7 +27,16 @@ from typing import Any
 
 from don_predictor.backends import backend_class
 from don_predictor.config import BACKENDS
-from don_predictor.registry import MANIFEST_FILE, PARTIAL_PREFIX, ModelVersion, Registry, RegistryError
+from don_predictor.registry import (
+    MANIFEST_CHECKSUM_KEY,
+    MANIFEST_FILE,
+    PARTIAL_PREFIX,
+    ModelVersion,
+    Registry,
+    RegistryError,
+    manifest_checksum,
+    seal_manifest,
+)
 
 ALLOWED_SUFFIXES = {".json", ".skops", ".keras", ".npz"}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".sav"}
@@ -74,6 +83,9 @@ def import_version(registry: Registry, data: bytes, *, activate: bool = False) -
         backend, version, infos = _check_layout(archive)
         manifest = _read_manifest(archive, infos[MANIFEST_FILE])
         expected = _check_manifest(manifest, backend, version, set(infos) - {MANIFEST_FILE})
+        sealed = MANIFEST_CHECKSUM_KEY in manifest
+        if sealed and manifest[MANIFEST_CHECKSUM_KEY] != manifest_checksum(manifest):
+            raise BackupError("manifest.json was changed after it was saved (its own checksum does not match)")
         target = registry.root / backend / version
         if target.exists():
             raise BackupError(f"{backend} version {version} is already in the registry")
@@ -92,6 +104,8 @@ def import_version(registry: Registry, data: bytes, *, activate: bool = False) -
                 raise BackupError(f"the model does not load safely: {_plain(error, staging)}") from None
             if list(model.band_names) != list(manifest["band_names"]):
                 raise BackupError("the manifest's band_names differ from the model's own band names")
+            if not sealed:  # a backup from before manifests carried their own checksum: checked above, sealed now
+                (staging / MANIFEST_FILE).write_text(json.dumps(seal_manifest(manifest), indent=1))
             _install(staging, registry.root / backend, version)
     if activate:
         registry.activate(backend, version)

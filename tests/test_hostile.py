@@ -34,7 +34,7 @@ from don_predictor import spectra
 from don_predictor.backup import BackupError, export_version, import_version
 from don_predictor.cli import main
 from don_predictor.predict import id_column_name, predict_table, results_csv
-from don_predictor.registry import Registry
+from don_predictor.registry import MANIFEST_CHECKSUM_KEY, Registry, seal_manifest
 from don_predictor.spectra import SpectraError, read_spectra
 from don_predictor.training import train_and_register
 
@@ -540,7 +540,7 @@ def vouched(files: dict[str, bytes], prefix: str, name: str, content: bytes) -> 
     files[f"{prefix}/{name}"] = content
     manifest = json.loads(files[f"{prefix}/manifest.json"])
     manifest["files"][name] = hashlib.sha256(content).hexdigest()
-    files[f"{prefix}/manifest.json"] = json.dumps(manifest).encode()
+    files[f"{prefix}/manifest.json"] = json.dumps(seal_manifest(manifest)).encode()  # anyone can recompute a seal
     return files
 
 
@@ -548,7 +548,7 @@ def with_manifest(files: dict[str, bytes], prefix: str, change) -> dict[str, byt
     files = dict(files)
     manifest = json.loads(files[f"{prefix}/manifest.json"])
     change(manifest)
-    files[f"{prefix}/manifest.json"] = json.dumps(manifest).encode()
+    files[f"{prefix}/manifest.json"] = json.dumps(seal_manifest(manifest)).encode()
     return files
 
 
@@ -663,6 +663,11 @@ def hostile_zips(version: str, data: bytes, marker: Path) -> list[tuple[str, byt
             "band_names differ from the model's",
         ),
         (
+            "a manifest edited without its own checksum",
+            build({**files, f"{prefix}/manifest.json": edited_manifest(files[f"{prefix}/manifest.json"])}),
+            "manifest.json was changed after it was saved",
+        ),
+        (
             "cv_metrics that is a list",
             build(with_manifest(files, prefix, lambda m: m.update(cv_metrics=[1]))),
             "must be",
@@ -675,6 +680,12 @@ def hostile_zips(version: str, data: bytes, marker: Path) -> list[tuple[str, byt
         ("a backslash path", build({**files, f"{prefix}\\..\\x.json": b"{}"}), "unexpected path"),
         ("an encrypted-looking member", encrypted(build(files), f"{prefix}/backend.json"), "backend.json"),
     ]
+
+
+def edited_manifest(content: bytes) -> bytes:
+    manifest = json.loads(content)
+    manifest["n_rows"] = 1_000_000  # a claim edited by hand, the manifest's own checksum left as it was
+    return json.dumps(manifest).encode()
 
 
 def encrypted(data: bytes, name: str) -> bytes:
@@ -802,3 +813,16 @@ def test_read_upload_is_cached_by_content_and_bounded(monkeypatch):
         models.read_upload(b"")
     models.read_upload(good(sep=";"))
     assert len(cache) == 2 and models.table_bytes(first) >= first.X.nbytes
+
+
+def test_a_backup_from_before_sealed_manifests_imports_and_loads(rf_registry, rf_backup, tmp_path, demo_table):
+    version, data = rf_backup
+    files = members(data)
+    name = f"rf/{version}/manifest.json"
+    manifest = json.loads(files[name])
+    del manifest[MANIFEST_CHECKSUM_KEY]
+    files[name] = json.dumps(manifest).encode()
+    registry = Registry(tmp_path)
+    import_version(registry, build(files), activate=True)
+    model = registry.load("rf")  # verify() needs the manifest's own checksum: the import added it
+    np.testing.assert_array_equal(model.predict(demo_table.X[:5]), rf_registry.load("rf").predict(demo_table.X[:5]))
