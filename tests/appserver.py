@@ -1,4 +1,5 @@
-"""Start `streamlit run don_predictor/ui/server.py` (app.py behind the project's middleware) on a free port and wait for /_stcore/health (used by e2e tests and benchmarks)."""
+"""Start the app as it is deployed (`streamlit run don_predictor/ui/server.py`: app.py behind the project's
+middleware) on a free port and wait for /_stcore/health (used by e2e tests and benchmarks)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from don_predictor.history import RunInfo, backup_bytes, delete_older_than, list_runs, record_run, run_rows
+from don_predictor.history import (
+    SCHEMA_VERSION,
+    RunInfo,
+    backup_bytes,
+    delete_older_than,
+    list_audit,
+    list_runs,
+    record_audit,
+    record_run,
+    run_rows,
+)
 
 
 def results_frame(n: int, seed: int = 0) -> pd.DataFrame:
@@ -48,7 +58,7 @@ def test_a_run_keeps_every_row(tmp_path):
     assert "tf_ppb" not in rows.columns  # columns of backends that were not used are left out
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_filters(tmp_path):
@@ -119,3 +129,21 @@ def test_newer_schema_is_refused(tmp_path):
 
     with pytest.raises(HistoryError, match="schema 99"):
         list_runs(db)
+
+
+def test_a_version_1_history_gains_the_audit_table_and_keeps_its_runs(tmp_path):
+    from don_predictor.history import _SCHEMA
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as connection:  # the schema as version 1 of the app wrote it
+        connection.executescript(_SCHEMA + "PRAGMA user_version = 1;")
+        connection.execute(
+            "INSERT INTO runs VALUES ('r1', '2026-01-01T00:00:00+00:00', 'ann', 'cli', 'rf', '{}', NULL, 'a.csv',"
+            " NULL, 1, 1, 0)"
+        )
+    record_audit(db, "activate", "ann", {"backend": "rf", "version": "v2"})
+    assert list_runs(db)["run_id"].tolist() == ["r1"]
+    trail = list_audit(db)
+    assert trail[["user", "action"]].values.tolist() == [["ann", "activate"]] and '"v2"' in trail["detail"][0]
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

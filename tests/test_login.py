@@ -95,8 +95,9 @@ def log_in(at: AppTest, password: str) -> None:
 
 
 @pytest.fixture()
-def guarded_app(trained_registry, monkeypatch):
+def guarded_app(trained_registry, monkeypatch, tmp_path):
     monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))  # this test's own audit trail
     monkeypatch.setattr("don_predictor.ui.login.FAILURE_DELAY_SECONDS", 0.0)
     FAILURES.__init__()  # every test starts with a clean process-wide failure count
     return AppTest.from_file(APP, default_timeout=120)
@@ -162,21 +163,24 @@ def test_no_hash_means_no_login(guarded_app):
     assert any(h.value == "Active models" for h in at.subheader)
 
 
-def test_a_malformed_secrets_file_stops_the_app(guarded_app, tmp_path, monkeypatch):
+def test_a_malformed_secrets_file_stops_the_app(guarded_app, tmp_path):
     """Fail closed: a secrets.toml that cannot be read must not be taken for 'no password configured'."""
+    import streamlit as st
     from streamlit import config
 
     broken = tmp_path / "secrets.toml"
     broken.write_text('password_hash = "unterminated\n')
-    monkeypatch.setitem(config._config_options["secrets.files"].__dict__, "value", [str(broken)])
-    import streamlit as st
-
+    files = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(broken)])
     st.secrets._reset()
-    at = guarded_app
-    at.run()
-    assert any("cannot start" in e.value and "secrets" in e.value for e in at.error)
-    assert not any(h.value == "Active models" for h in at.subheader)
-    st.secrets._reset()
+    try:
+        at = guarded_app
+        at.run()
+        assert any("cannot start" in e.value and "secrets" in e.value for e in at.error), [e.value for e in at.error]
+        assert not any(h.value == "Active models" for h in at.subheader)
+    finally:
+        config.set_option("secrets.files", files)
+        st.secrets._reset()
 
 
 def users_file(tmp_path) -> str:

@@ -104,7 +104,7 @@ def test_loading_without_any_model_says_what_to_do(tmp_path):
         Registry(tmp_path).load("tf")
 
 
-# --- issue 9: writers serialised, stale partials cleaned, the manifest checksummed, corrupt files named ----------------
+# --- issue 9: writers serialised, stale partials cleaned, the manifest checksummed, corrupt files named ---------------
 
 
 def fake_versions(root, backend: str, count: int) -> list[str]:
