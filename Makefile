@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-accuracy bench-tune bench-explore clean
+.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-train bench-accuracy bench-tune bench-explore clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -16,6 +16,7 @@ help:
 	@echo "make models    train the default RF and TF models on the demo data into $(MODELS_DIR)/"
 	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
 	@echo "make bench     every benchmark: bench-predict, bench-history, bench-app, bench-accuracy"
+	@echo "make bench-train [BACKEND=rf|tf]  training in the app against the CLI, same job (target <= 1.5x)"
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
 	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
 
@@ -64,6 +65,10 @@ bench-history: $(VENV)/.installed
 
 bench-app: $(VENV)/.installed data/demo_calibration.csv
 	$(PY) benchmarks/bench_app.py
+
+# RF training through the Train page in a browser against `train` on the command line, real dev data (~5 minutes).
+bench-train: $(VENV)/.installed
+	$(PY) benchmarks/bench_train.py --data $(DEV_DATA) --backend $(or $(BACKEND),rf)
 
 # Repeated 5x5-fold CV of RF, TF and the PLS baseline on the real dev data (about 9 minutes on 2 cores).
 bench-accuracy: $(VENV)/.installed

@@ -65,12 +65,14 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from don_predictor import governance
     from don_predictor.training import train_and_register
 
     data = _read_input(args.data)
     table = read_spectra(data, require_target=True)
     _report_table(table)
     registry = Registry(_models_dir(args))
+    refused = False
     for backend in _backends(args.backend):
         params = {"seed": args.seed}
         if backend == "rf" and args.trees:
@@ -87,14 +89,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             params=params,
             cv_folds=args.cv_folds,
             cv_repeats=args.cv_repeats,
-            activate=not args.no_activate,
+            activate=False,  # a challenger: activated below only if the review allows it
             progress=_progress_printer(backend),
         )
-        state = "active" if not args.no_activate else "saved, not activated"
+        state = "saved, not activated"
+        if not args.no_activate:
+            try:
+                governance.activate(
+                    registry, backend, version.version, user=_user_name(), override_reason=args.override_reason
+                )
+                state = "active"
+            except governance.GovernanceError as error:
+                refused = True
+                _say(f"warning: {error} (pass --override-reason TEXT to activate it anyway)")
         metrics = version.cv_metrics.get("metrics", {})
         r2 = f", CV R² {metrics['r2']['mean']:.3f}, R² log {metrics['r2_log']['mean']:.3f}" if metrics else ""
         print(f"{backend}: version {version.version} ({state}) in {time.perf_counter() - started:.1f} s{r2}")
-    return EXIT_OK
+    return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -185,22 +196,36 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from don_predictor import governance
+    from don_predictor.audit import audit
     from don_predictor.backup import import_version
 
     registry = Registry(_models_dir(args))
-    version = import_version(registry, _read_input(args.file), activate=args.activate)
-    state = "active" if args.activate else "not activated"
+    version = import_version(registry, _read_input(args.file), activate=False)
+    audit("import", user=_user_name(), file=Path(args.file).name, backend=version.backend, version=version.version)
+    state = "not activated"
+    if args.activate:
+        governance.activate(
+            registry, version.backend, version.version, user=_user_name(), override_reason=args.override_reason
+        )
+        state = "active"
     print(f"{version.backend} version {version.version} imported ({state})")
     return EXIT_OK
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
-    from don_predictor.auth import hash_password
+    from don_predictor.auth import hash_password, write_user
 
     password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Password: ")
     if not args.stdin and getpass.getpass("Again: ") != password:
         raise UsageError("the two passwords differ")
-    print(hash_password(password))
+    if args.users_file:
+        if not args.user:
+            raise UsageError("--users-file needs --user NAME (and --role, default viewer)")
+        write_user(Path(args.users_file), args.user, hash_password(password), args.role)
+        print(f"user {args.user} ({args.role}) written to {args.users_file}")
+    else:
+        print(hash_password(password))
     return EXIT_OK
 
 
@@ -333,6 +358,11 @@ def _parser() -> argparse.ArgumentParser:
     common(train)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-activate", action="store_true", help="save the new version without activating it")
+    train.add_argument(
+        "--override-reason",
+        default="",
+        help="activate even when the new version is clearly worse than the active one; the reason is audited",
+    )
     train.add_argument("--trees", type=int, help="RandomForest: number of trees")
     train.add_argument("--epochs", type=int, help="TensorFlow: maximum epochs")
     train.add_argument("--cv-folds", type=int, default=5, help="folds of the CV stored with the model (default 5)")
@@ -370,12 +400,18 @@ def _parser() -> argparse.ArgumentParser:
 
     importing = commands.add_parser("import", help="add a model version from a backup zip, after checking it")
     importing.add_argument("--file", required=True, help="backup zip")
-    importing.add_argument("--activate", action="store_true", help="activate the imported version")
+    importing.add_argument("--activate", action="store_true", help="activate the imported version (after review)")
+    importing.add_argument("--override-reason", default="", help="activate even if the review refuses; audited")
     importing.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
     importing.set_defaults(handler=cmd_import)
 
-    hashing = commands.add_parser("hash-password", help="print a password hash for DON_PASSWORD_HASH")
+    hashing = commands.add_parser(
+        "hash-password", help="print a password hash for DON_PASSWORD_HASH, or add a user to a users file"
+    )
     hashing.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hashing.add_argument("--users-file", help="add or replace --user in this TOML users file (DON_USERS_FILE)")
+    hashing.add_argument("--user", help="the user name, with --users-file")
+    hashing.add_argument("--role", choices=["viewer", "analyst", "admin"], default="viewer", help="default viewer")
     hashing.set_defaults(handler=cmd_hash_password)
 
     info = commands.add_parser("info", help="list model versions and which are active")

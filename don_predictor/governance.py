@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from don_predictor.audit import audit
 from don_predictor.evaluation import METRIC_LABELS
-from don_predictor.registry import ModelVersion, Registry
+from don_predictor.registry import ModelVersion, Registry, RegistryError
 
 # A single CV repeat has no spread; differences smaller than this are within the noise seen between repeats of
 # 5-fold CV on the dev data (RF R² SD 0.05, docs/model_card.md).
@@ -20,7 +20,7 @@ MIN_R2_TOLERANCE = 0.05
 COMPARED_METRICS = ("r2", "mae_ppb", "median_ae_ppb", "roc_auc", "r2_log")
 
 
-class GovernanceError(RuntimeError):
+class GovernanceError(RegistryError):
     """An activation was refused: the challenger is clearly worse and no override reason was given."""
 
 

@@ -63,3 +63,20 @@ def trained_registry(tmp_path_factory, demo_calibration, demo_table) -> Registry
     for backend, params in TINY_PARAMS.items():
         train_and_register(demo_table, backend, registry, data_bytes=data, data_name="demo", params=params, cv_folds=3)
     return registry
+
+
+@pytest.fixture(autouse=True)
+def _apptest_runs_like_a_started_server(monkeypatch):
+    """AppTest starts every run in Streamlit's old pages/ mode (it resets PagesManager.uses_pages_directory), which
+    a served app leaves on its first visit (ui/frame.py: ensure_router). Each run then reroutes through app.py, which
+    drops the widget click that started it. Run AppTest as a started server runs; tests/test_e2e.py covers the
+    first visits after a start in a real browser."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

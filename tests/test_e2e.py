@@ -82,3 +82,45 @@ def test_malformed_upload_shows_a_plain_error_in_the_browser(browser, trained_re
         error.wait_for()
         assert "no band columns" in error.inner_text()
         assert "Traceback" not in page.content()
+
+
+DEEP_LINKS = ["status", "history", "compare", "train", "rf", "tf", ""]
+
+
+def test_every_deep_link_is_behind_the_login_on_a_fresh_server(browser, trained_registry):
+    """Many sessions opening deep links at once, as the first traffic after a start, all get the login form only;
+    Streamlit's metrics endpoint is closed; the server log has no file-watcher flood and no traceback."""
+    import urllib.error
+    import urllib.request
+
+    from don_predictor.auth import hash_password
+
+    env = {"DON_PASSWORD_HASH": hash_password("s3cret")}
+    for _round in range(2):  # two fresh servers: the first visits after a start are the risky ones
+        with running_app(trained_registry.root, extra_env=env) as (url, process, _seconds):
+            context = browser.new_context()
+            pages = []
+            for link in DEEP_LINKS:  # all requested before any has rendered
+                page = context.new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}/{link}", wait_until="commit")
+                pages.append(page)
+            for link, page in zip(DEEP_LINKS, pages, strict=True):
+                page.get_by_role("button", name="Log in").wait_for()
+                page.wait_for_timeout(1000)  # anything a page would draw behind the form has had time to appear
+                text = page.locator("[data-testid='stMain']").inner_text()
+                assert "Active models" not in page.content(), f"/{link} showed the sidebar without a login"
+                assert text.split() and "Password" in text and "Download" not in text, f"/{link}: {text[:300]}"
+            with pytest.raises(urllib.error.HTTPError) as closed:
+                urllib.request.urlopen(f"{url}/_stcore/metrics", timeout=5)
+            assert closed.value.code == 404
+
+            # The login leads to the deep-linked page, inside the frame.
+            page = pages[DEEP_LINKS.index("train")]
+            page.get_by_role("textbox", name="Password").fill("s3cret")
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("Train new model versions").wait_for()
+            page.get_by_text("Active models").wait_for()
+            context.close()
+        log = process.stdout.read().decode(errors="replace")
+        assert "Inotify" not in log and "Traceback" not in log, log[-2000:]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import runpy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import streamlit as st
 
@@ -78,12 +76,10 @@ def sidebar() -> None:
 # With a folder named pages/ beside app.py, Streamlit starts every process in its old multipage mode and runs a
 # deep-linked page script directly, without app.py: no login, no sidebar. The flag behind that mode is internal
 # (PagesManager.uses_pages_directory) and no public option turns it off. So app.py marks, per script run, that a page
-# runs inside its frame. A page run without the mark switches the process to st.navigation mode and runs app.py in
-# its place, in the same run (a rerun would drop the click that started the run); app.py then runs the page inside
-# the frame, behind the login. The mark is per run (thread-local), never per process: a process-wide "already
-# switched" flag let concurrent first visits render without the login.
+# runs inside its frame; a page run without the mark switches the process to st.navigation mode and reruns, which
+# sends the visit through app.py (login first). The mark is per run (thread-local), never per process: a
+# process-wide "already switched" flag let concurrent first visits render without the login.
 
-APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 _frame = threading.local()
 
 
@@ -98,11 +94,10 @@ def inside_frame() -> Iterator[None]:
 
 
 def ensure_router() -> None:
-    """First line of every page: a page run outside app.py's frame runs app.py instead, then stops."""
+    """First line of every page: a page run outside app.py's frame is never drawn; it reruns through app.py."""
     if getattr(_frame, "active", False):
         return
     from streamlit.runtime.pages_manager import PagesManager  # internal: the flag behind the old mode
 
-    PagesManager.uses_pages_directory = False  # later runs of every session go through app.py directly
-    runpy.run_path(str(APP_SCRIPT), run_name="__main__")
-    st.stop()
+    PagesManager.uses_pages_directory = False
+    st.rerun()
