@@ -268,17 +268,38 @@ def test_one_job_trains_both_backends_and_a_failure_of_one_is_reported(app_with_
     assert any(s.value.startswith("Saved RF") for s in at.success)
 
 
-def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_models, demo_calibration):
+def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_models, demo_calibration, monkeypatch):
+    import threading
+
+    import don_predictor.ui.training_panels as panels
+
+    release = threading.Event()
+
+    def slow_training(table, backend, registry, *, progress, **kwargs):
+        progress(0.25, "cross-validation: fold 2 of 5: 150/300 trees")
+        release.wait(timeout=120)  # held until the test has looked at the pages
+        raise RuntimeError("stopped by the test")
+
+    monkeypatch.setattr(panels, "train_and_register", slow_training)
     at = app_with_models
     at.run()
-    start_training_on_page(at, small_calibration(demo_calibration), ["rf"], cv_repeats=2, trees=400)
-    open_page(at, "pages/home.py")
-    at = open_page(at, "pages/train.py")  # back: the upload widget is empty again, the job is not forgotten
-    assert any("Training RF on cal.csv (120 rows)" in m.value for m in at.markdown)
-    assert not any("Drop a calibration CSV" in i.value for i in at.info)
-    at = open_page(at, "pages/status.py")
-    assert any("Running:" in i.value and "RF on cal.csv" in i.value for i in at.info)
+    start_training_on_page(at, small_calibration(demo_calibration), ["rf"], cv_repeats=1)
+    try:
+        open_page(at, "pages/home.py")
+        at = open_page(at, "pages/train.py")  # back: the upload widget is empty again, the job is not forgotten
+        assert any("Training RF on cal.csv (120 rows)" in m.value for m in at.markdown)
+        assert not any("Drop a calibration CSV" in i.value for i in at.info)
+        at = open_page(at, "pages/status.py")
+        running = [i.value for i in at.info if "Running:" in i.value]
+        assert running and "RF on cal.csv" in running[0] and "fold 2 of 5" in running[0], running
+    finally:
+        release.set()
     wait_for_job(at)
+    at = open_page(at, "pages/train.py")
+    assert any("failed" in e.value and "stopped by the test" in e.value for e in at.error)
+    at.button(key="dismiss_job").click()
+    at.run()
+    assert not any("stopped by the test" in e.value for e in at.error)  # a read failure goes away
 
 
 def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models, demo_upload, monkeypatch, tmp_path):
