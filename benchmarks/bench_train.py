@@ -42,7 +42,7 @@ def app_seconds(page, url: str, data: Path, backend: str) -> tuple[float, list[s
     page.get_by_text("rows read").wait_for()
     # Keep only the chosen backend in the "Models" multiselect: close the other's tag.
     other = {"rf": "TensorFlow", "tf": "RandomForest"}[backend]
-    page.locator("[data-baseweb='tag']", has_text=other).locator("[role='presentation']").click()
+    page.get_by_role("button", name=f"Remove {other}").last.click()
     page.get_by_role("button", name="Train").click()
     seen: list[str] = []
     deadline = time.time() + 1800

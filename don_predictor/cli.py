@@ -72,6 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     table = read_spectra(data, require_target=True)
     _report_table(table)
     registry = Registry(_models_dir(args))
+    registry.clean_partials()  # folders a crashed save left behind more than an hour ago
     refused = False
     for backend in _backends(args.backend):
         params = {"seed": args.seed}
