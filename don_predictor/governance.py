@@ -60,11 +60,13 @@ def review_activation(registry: Registry, backend: str, version: str) -> Activat
     champion = registry.active(backend)
     if champion is not None and champion.version == challenger.version:
         champion = None
-    same = champion is not None and all(
-        challenger.manifest.get(key) == champion.manifest.get(key) for key in ("data_sha256",)
+    # The CV splitter is seeded: the same file with the same folds and repeats means the same folds.
+    same_folds = (
+        champion is not None
+        and challenger.manifest.get("data_sha256") == champion.manifest.get("data_sha256")
+        and all(challenger.cv_metrics.get(k) == champion.cv_metrics.get(k) for k in ("folds", "repeats"))
     )
-    same = same and all(challenger.cv_metrics.get(k) == champion.cv_metrics.get(k) for k in ("folds", "repeats"))
-    review = ActivationReview(challenger, champion, bool(same))
+    review = ActivationReview(challenger, champion, same_folds)
     for key in COMPARED_METRICS:
         new, old = _metric(challenger, key), _metric(champion, key)
         review.rows.append(

@@ -66,6 +66,11 @@ class Job:
         return f"{self.message} · {format_duration(self.seconds)} elapsed{estimate}"
 
 
+def plain_reason(error: Exception) -> str:
+    """A message for the page: bad input (ValueError) as it is, anything else with its type."""
+    return str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 90:
@@ -93,7 +98,7 @@ def start_job(
             job.result = work(job.progress)
             job.state = "done"
         except Exception as error:  # reported on the page; the traceback goes to the server log only
-            job.error = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            job.error = plain_reason(error)
             job.state = "failed"
             event("job_failed", logging.ERROR, job=title, error=job.error)
             traceback.print_exc()  # the cause, for the operator's log

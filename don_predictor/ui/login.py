@@ -14,6 +14,7 @@ new tab does not reset them. Any error reading the configured secrets or users s
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -21,6 +22,7 @@ from don_predictor.audit import audit
 from don_predictor.auth import (
     FAILURE_DELAY_SECONDS,
     FAILURES,
+    PERMISSIONS,
     ROLES,
     User,
     UsersFileError,
@@ -42,18 +44,11 @@ def _secret(name: str):
     try:
         return st.secrets.get(name)
     except FileNotFoundError as error:  # Streamlit raises this both for "no file" and for "file cannot be parsed"
-        files = [f for f in (st.get_option("secrets.files") or []) if _exists(f)]
-        if files:
+        if any(Path(f).exists() for f in st.get_option("secrets.files") or []):
             raise LoginConfigError("the secrets file (.streamlit/secrets.toml) cannot be read: fix it") from error
         return None
     except Exception as error:
         raise LoginConfigError("the secrets file (.streamlit/secrets.toml) cannot be read: fix it") from error
-
-
-def _exists(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).exists()
 
 
 def password_hash() -> str:
@@ -92,8 +87,6 @@ def can(permission: str) -> bool:
 
 def explain_missing(permission: str) -> None:
     """A caption saying which role the action needs."""
-    from don_predictor.auth import PERMISSIONS
-
     st.caption(f":material/lock: Your role ({current_role()}) cannot {permission}: it needs {PERMISSIONS[permission]}.")
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from don_predictor import charts, governance
 from don_predictor.config import BACKENDS
-from don_predictor.jobs import Job, JobBusyError, start_job
+from don_predictor.jobs import Job, JobBusyError, plain_reason, start_job
 from don_predictor.registry import ModelVersion, RegistryError
 from don_predictor.spectra import SpectraTable
 from don_predictor.training import MIN_TRAINING_ROWS, train_and_register
@@ -62,8 +62,7 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
                     )
                 )
             except Exception as error:  # the next backend still trains; the page says what failed and why
-                outcome.failed[backend] = str(error) if isinstance(error, ValueError) else type(error).__name__
-                outcome.failed[backend] += "" if isinstance(error, ValueError) else f": {error}"
+                outcome.failed[backend] = plain_reason(error)
         if not outcome.saved:
             raise RuntimeError("; ".join(f"{b.upper()}: {reason}" for b, reason in outcome.failed.items()))
         return outcome
