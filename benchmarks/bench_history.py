@@ -31,7 +31,7 @@ def results(seed: int) -> pd.DataFrame:
         frame[f"{backend}_high_ppb"] = ppb * 3
         frame[f"{backend}_in_domain"] = pd.array(rng.random(ROWS) > 0.02, dtype="boolean")
         frame[f"{backend}_verdict"] = np.where(
-            ppb * 3 < 1000, "below", np.where(ppb * 0.3 > 1000, "above", "inconclusive")
+            ppb * 3 < 1000, "below", np.where(ppb * 0.3 > 1000, "above", "send_to_lab")
         )
     return frame
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from don_predictor.backends.base import ProgressCallback
 from don_predictor.config import BACKENDS, Settings, SettingsError
-from don_predictor.limits import ABOVE, BELOW, DEFAULT_LIMIT, INCONCLUSIVE, LIMITS, get_limit
+from don_predictor.limits import ABOVE, BELOW, DEFAULT_LIMIT, LIMITS, SEND_TO_LAB, get_limit
 from don_predictor.registry import Registry, RegistryError
 from don_predictor.spectra import SpectraError, read_spectra
 from don_predictor.training import TrainingDataError
@@ -110,21 +110,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from don_predictor.predict import id_column_name, predict_table, results_csv
+    from don_predictor.predict import id_column_name, lots_of, predict_table, results_csv, screening_thresholds
 
     data = _read_input(args.data)
     table = read_spectra(data)
     _report_table(table)
+    if args.lots_out and table.lots is None:
+        raise UsageError(f"--lots-out needs a 'lot' or 'lot_id' column in {args.data}")
+    settings = Settings.from_env()
+    risk = settings.risk
     registry = Registry(_models_dir(args))
     names = _backends(args.backend)
     if args.backend == "all":
         names = [name for name in names if registry.active_version(name)]
         if not names:
             raise UsageError(f"no active model in {registry.root}: train one first (python -m don_predictor train)")
-    limit = get_limit(args.limit)
+    limit = get_limit(args.limit or settings.default_limit)
     models = {name: registry.load(name) for name in names}
-    results = predict_table(table, models, limit.ppb)
+    results = predict_table(table, models, limit.ppb, risk)
     _write_output(args.out, results_csv(results))
+    lots = lots_of(results, table, names)
+    if args.lots_out:
+        _write_output(args.lots_out, results_csv(lots))
     if not args.no_history:
         from don_predictor.history import RunInfo, record_run
 
@@ -136,14 +143,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
             limit.key,
             _user_name(),
         )
-        record_run(Settings.from_env().history_db, results, id_column_name(table), info)
+        record_run(settings.history_db, results, id_column_name(table), info)
     scored = int((results["status"] == "ok").sum())
     print(f"{scored} of {len(results)} rows scored with {', '.join(names)}; results in {args.out}")
     for name in names:
         if f"{name}_verdict" in results:
             counts = results[f"{name}_verdict"].value_counts()
-            summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, INCONCLUSIVE, ABOVE))
-            print(f"{name} against {limit.label}: {summary}")
+            summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
+            thresholds = screening_thresholds(models[name], limit.ppb, risk)
+            rule = risk.label if thresholds else "interval rule: model saved before the screening calibration"
+            print(f"{name} against {limit.label}: {summary} ({rule})")
+            for note in thresholds.notes() if thresholds else []:
+                _say(f"warning: {name}: {note}")
+        if lots is not None and f"{name}_lot_verdict" in lots:
+            counts = lots[f"{name}_lot_verdict"].value_counts()
+            summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
+            print(f"{name} lots: {summary}" + (f"; lot table in {args.lots_out}" if args.lots_out else ""))
     if scored == 0:
         _say("error: no row could be scored (see the problems above)")
         return EXIT_BAD_INPUT
@@ -376,10 +391,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     predict.add_argument(
         "--limit",
-        default=DEFAULT_LIMIT,
-        choices=[limit.key for limit in LIMITS],
-        help=f"the limit verdicts are given against (default {DEFAULT_LIMIT})",
+        help=(
+            f"the limit verdicts are given against: one of {', '.join(limit.key for limit in LIMITS)}, or a number "
+            f"of ppb (default {DEFAULT_LIMIT}; the environment's DON_DEFAULT_LIMIT when set)"
+        ),
     )
+    predict.add_argument("--lots-out", help="lot table CSV to write (needs a 'lot' or 'lot_id' column)")
     predict.set_defaults(handler=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="repeated k-fold cross-validation")

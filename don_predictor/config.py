@@ -10,7 +10,10 @@ from pathlib import Path
 BACKENDS = ("rf", "tf")
 TARGET_COLUMN = "vomitoxin_ppb"
 ID_COLUMN = "hsi_id"
-SCREENING_LIMIT_PPB = 1000.0  # FDA advisory 1 ppm: the default line users screen against
+LOT_COLUMNS = ("lot", "lot_id")  # an optional column that groups samples into lots
+# The threshold of the CV classification metrics (ROC AUC, sensitivity) stored with every model: FDA advisory 1 ppm.
+# The verdicts' default limit is DON_DEFAULT_LIMIT (EU unprocessed maize, 1,500 ppb).
+SCREENING_LIMIT_PPB = 1000.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # name: (default, meaning) — README.md's settings table says the same.
@@ -20,7 +23,9 @@ ENVIRONMENT = {
     "DON_HISTORY_RETENTION_DAYS": ("0", "delete runs older than this many days at start; 0 keeps everything"),
     "DON_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR; logs go to stdout"),
     "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
-    "DON_DEFAULT_LIMIT": ("fda-1ppm", "the limit verdicts use until a user picks another"),
+    "DON_DEFAULT_LIMIT": ("eu-unprocessed-maize", "the limit verdicts use until a user picks another"),
+    "DON_FALSE_COMPLIANT_RATE": ("0.05", "α: the largest share of truly-above samples the verdicts may call below"),
+    "DON_FALSE_SUSPECT_RATE": ("0.05", "β: the largest share of truly-below samples the verdicts may call above"),
     "DON_PASSWORD_HASH": ("", "scrypt hash from `python -m don_predictor hash-password`; empty: no login"),
     "DON_USERS_FILE": ("", "TOML file of users, their scrypt hashes and roles (viewer, analyst, admin); empty: none"),
     "DON_OIDC_ROLE_CLAIM": ("", "with OIDC: the claim holding the user's role(s); empty: use the allow-lists"),
@@ -46,6 +51,15 @@ class Settings:
     oidc_role_claim: str = ""
     admins: frozenset[str] = frozenset()
     analysts: frozenset[str] = frozenset()
+    false_compliant_rate: float = 0.05
+    false_suspect_rate: float = 0.05
+
+    @property
+    def risk(self):
+        """The verdicts' risk levels as a screening.Risk."""
+        from don_predictor.screening import Risk
+
+        return Risk(self.false_compliant_rate, self.false_suspect_rate)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +92,8 @@ class Settings:
             oidc_role_claim=get("DON_OIDC_ROLE_CLAIM"),
             admins=_addresses(get("DON_ADMINS")),
             analysts=_addresses(get("DON_ANALYSTS")),
+            false_compliant_rate=_rate(get("DON_FALSE_COMPLIANT_RATE"), "DON_FALSE_COMPLIANT_RATE"),
+            false_suspect_rate=_rate(get("DON_FALSE_SUSPECT_RATE"), "DON_FALSE_SUSPECT_RATE"),
         )
 
 
@@ -88,6 +104,18 @@ def _whole_number(raw: str, name: str, minimum: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _rate(raw: str, name: str) -> float:
+    """A risk level: a fraction above 0 and at most 0.5 (`0.05`), or a percentage (`5%`)."""
+    text = raw.replace(" ", "")
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a fraction such as 0.05 (or 5%), got {raw!r}") from None
+    if not 0 < value <= 0.5:
+        raise SettingsError(f"{name} must be above 0 and at most 0.5 (50 %), got {raw!r}")
     return value
 
 

@@ -1,12 +1,15 @@
-"""DON limits that users screen against, and the verdict of a prediction interval against one of them."""
+"""DON limits that users screen against (listed ones, or a value typed in ppb)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-BELOW, INCONCLUSIVE, ABOVE = "below", "inconclusive", "above"
+from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, interval_verdicts
+
+__all__ = ["ABOVE", "BELOW", "DEFAULT_LIMIT", "LIMITS", "SEND_TO_LAB", "Limit", "custom_limit", "get_limit"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,8 @@ class Limit:
 
     @property
     def label(self) -> str:
-        return f"{self.name}: {self.ppb:,.0f} ppb ({self.ppb / 1000:g} ppm)"
+        """The value first, so a cut-off label in the sidebar still shows it."""
+        return f"{self.ppb:,.0f} ppb ({self.ppb / 1000:g} ppm) · {self.name}"
 
 
 FDA = "US FDA advisory levels for DON (Guidance for Industry and FDA, 2010)"
@@ -37,26 +41,35 @@ LIMITS = (
     Limit("eu-feed-maize-byproducts", "EU feed: maize by-products", 12_000, EU_FEED),
     Limit("eu-feed-pigs", "EU feed: complementary and complete feed for pigs", 900, EU_FEED),
 )
-DEFAULT_LIMIT = "fda-1ppm"
+# Corn is what the app screens: the EU maximum level for unprocessed maize (1,500 µg/kg).
+DEFAULT_LIMIT = "eu-unprocessed-maize"
+CUSTOM_PREFIX = "custom-"
+_CUSTOM = re.compile(r"^(?:custom-)?(\d+(?:\.\d+)?)(?:ppb)?$")
+
+
+def custom_limit(ppb: float) -> Limit:
+    """A limit typed by the user, in ppb."""
+    ppb = float(ppb)
+    if not np.isfinite(ppb) or ppb <= 0:
+        raise ValueError(f"a limit must be a positive number of ppb, got {ppb:g}")
+    return Limit(f"{CUSTOM_PREFIX}{ppb:g}ppb", "limit of your own", ppb, "typed by the user")
 
 
 def get_limit(key: str) -> Limit:
+    """A listed limit by its key, or a limit of your own: a number of ppb (`2500`, `custom-2500ppb`)."""
     for limit in LIMITS:
         if limit.key == key:
             return limit
-    raise ValueError(f"unknown limit {key!r}; choose one of {', '.join(limit.key for limit in LIMITS)}")
+    match = _CUSTOM.match(str(key).strip().lower().replace(",", "").replace("_", ""))
+    if match:
+        return custom_limit(float(match.group(1)))
+    raise ValueError(
+        f"unknown limit {key!r}; choose one of {', '.join(limit.key for limit in LIMITS)}, or give a number of ppb"
+    )
 
 
 def verdicts(low_ppb: np.ndarray, high_ppb: np.ndarray, in_domain: np.ndarray, limit_ppb: float) -> np.ndarray:
-    """'below' when the whole interval is under the limit, 'above' when it is all over it, else 'inconclusive'.
-
-    A spectrum outside the calibration domain is always inconclusive: its interval cannot be trusted.
-    Rows that were not scored (NaN) get an empty verdict.
-    """
-    low, high = np.asarray(low_ppb, float), np.asarray(high_ppb, float)
-    out = np.full(len(low), INCONCLUSIVE, dtype=object)
-    trusted = np.asarray(in_domain, bool)
-    out[trusted & (high < limit_ppb)] = BELOW
-    out[trusted & (low > limit_ppb)] = ABOVE
-    out[np.isnan(low) | np.isnan(high)] = ""
-    return out
+    """The interval rule (models saved before the screening calibration): 'below' when the whole interval is
+    under the limit, 'above' when it is all over it, else 'send_to_lab'; out of domain is always 'send_to_lab';
+    rows not scored get an empty verdict. See don_predictor.screening for the calibrated engine."""
+    return interval_verdicts(low_ppb, high_ppb, in_domain, limit_ppb).verdict

@@ -7,7 +7,16 @@ import pandas as pd
 
 from don_predictor.backends import Backend
 from don_predictor.config import SCREENING_LIMIT_PPB
-from don_predictor.limits import verdicts
+from don_predictor.screening import (
+    DEFAULT_RISK,
+    ENGINE_CONFORMAL,
+    ENGINE_INTERVAL,
+    Risk,
+    Thresholds,
+    conformal_verdicts,
+    interval_verdicts,
+    lot_table,
+)
 from don_predictor.spectra import FORMULA_PREFIXES, SpectraTable
 
 
@@ -17,20 +26,41 @@ def id_column_name(table: SpectraTable) -> str:
     return table.output_id_column
 
 
+def screening_engine(model: Backend) -> str | None:
+    """Which rule gives this model's verdicts: the conformal engine, the older interval rule, or none."""
+    trust = model.trust
+    if trust is not None and trust.screening is not None:
+        return ENGINE_CONFORMAL
+    if trust is not None and trust.intervals is not None:
+        return ENGINE_INTERVAL
+    return None
+
+
+def screening_thresholds(model: Backend, limit_ppb: float, risk: Risk = DEFAULT_RISK) -> Thresholds | None:
+    """The model's calibrated thresholds at this limit and risk; None for a model without screening calibration."""
+    if model.trust is None or model.trust.screening is None:
+        return None
+    return model.trust.screening.thresholds(limit_ppb, risk)
+
+
 def predict_table(
-    table: SpectraTable, models: dict[str, Backend], limit_ppb: float = SCREENING_LIMIT_PPB
+    table: SpectraTable, models: dict[str, Backend], limit_ppb: float = SCREENING_LIMIT_PPB, risk: Risk = DEFAULT_RISK
 ) -> pd.DataFrame:
-    """Columns: the id column, status, then per backend `<backend>_ppb` and, when the model has them,
-    `<backend>_low_ppb`, `<backend>_high_ppb` (the prediction interval), `<backend>_in_domain` with the statistics
-    behind it (`<backend>_t2`, `<backend>_q`, `<backend>_baseline`: Hotelling T², Q residual and the
-    baseline-offset statistic in SDs) and `<backend>_verdict` against `limit_ppb`. Rows that were not
-    scored have empty cells.
+    """Columns: the id column, the lot column when the file has one, status, then per backend `<backend>_ppb` and,
+    when the model has them, `<backend>_low_ppb`, `<backend>_high_ppb` (the prediction interval),
+    `<backend>_in_domain` with the statistics behind it (`<backend>_t2`, `<backend>_q`, `<backend>_baseline`:
+    Hotelling T², Q residual and the baseline-offset statistic in SDs), `<backend>_verdict` against `limit_ppb`
+    (below / above / send_to_lab, from the screening engine at `risk`, or the interval rule for models saved
+    before it) and `<backend>_verdict_reason`. Rows that were not scored have empty cells.
 
     Raises BandMismatchError (naming missing and extra bands) if the file's bands are not a model's bands.
     """
     matrices = {name: table.bands_matrix(model.band_names) for name, model in models.items()}
     scorable = table.scorable
-    results = pd.DataFrame({id_column_name(table): table.ids, "status": table.statuses()})
+    results = pd.DataFrame({id_column_name(table): table.ids})
+    if table.lots is not None:
+        results[lot_column_name(table)] = table.lots
+    results["status"] = table.statuses()
     for name, model in models.items():
         with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said once, in it
             scored = model.predict_with_trust(matrices[name][scorable])
@@ -47,12 +77,31 @@ def predict_table(
                 column = np.full(table.n_rows, np.nan)
                 column[scorable] = scored[statistic]
                 results[f"{name}_{statistic}"] = column
-        if "low_ppb" in scored:
+        engine = screening_engine(model)
+        if engine is not None:
             trusted = results[f"{name}_in_domain"].fillna(False).to_numpy(dtype=bool)
-            results[f"{name}_verdict"] = verdicts(
-                results[f"{name}_low_ppb"], results[f"{name}_high_ppb"], trusted, limit_ppb
-            )
+            if engine == ENGINE_CONFORMAL:
+                decided = conformal_verdicts(
+                    results[f"{name}_ppb"], trusted, model.trust.screening.thresholds(limit_ppb, risk)
+                )
+            else:
+                decided = interval_verdicts(results[f"{name}_low_ppb"], results[f"{name}_high_ppb"], trusted, limit_ppb)
+            results[f"{name}_verdict"] = decided.verdict
+            results[f"{name}_verdict_reason"] = decided.reason
     return results
+
+
+def lot_column_name(table: SpectraTable) -> str:
+    """The lot column's name in the results: the file's own (`lot` or `lot_id`, as spelled there)."""
+    return (table.lot_column or "lot").strip()
+
+
+def lots_of(results: pd.DataFrame, table: SpectraTable, backends: list[str]) -> pd.DataFrame | None:
+    """The lot table (see screening.lot_table) for the backends with verdicts; None when the file has no lots."""
+    if table.lots is None:
+        return None
+    verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in backends if f"{b}_verdict" in results}
+    return lot_table(table.lots, table.ids, verdicts)
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from don_predictor.config import BACKENDS, ID_COLUMN, TARGET_COLUMN
+from don_predictor.config import BACKENDS, ID_COLUMN, LOT_COLUMNS, TARGET_COLUMN
 
 REFLECTANCE_RANGE = (0.0, 1.5)
 REFLECTANCE_TOLERANCE = 0.1  # "far outside" the range: a little noise past 0 or 1.5 is normal
@@ -85,6 +85,8 @@ class SpectraTable:
     target: np.ndarray | None  # ppb; NaN where missing or bad; None when the file has no target column
     problems: list[RowProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    lot_column: str | None = None  # `lot` or `lot_id`: groups samples into lots for the lot verdicts
+    lots: list[str | None] | None = None  # one per row; None where the cell is empty
 
     @property
     def n_rows(self) -> int:
@@ -160,8 +162,10 @@ def read_spectra(
     targets = [name for name in names if name.strip().lower() == TARGET_COLUMN]
     target_column = targets[0] if targets else None
     other = [name for name in names if name not in band_names and name not in targets]
-    id_column = next((name for name in other if name.lower() == ID_COLUMN), other[0] if other else None)
-    ignored = [name for name in other if name != id_column and not name.startswith("_unnamed_")]
+    lot_column = next((name for name in other if name.strip().lower() in LOT_COLUMNS), None)
+    candidates = [name for name in other if name != lot_column]
+    id_column = next((name for name in candidates if name.lower() == ID_COLUMN), candidates[0] if candidates else None)
+    ignored = [name for name in candidates if name != id_column and not name.startswith("_unnamed_")]
 
     if not band_names:
         raise SpectraError(
@@ -176,7 +180,8 @@ def read_spectra(
     if max_rows is not None:
         _check_row_count(data, header_start, names, delimiter, encoding, max_rows)
 
-    frame, invalid_rows = _parse(data, header_start, names, delimiter, decimal_comma, id_column, encoding)
+    text_columns = [name for name in (id_column, lot_column) if name]
+    frame, invalid_rows = _parse(data, header_start, names, delimiter, decimal_comma, text_columns, encoding)
     frame, invalid_rows, blank_rows = _drop_blank_rows(frame, invalid_rows, names)
     n_rows = len(frame) + len(invalid_rows)
     if n_rows == 0:
@@ -186,6 +191,12 @@ def read_spectra(
 
     parsed_positions = np.setdiff1d(np.arange(n_rows), list(invalid_rows))
     ids = _ids(frame, id_column, parsed_positions, invalid_rows, n_rows, names, delimiter)
+    lots = None
+    if lot_column is not None:
+        lots = [
+            None if value is None or value.startswith("\x00") else value
+            for value in _ids(frame, lot_column, parsed_positions, invalid_rows, n_rows, names, delimiter, "\x00")
+        ]
     problems: list[RowProblem] = []
     X = np.full((n_rows, len(band_names)), np.nan)
     X[parsed_positions] = _numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems)
@@ -218,7 +229,7 @@ def read_spectra(
     output_id = output_id_name(id_column)
     if id_column is not None and output_id != id_column:
         warnings.append(_renamed_id_warning(id_column, output_id))
-    return SpectraTable(ids, id_column, band_names, X, target, problems, warnings)
+    return SpectraTable(ids, id_column, band_names, X, target, problems, warnings, lot_column, lots)
 
 
 def output_id_name(id_column: str | None) -> str:
@@ -419,7 +430,7 @@ def _parse(
     names: list[str],
     delimiter: str,
     decimal_comma: bool,
-    id_column: str | None,
+    text_columns: list[str],
     encoding: str,
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     invalid: list[tuple[int, str]] = []
@@ -429,7 +440,7 @@ def _parse(
         return "skip"
 
     parse_options = _parse_options(delimiter, keep_invalid)
-    column_types = {id_column: pa.string()} if id_column else {}
+    column_types = {name: pa.string() for name in text_columns}
     convert_options = pacsv.ConvertOptions(column_types=column_types, decimal_point="," if decimal_comma else ".")
     try:  # from the header on: skip_rows=1 must skip the header, not a blank line above it
         parsed = pacsv.read_csv(
@@ -535,8 +546,9 @@ def _ids(
     n_rows: int,
     names: list[str],
     delimiter: str,
+    empty_prefix: str = "",
 ) -> list[str]:
-    ids = [str(i + 1) for i in range(n_rows)]  # without an id column, row numbers serve
+    ids = [f"{empty_prefix}{i + 1}" for i in range(n_rows)]  # without an id column, row numbers serve
     if id_column is None:
         return ids
     for position, value in zip(parsed_positions, frame[id_column].tolist(), strict=True):

@@ -14,6 +14,7 @@ from don_predictor.evaluation import cross_validate
 from don_predictor.importance import impurity_importance, permutation_importance_by_window
 from don_predictor.logs import event
 from don_predictor.registry import ModelVersion, Registry
+from don_predictor.screening import ScreeningCalibration
 from don_predictor.spectra import SpectraTable
 from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals, DomainModel, Trust
 
@@ -82,7 +83,7 @@ def train_and_register(
     params = dict(params or {})
     started = time.perf_counter()
     stages = TrainingStages(backend, cv_folds * cv_repeats, progress)
-    cv_metrics, intervals, coverage = None, None, None
+    cv_metrics, intervals, coverage, screening = None, None, None, None
     if cv_repeats > 0:
         result = cross_validate(
             backend,
@@ -104,7 +105,9 @@ def train_and_register(
             np.tile(y, cv_repeats), result.oof_predictions.ravel(), interval_level, difficulty
         )
         coverage = result.interval_coverage(y, interval_level)
-    model.trust = Trust(intervals, DomainModel.fit(X))
+        # The screening verdicts need one out-of-fold score per sample: the first repeat's (docs/validation_report.md).
+        screening = ScreeningCalibration(y, result.oof_predictions[0])
+    model.trust = Trust(intervals, DomainModel.fit(X), screening)
     stages.reporter("band importance")(0.0, "shuffling windows of bands")
     importance = {"permutation": permutation_importance_by_window(model, X, y), "impurity": impurity_importance(model)}
     training = {
@@ -127,6 +130,9 @@ def train_and_register(
             "q_limit": model.trust.domain.q_limit,
             "baseline_limit": model.trust.domain.baseline_limit,
         },
+        "screening": {"calibration_samples": len(screening.y_ppb), "score": "out-of-fold prediction, first CV repeat"}
+        if screening
+        else None,
         "training_seconds": round(time.perf_counter() - started, 2),
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 
+from don_predictor.screening import ScreeningCalibration
+
 TRUST_FILE = "trust.npz"
 DEFAULT_LEVEL = 0.90
 DOMAIN_COMPONENTS = 10
@@ -145,6 +147,8 @@ def _limits(held_out: np.ndarray) -> tuple[float, float, float]:
 class Trust:
     intervals: ConformalIntervals | None
     domain: DomainModel
+    # Out-of-fold scores and measured values for the screening verdicts; None in bundles saved before them.
+    screening: ScreeningCalibration | None = None
 
     def save(self, directory: Path) -> None:
         arrays = {
@@ -158,6 +162,9 @@ class Trust:
         if self.intervals is not None:
             intervals = self.intervals
             arrays["intervals"] = np.array([intervals.level, intervals.half_width_sqrt, float(intervals.scaled)])
+        if self.screening is not None:
+            arrays["screening_y_ppb"] = self.screening.y_ppb
+            arrays["screening_score_ppb"] = self.screening.score_ppb
         np.savez(Path(directory) / TRUST_FILE, **arrays)
 
     @classmethod
@@ -181,4 +188,7 @@ class Trust:
             if "intervals" in data:
                 level, half_width, scaled = data["intervals"]
                 intervals = ConformalIntervals(float(level), float(half_width), bool(scaled))
-        return cls(intervals, domain)
+            screening = None
+            if "screening_y_ppb" in data and "screening_score_ppb" in data:
+                screening = ScreeningCalibration(data["screening_y_ppb"], data["screening_score_ppb"])
+        return cls(intervals, domain, screening)

@@ -18,7 +18,7 @@ today = datetime.now(UTC).date()
 dates = c1.date_input("Dates", (today - timedelta(days=30), today))
 backend = c2.selectbox("Model", ["any", *BACKENDS], format_func=lambda b: b.upper() if b != "any" else "any")
 version = c3.text_input("Model version", placeholder="any")
-verdict = c4.selectbox("Has a sample that is", ["any", "above", "inconclusive", "below"])
+verdict = c4.selectbox("Has a sample that is", ["any", "above", "send_to_lab", "below"])
 
 since = until = None
 if isinstance(dates, tuple) and len(dates) == 2:

@@ -94,8 +94,8 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
     for column in (c for c in columns if c.endswith("_ppb")):
         assert results[column].notna().all()
     assert at.get("plotly_chart"), "charts are drawn"
-    verdicts = [df.value for df in at.dataframe if "inconclusive" in df.value.columns]
-    assert verdicts and (verdicts[0][["below", "inconclusive", "above"]].sum(axis=1) == 50).all()
+    verdicts = [df.value for df in at.dataframe if "send_to_lab" in df.value.columns]
+    assert verdicts and (verdicts[0][["below", "send_to_lab", "above"]].sum(axis=1) == 50).all()
 
 
 def test_demo_button_on_compare(app_with_models):

@@ -64,15 +64,16 @@ def test_predict_writes_every_row_in_order_with_a_status(cli_models, demo_upload
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out)
     upload = pd.read_csv(demo_upload)
-    trust = ["low_ppb", "high_ppb", "in_domain", "t2", "q", "baseline", "verdict"]
+    trust = ["low_ppb", "high_ppb", "in_domain", "t2", "q", "baseline", "verdict", "verdict_reason"]
     expected = ["hsi_id", "status"] + [f"{b}_{c}" for b in ("rf", "tf") for c in ["ppb", *trust]]
     assert list(results.columns) == expected
     for b in ("rf", "tf"):
         assert (results[f"{b}_low_ppb"] <= results[f"{b}_ppb"]).all()
         assert (results[f"{b}_ppb"] <= results[f"{b}_high_ppb"]).all()
-        assert set(results[f"{b}_verdict"]) <= {"below", "inconclusive", "above"}
+        assert set(results[f"{b}_verdict"]) <= {"below", "send_to_lab", "above"}
         assert results[f"{b}_in_domain"].dtype == bool  # written as true/false
-    assert "against US FDA: finished wheat products for humans: 1,000 ppb" in result.stdout
+    assert "against 1,500 ppb (1.5 ppm) · EU: unprocessed durum wheat and maize" in result.stdout
+    assert "(false-compliant ≤ 5%, false-suspect ≤ 5%)" in result.stdout
     assert results["hsi_id"].tolist() == upload["hsi_id"].tolist()
     assert (results["status"] == "ok").all()
     assert (results[["rf_ppb", "tf_ppb"]] >= 0).all().all()
@@ -175,13 +176,43 @@ def test_predict_with_another_limit(cli_models, demo_upload, tmp_path):
     out_low, out_high = tmp_path / "low.csv", tmp_path / "high.csv"
     common = ["--data", demo_upload, "--models-dir", cli_models, "--backend", "rf"]
     assert run_cli("predict", *common, "--out", out_low, "--limit", "eu-milling-products").returncode == 0
-    assert run_cli("predict", *common, "--out", out_high, "--limit", "eu-feed-maize-byproducts").returncode == 0
-    low, high = pd.read_csv(out_low), pd.read_csv(out_high)
-    # A higher limit can only move verdicts towards 'below'.
-    assert (low["rf_verdict"] == "below").sum() <= (high["rf_verdict"] == "below").sum()
-    assert (low["rf_verdict"] == "above").sum() >= (high["rf_verdict"] == "above").sum()
+    low = pd.read_csv(out_low)
+    assert low["rf_verdict"].isin(["below", "send_to_lab", "above"]).all() and (low["rf_verdict"] != "below").any()
+    # A typed limit in ppb: calibrated on the same stored scores. The demo calibration holds few samples above
+    # 30,000 ppb, so nothing can be cleared, and the command says why instead of deciding.
+    result = run_cli("predict", *common, "--out", out_high, "--limit", "30000")
+    assert result.returncode == 0, result.stderr
+    assert "against 30,000 ppb (30 ppm) · limit of your own" in result.stdout
+    assert "no sample can be cleared below 30,000 ppb at a 5% false-compliant rate" in result.stderr
+    high = pd.read_csv(out_high)
+    assert (high["rf_verdict"] != "below").all()
+    assert high["rf_verdict_reason"].str.contains("too few calibration samples above the limit").any()
     result = run_cli("predict", *common, "--out", out_low, "--limit", "nope")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert result.returncode == 2 and "unknown limit 'nope'" in result.stderr
+    assert_no_traceback(result)
+
+
+def test_predict_lots_out_writes_one_verdict_per_lot(cli_models, demo_upload, tmp_path):
+    upload = pd.read_csv(demo_upload)
+    lot = pd.DataFrame({"lot": [f"L{i // 5}" for i in range(len(upload))]})
+    upload = pd.concat([upload.iloc[:, :1], lot, upload.iloc[:, 1:]], axis=1)
+    data, out, lots_out = tmp_path / "lots.csv", tmp_path / "out.csv", tmp_path / "lot_table.csv"
+    upload.to_csv(data, index=False)
+    result = run_cli(
+        "predict", "--data", data, "--out", out, "--lots-out", lots_out, "--models-dir", cli_models, "--backend", "rf"
+    )
+    assert result.returncode == 0, result.stderr
+    results, lots = pd.read_csv(out), pd.read_csv(lots_out)
+    assert list(results.columns[:3]) == ["hsi_id", "lot", "status"]
+    assert lots["lot"].tolist() == [f"L{i}" for i in range(10)] and (lots["samples"] == 5).all()
+    for _, lot in lots.iterrows():
+        members = results.loc[results["lot"] == lot["lot"], "rf_verdict"]
+        expected = "above" if (members == "above").any() else "below" if (members == "below").all() else "send_to_lab"
+        assert lot["rf_lot_verdict"] == expected
+    assert "rf lots: " in result.stdout
+    # Without a lot column, --lots-out is a usage error.
+    result = run_cli("predict", "--data", demo_upload, "--out", out, "--lots-out", lots_out, "--models-dir", cli_models)
+    assert result.returncode == 2 and "needs a 'lot' or 'lot_id' column" in result.stderr
 
 
 def test_train_refuses_to_activate_a_clearly_worse_challenger(cli_models, demo_calibration, tmp_path):

@@ -9,7 +9,8 @@ def test_defaults():
     settings = Settings.from_env({})
     assert settings.models_dir == Path("models") and settings.max_upload_rows == 100_000
     assert settings.history_db == Path("history/history.sqlite") and settings.history_retention_days == 0
-    assert settings.log_level == "INFO" and settings.default_limit == "fda-1ppm" and settings.password_hash == ""
+    assert settings.log_level == "INFO" and settings.default_limit == "eu-unprocessed-maize"
+    assert settings.password_hash == "" and (settings.false_compliant_rate, settings.false_suspect_rate) == (0.05, 0.05)
 
 
 def test_values_from_the_environment():
@@ -26,6 +27,9 @@ def test_values_from_the_environment():
         ("DON_LOG_LEVEL", "loud", "DON_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
         ("DON_DEFAULT_LIMIT", "fda-2ppm", "DON_DEFAULT_LIMIT must be one of fda-1ppm"),
         ("DON_PASSWORD_HASH", "hunter2", "DON_PASSWORD_HASH must come from"),
+        ("DON_FALSE_COMPLIANT_RATE", "five", "DON_FALSE_COMPLIANT_RATE must be a fraction such as 0.05"),
+        ("DON_FALSE_COMPLIANT_RATE", "0", "must be above 0 and at most 0.5"),
+        ("DON_FALSE_SUSPECT_RATE", "60%", "DON_FALSE_SUSPECT_RATE must be above 0 and at most 0.5"),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(name, value, message):
@@ -42,3 +46,8 @@ def test_more_values_from_the_environment():
         "eu-feed-pigs",
         30,
     )
+
+
+def test_risk_levels_as_fractions_or_percentages():
+    settings = Settings.from_env({"DON_FALSE_COMPLIANT_RATE": "2.5%", "DON_FALSE_SUSPECT_RATE": "0.1"})
+    assert settings.risk.false_compliant == pytest.approx(0.025) and settings.risk.false_suspect == 0.1

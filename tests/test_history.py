@@ -34,7 +34,7 @@ def results_frame(n: int, seed: int = 0) -> pd.DataFrame:
             "rf_low_ppb": np.append(ppb[:-1] * 0.5, np.nan),
             "rf_high_ppb": np.append(ppb[:-1] * 2, np.nan),
             "rf_in_domain": pd.array([True] * (n - 2) + [False, pd.NA], dtype="boolean"),
-            "rf_verdict": ["below"] * (n - 2) + ["inconclusive", ""],
+            "rf_verdict": ["below"] * (n - 2) + ["send_to_lab", ""],
         }
     )
 
@@ -54,7 +54,7 @@ def test_a_run_keeps_every_row(tmp_path):
     rows = run_rows(db, run_id)
     assert rows["sample_id"].tolist() == results["hsi_id"].tolist()
     np.testing.assert_allclose(rows["rf_ppb"].to_numpy()[:19], results["rf_ppb"].to_numpy()[:19])
-    assert rows["rf_verdict"].iloc[-2] == "inconclusive" and pd.isna(rows["rf_verdict"].iloc[-1])
+    assert rows["rf_verdict"].iloc[-2] == "send_to_lab" and pd.isna(rows["rf_verdict"].iloc[-1])
     assert "tf_ppb" not in rows.columns  # columns of backends that were not used are left out
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -22,12 +22,12 @@ def test_verdicts_at_and_around_each_limit(limit):
     in_domain = np.array([True, True, True, True, False, True, False, True])
     assert verdicts(low, high, in_domain, L).tolist() == [
         "below",  # the whole interval under the limit
-        "inconclusive",  # touches the limit
-        "inconclusive",  # starts at the limit
+        "send_to_lab",  # touches the limit
+        "send_to_lab",  # starts at the limit
         "above",  # the whole interval over the limit
-        "inconclusive",  # over the limit but out of domain: not trusted
-        "inconclusive",  # straddles
-        "inconclusive",  # below, but out of domain
+        "send_to_lab",  # over the limit but out of domain: not trusted
+        "send_to_lab",  # straddles
+        "send_to_lab",  # below, but out of domain
         "",  # not scored
     ]
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.evaluation import regression_metrics
-from don_predictor.limits import ABOVE, BELOW, INCONCLUSIVE, Limit
+from don_predictor.limits import ABOVE, BELOW, SEND_TO_LAB, Limit
 from don_predictor.predict import results_csv
 
 
@@ -91,7 +91,7 @@ def download_results(results: pd.DataFrame, upload_name: str, suffix: str) -> No
 
 
 def verdict_summary(results: pd.DataFrame, backends: list[str], limit: Limit) -> None:
-    """Counts of below / inconclusive / above per backend, and how many spectra were out of domain."""
+    """Counts of below / send_to_lab / above per backend, and how many spectra were out of domain."""
     rows = []
     for backend in backends:
         if f"{backend}_verdict" not in results:
@@ -102,7 +102,7 @@ def verdict_summary(results: pd.DataFrame, backends: list[str], limit: Limit) ->
             {
                 "model": backend.upper(),
                 "below": int(counts.get(BELOW, 0)),
-                "inconclusive": int(counts.get(INCONCLUSIVE, 0)),
+                "send_to_lab": int(counts.get(SEND_TO_LAB, 0)),
                 "above": int(counts.get(ABOVE, 0)),
                 "out of domain": out_of_domain,
             }
@@ -115,7 +115,7 @@ def verdict_summary(results: pd.DataFrame, backends: list[str], limit: Limit) ->
     if any(r["out of domain"] for r in rows):
         st.warning(
             "Some spectra lie outside the calibration domain (Hotelling T², Q residual or baseline statistic above "
-            "its limit): their predictions are not trusted and their verdict is inconclusive. A large baseline "
+            "its limit): their predictions are not trusted and their verdict is send_to_lab. A large baseline "
             "value on many rows usually means the instrument's white or dark reference needs redoing."
         )
 

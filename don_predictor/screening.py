@@ -1,0 +1,232 @@
+"""Screening verdicts a lab can act on: `below`, `above` or `send_to_lab` against any limit, per sample and per lot.
+
+The engine is label-conditional (Mondrian) conformal classification on the model's own regression score. At training
+time the bundle keeps, per backend, the out-of-fold predictions (scores) and the measured values of its calibration
+data (`ScreeningCalibration`). At prediction time, for any limit L (a listed one or a typed ppb value):
+
+- the samples measured above L are the positives. A new sample is `below` when its score is under the k-th smallest
+  positive score, k = floor(α (n_above + 1)). By exchangeability a truly-above sample gets `below` with probability
+  at most k / (n_above + 1) ≤ α: the false-compliant rate is at most α, whatever the model's accuracy.
+- likewise, a sample is `above` when its score is over the k'-th largest score of the truly-below samples,
+  k' = floor(β (n_below + 1)): the false-suspect rate is at most β.
+- everything else, and every spectrum outside the calibration domain, is `send_to_lab`.
+
+With fewer than ⌈1/α⌉ − 1 truly-above calibration samples k is 0: no sample can be cleared at that risk level. The
+engine says so in the verdict's reason instead of deciding.
+
+Written by hand rather than with MAPIE or crepes: the thresholds are one rank lookup in two stored arrays, so any
+limit typed at prediction time costs nothing, the bundle stays plain arrays (no pickled estimator), and the
+finite-sample rule is visible in ten lines. The regression score was chosen over a per-limit classifier score by
+`make bench-screening` (docs/validation_report.md): a classifier would have to be trained per limit in advance,
+which rules out typed limits, and did not decide more samples at the same risk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BELOW, SEND_TO_LAB, ABOVE = "below", "send_to_lab", "above"
+VERDICTS = (BELOW, SEND_TO_LAB, ABOVE)
+DEFAULT_FALSE_COMPLIANT_RATE = 0.05  # α: a truly-above sample called `below` (EU 519/2014 asks for < 5 %)
+DEFAULT_FALSE_SUSPECT_RATE = 0.05  # β: a truly-below sample called `above`
+
+ENGINE_CONFORMAL = "conformal"  # Mondrian conformal thresholds on stored out-of-fold scores
+ENGINE_INTERVAL = "interval"  # bundles saved before the screening calibration: the 90 % interval rule
+
+
+def positives_needed(alpha: float) -> int:
+    """The fewest truly-above calibration samples that let the finite-sample rule clear anything at risk α."""
+    return math.ceil(round(1.0 / alpha, 9)) - 1
+
+
+@dataclass(frozen=True)
+class Risk:
+    """The two error rates the verdicts are calibrated for."""
+
+    false_compliant: float = DEFAULT_FALSE_COMPLIANT_RATE  # α
+    false_suspect: float = DEFAULT_FALSE_SUSPECT_RATE  # β
+
+    @property
+    def label(self) -> str:
+        return f"false-compliant ≤ {self.false_compliant:.0%}, false-suspect ≤ {self.false_suspect:.0%}"
+
+
+DEFAULT_RISK = Risk()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The calibrated cut-offs on the score for one limit. None: that verdict cannot be given."""
+
+    limit_ppb: float
+    risk: Risk
+    below_under_ppb: float | None  # score < this: `below`
+    above_over_ppb: float | None  # score > this: `above`
+    n_above: int  # calibration samples measured above the limit
+    n_below: int
+
+    @property
+    def needed_above(self) -> int:
+        return positives_needed(self.risk.false_compliant)
+
+    @property
+    def needed_below(self) -> int:
+        return positives_needed(self.risk.false_suspect)
+
+    def notes(self) -> list[str]:
+        """Plain sentences for what this calibration cannot do at this limit."""
+        out = []
+        if self.below_under_ppb is None:
+            out.append(
+                f"no sample can be cleared below {self.limit_ppb:,.0f} ppb at a {self.risk.false_compliant:.0%} "
+                f"false-compliant rate: the calibration data holds {self.n_above} samples above that limit and "
+                f"needs at least {self.needed_above}"
+            )
+        if self.above_over_ppb is None:
+            out.append(
+                f"no sample can be called above {self.limit_ppb:,.0f} ppb at a {self.risk.false_suspect:.0%} "
+                f"false-suspect rate: the calibration data holds {self.n_below} samples at or below that limit and "
+                f"needs at least {self.needed_below}"
+            )
+        return out
+
+
+def _rank_index(n: int, rate: float) -> int:
+    """k = floor(rate · (n + 1)): the rank (1-based) of the calibration score that is the cut-off; 0 means none."""
+    return math.floor(rate * (n + 1) + 1e-9)
+
+
+@dataclass
+class ScreeningCalibration:
+    """Out-of-fold scores and measured values of a model's calibration data (one score per sample)."""
+
+    y_ppb: np.ndarray
+    score_ppb: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.y_ppb = np.asarray(self.y_ppb, float)
+        self.score_ppb = np.asarray(self.score_ppb, float)
+        keep = np.isfinite(self.y_ppb) & np.isfinite(self.score_ppb)
+        self.y_ppb, self.score_ppb = self.y_ppb[keep], self.score_ppb[keep]
+
+    def thresholds(self, limit_ppb: float, risk: Risk = DEFAULT_RISK) -> Thresholds:
+        above = self.y_ppb > limit_ppb
+        positives = np.sort(self.score_ppb[above])
+        negatives = np.sort(self.score_ppb[~above])
+        k = _rank_index(len(positives), risk.false_compliant)
+        k_neg = _rank_index(len(negatives), risk.false_suspect)
+        below_under = float(positives[k - 1]) if k >= 1 else None  # the k-th smallest truly-above score
+        above_over = float(negatives[len(negatives) - k_neg]) if k_neg >= 1 else None  # the k'-th largest
+        return Thresholds(float(limit_ppb), risk, below_under, above_over, len(positives), len(negatives))
+
+
+@dataclass
+class Verdicts:
+    verdict: np.ndarray  # below / above / send_to_lab; "" for rows that were not scored
+    reason: np.ndarray  # a short plain reason per row
+
+
+def conformal_verdicts(score_ppb: np.ndarray, in_domain: np.ndarray, thresholds: Thresholds) -> Verdicts:
+    """The engine's verdict per sample. NaN scores (rows not scored) get an empty verdict and reason."""
+    score = np.asarray(score_ppb, float)
+    trusted = np.asarray(in_domain, bool)
+    n = len(score)
+    verdict = np.full(n, SEND_TO_LAB, dtype=object)
+    reason = np.full(n, "between the thresholds: the score cannot tell at this risk", dtype=object)
+    below = np.zeros(n, bool) if thresholds.below_under_ppb is None else score < thresholds.below_under_ppb
+    above = np.zeros(n, bool) if thresholds.above_over_ppb is None else score > thresholds.above_over_ppb
+    if thresholds.below_under_ppb is None:
+        reason[~above] = (
+            f"too few calibration samples above the limit to clear any ({thresholds.n_above}; "
+            f"{thresholds.needed_above} needed)"
+        )
+    conflict = below & above  # both cut-offs crossed: the calibration cannot order this sample
+    verdict[below & ~conflict] = BELOW
+    reason[below & ~conflict] = f"score under {thresholds.below_under_ppb or 0:,.0f} ppb"
+    verdict[above & ~conflict] = ABOVE
+    reason[above & ~conflict] = f"score over {thresholds.above_over_ppb or 0:,.0f} ppb"
+    verdict[conflict] = SEND_TO_LAB
+    reason[conflict] = "both thresholds crossed: the calibration cannot tell"
+    verdict[~trusted] = SEND_TO_LAB
+    reason[~trusted] = "outside the calibration domain: not trusted"
+    missing = np.isnan(score)
+    verdict[missing] = ""
+    reason[missing] = ""
+    return Verdicts(verdict, reason)
+
+
+def interval_verdicts(low_ppb: np.ndarray, high_ppb: np.ndarray, in_domain: np.ndarray, limit_ppb: float) -> Verdicts:
+    """Models saved before the screening calibration: `below` / `above` when the whole 90 % interval is on one
+    side and the spectrum is in domain, else `send_to_lab`. No controlled false-compliant rate."""
+    low, high = np.asarray(low_ppb, float), np.asarray(high_ppb, float)
+    trusted = np.asarray(in_domain, bool)
+    verdict = np.full(len(low), SEND_TO_LAB, dtype=object)
+    reason = np.full(len(low), "interval rule (older model): the interval straddles the limit", dtype=object)
+    below, above = trusted & (high < limit_ppb), trusted & (low > limit_ppb)
+    verdict[below], reason[below] = BELOW, "interval rule (older model): the whole interval is under the limit"
+    verdict[above], reason[above] = ABOVE, "interval rule (older model): the whole interval is over the limit"
+    reason[~trusted] = "outside the calibration domain: not trusted"
+    missing = np.isnan(low) | np.isnan(high)
+    verdict[missing], reason[missing] = "", ""
+    return Verdicts(verdict, reason)
+
+
+# --- lots --------------------------------------------------------------------------------------------------------
+
+MAX_LISTED_SAMPLES = 10
+
+
+def lot_verdict(verdicts: list[str]) -> str:
+    """A lot is `above` if any sample is above, `below` only if every sample is below, else `send_to_lab`."""
+    if any(v == ABOVE for v in verdicts):
+        return ABOVE
+    if verdicts and all(v == BELOW for v in verdicts):
+        return BELOW
+    return SEND_TO_LAB
+
+
+def lot_table(lots: list[str | None], ids: list[str], verdicts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per lot (in order of first appearance): `lot`, `samples`, then per backend `<b>_lot_verdict`,
+    counts `<b>_below`, `<b>_send_to_lab`, `<b>_above`, `<b>_not_scored`, and `<b>_decided_by`: the samples above
+    (an above lot), the samples not cleared (a send-to-lab lot), or "all N below". Rows without a lot are left out.
+    """
+    order: dict[str, list[int]] = {}
+    for position, lot in enumerate(lots):
+        if lot is not None and str(lot).strip():
+            order.setdefault(str(lot).strip(), []).append(position)
+    rows = []
+    for lot, positions in order.items():
+        row: dict[str, object] = {"lot": lot, "samples": len(positions)}
+        for backend, values in verdicts.items():
+            members = [str(values[p]) for p in positions]
+            verdict = lot_verdict(members)
+            row[f"{backend}_lot_verdict"] = verdict
+            for name in VERDICTS:
+                row[f"{backend}_{name}"] = members.count(name)
+            row[f"{backend}_not_scored"] = members.count("")
+            if verdict == ABOVE:
+                deciding = [ids[p] for p, v in zip(positions, members, strict=True) if v == ABOVE]
+            elif verdict == SEND_TO_LAB:
+                deciding = [ids[p] for p, v in zip(positions, members, strict=True) if v != BELOW]
+            else:
+                deciding = []
+            row[f"{backend}_decided_by"] = _sample_list(deciding) if deciding else f"all {len(positions)} below"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=_lot_columns(list(verdicts)))
+
+
+def _lot_columns(backends: list[str]) -> list[str]:
+    columns = ["lot", "samples"]
+    for backend in backends:
+        columns += [f"{backend}_lot_verdict", *(f"{backend}_{name}" for name in VERDICTS)]
+        columns += [f"{backend}_not_scored", f"{backend}_decided_by"]
+    return columns
+
+
+def _sample_list(ids: list[str]) -> str:
+    shown = ", ".join(ids[:MAX_LISTED_SAMPLES])
+    return shown + (f" and {len(ids) - MAX_LISTED_SAMPLES} more" if len(ids) > MAX_LISTED_SAMPLES else "")

@@ -1,0 +1,169 @@
+"""The screening engine: Mondrian conformal thresholds on hand-made scores, too few positives, typed limits, the
+fallback for older bundles, and the lot rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from don_predictor.limits import DEFAULT_LIMIT, get_limit
+from don_predictor.screening import (
+    ABOVE,
+    BELOW,
+    SEND_TO_LAB,
+    Risk,
+    ScreeningCalibration,
+    conformal_verdicts,
+    interval_verdicts,
+    lot_table,
+    lot_verdict,
+    positives_needed,
+)
+from don_predictor.spectra import read_spectra
+from don_predictor.trust import DomainModel, Trust
+
+
+def calibration(n_above: int, n_below: int) -> ScreeningCalibration:
+    """Truly-above samples (2,000 ppb) scored 1..n_above; truly-below ones (100 ppb) scored 1,001..1,000+n_below."""
+    y = np.r_[np.full(n_above, 2000.0), np.full(n_below, 100.0)]
+    score = np.r_[np.arange(1, n_above + 1), 1000 + np.arange(1, n_below + 1)].astype(float)
+    return ScreeningCalibration(y, score)
+
+
+def test_positives_needed_is_ceil_one_over_alpha_minus_one():
+    assert positives_needed(0.05) == 19 and positives_needed(0.1) == 9 and positives_needed(0.01) == 99
+    assert positives_needed(0.03) == 33
+
+
+def test_thresholds_are_the_exact_finite_sample_ranks():
+    cal = calibration(n_above=39, n_below=59)
+    t = cal.thresholds(1000, Risk(0.05, 0.05))
+    # k = floor(0.05 * 40) = 2: under the 2nd smallest truly-above score; k' = floor(0.05 * 60) = 3: over the 3rd
+    # largest truly-below score (1,059, 1,058, 1,057).
+    assert (t.n_above, t.n_below) == (39, 59)
+    assert t.below_under_ppb == 2.0 and t.above_over_ppb == 1057.0 and t.notes() == []
+    v = conformal_verdicts(np.array([1.0, 1.999, 2.0, 500.0, 1057.0, 1057.5, np.nan]), np.ones(7, bool), t)
+    assert v.verdict.tolist() == [BELOW, BELOW, SEND_TO_LAB, SEND_TO_LAB, SEND_TO_LAB, ABOVE, ""]
+    assert v.reason[-1] == "" and "under" in v.reason[0] and "over" in v.reason[5]
+
+
+def test_with_exactly_the_positives_needed_one_rank_clears():
+    t = calibration(n_above=19, n_below=19).thresholds(1000)
+    assert t.below_under_ppb == 1.0 and t.above_over_ppb == 1019.0  # k = floor(0.05 * 20) = 1
+
+
+def test_too_few_positives_clears_nothing_and_says_so():
+    t = calibration(n_above=18, n_below=100).thresholds(1000)
+    assert t.below_under_ppb is None and t.above_over_ppb is not None
+    (note,) = t.notes()
+    assert "no sample can be cleared below 1,000 ppb" in note and "holds 18" in note and "at least 19" in note
+    v = conformal_verdicts(np.array([0.0, 5000.0]), np.ones(2, bool), t)
+    assert v.verdict.tolist() == [SEND_TO_LAB, ABOVE]
+    assert "too few calibration samples above the limit" in v.reason[0] and "(18; 19 needed)" in v.reason[0]
+    # A looser risk needs fewer: at 10 %, 9 positives are enough.
+    assert calibration(n_above=18, n_below=100).thresholds(1000, Risk(0.10, 0.05)).below_under_ppb == 1.0
+
+
+def test_a_typed_limit_recalibrates_on_the_same_data():
+    y = np.linspace(0, 20_000, 401)  # 0, 50, ..., 20,000 ppb
+    cal = ScreeningCalibration(y, y * 1.0)  # a perfect score
+    for limit in (1000.0, 2500.0, get_limit("7777").ppb):
+        t = cal.thresholds(limit)
+        assert t.below_under_ppb > limit and t.above_over_ppb <= limit  # perfect scores: every sample decided
+        assert t.n_above == int((y > limit).sum())
+    assert get_limit("7777").key == "custom-7777ppb" and get_limit("custom-7777ppb").ppb == 7777
+    with pytest.raises(ValueError, match="positive number"):
+        get_limit("0")
+
+
+def test_out_of_domain_is_always_send_to_lab():
+    t = calibration(39, 59).thresholds(1000)
+    v = conformal_verdicts(np.array([0.0, 9999.0]), np.array([False, False]), t)
+    assert v.verdict.tolist() == [SEND_TO_LAB, SEND_TO_LAB]
+    assert all("outside the calibration domain" in r for r in v.reason)
+
+
+def test_crossed_thresholds_send_to_lab():
+    # Scores that do not separate the classes at all: the below cut-off lies above the above cut-off.
+    rng = np.random.default_rng(0)
+    y = np.r_[np.full(100, 2000.0), np.full(100, 100.0)]
+    t = ScreeningCalibration(y, rng.permutation(np.r_[np.arange(100), np.arange(100)]).astype(float)).thresholds(1000)
+    if t.below_under_ppb > t.above_over_ppb:
+        score = np.array([(t.below_under_ppb + t.above_over_ppb) / 2])
+        assert conformal_verdicts(score, np.ones(1, bool), t).verdict.tolist() == [SEND_TO_LAB]
+
+
+def test_false_compliant_rate_holds_on_exchangeable_scores():
+    """Many random calibration/test draws of a noisy score: the false-compliant rate stays under α."""
+    rng = np.random.default_rng(1)
+    cleared_above = above_total = 0
+    for _ in range(300):
+        y = rng.lognormal(6.5, 1.5, 240)
+        score = y * rng.lognormal(0, 0.8, 240)
+        cal, test = ScreeningCalibration(y[:200], score[:200]), slice(200, None)
+        t = cal.thresholds(1000)
+        v = conformal_verdicts(score[test], np.ones(40, bool), t).verdict
+        truly_above = y[test] > 1000
+        cleared_above += int((v[truly_above] == BELOW).sum())
+        above_total += int(truly_above.sum())
+    assert cleared_above / above_total <= 0.05
+
+
+def test_interval_rule_for_bundles_saved_before_the_engine(tmp_path):
+    v = interval_verdicts(np.array([10, 900, 1200.0]), np.array([800, 1500, 3000.0]), np.ones(3, bool), 1000)
+    assert v.verdict.tolist() == [BELOW, SEND_TO_LAB, ABOVE]
+    assert all(r.startswith("interval rule (older model)") for r in v.reason)
+    # A trust file without screening arrays (an older bundle) loads with screening None.
+    X = np.random.default_rng(0).normal(size=(30, 5))
+    Trust(None, DomainModel.fit(X)).save(tmp_path)
+    assert Trust.load(tmp_path).screening is None
+    cal = calibration(20, 20)
+    Trust(None, DomainModel.fit(X), cal).save(tmp_path)
+    loaded = Trust.load(tmp_path).screening
+    assert np.array_equal(loaded.y_ppb, cal.y_ppb) and np.array_equal(loaded.score_ppb, cal.score_ppb)
+
+
+def test_default_limit_is_the_eu_maize_limit():
+    assert get_limit(DEFAULT_LIMIT).ppb == 1500 and get_limit(DEFAULT_LIMIT).label.startswith("1,500 ppb")
+
+
+# --- lots -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "members,expected",
+    [
+        ([BELOW, BELOW], BELOW),
+        ([BELOW, ABOVE, SEND_TO_LAB], ABOVE),
+        ([BELOW, SEND_TO_LAB], SEND_TO_LAB),
+        ([BELOW, ""], SEND_TO_LAB),  # a sample that was not scored cannot clear its lot
+        ([], SEND_TO_LAB),
+    ],
+)
+def test_lot_rule(members, expected):
+    assert lot_verdict(members) == expected
+
+
+def test_lot_table_counts_and_names_the_deciding_samples():
+    lots = ["A", "A", "B", "B", "B", "C", None]
+    ids = ["a1", "a2", "b1", "b2", "b3", "c1", "x"]
+    rf = np.array([BELOW, BELOW, BELOW, ABOVE, SEND_TO_LAB, "", ABOVE], dtype=object)
+    table = lot_table(lots, ids, {"rf": rf})
+    assert table["lot"].tolist() == ["A", "B", "C"]  # the row without a lot is left out
+    assert table["rf_lot_verdict"].tolist() == [BELOW, ABOVE, SEND_TO_LAB]
+    assert table["rf_decided_by"].tolist() == ["all 2 below", "b2", "c1"]
+    b = table.set_index("lot").loc["B"]
+    assert (b["samples"], b["rf_below"], b["rf_send_to_lab"], b["rf_above"], b["rf_not_scored"]) == (3, 1, 1, 1, 0)
+    assert table.set_index("lot").loc["C", "rf_not_scored"] == 1
+    assert isinstance(table, pd.DataFrame)
+
+
+def test_a_lot_column_is_read_as_text_and_is_not_the_id():
+    table = read_spectra(b"LOT,0,1,2\n007,0.1,0.2,0.3\n,0.2,0.3,0.1\n007,0.3,0.1,0.2\n")
+    assert table.lot_column == "LOT" and table.lots == ["007", None, "007"]
+    assert table.id_column is None and table.ids == ["1", "2", "3"]
+    assert not any("ignored" in w for w in table.warnings)
+    table = read_spectra(b"hsi_id,lot_id,0,1\na,x,0.1,0.2\nb,y,0.2,0.1\n")
+    assert (table.id_column, table.lot_column, table.lots) == ("hsi_id", "lot_id", ["x", "y"])
+    assert read_spectra(b"hsi_id,0,1\na,0.1,0.2\n").lots is None
