@@ -55,7 +55,8 @@ models = pd.DataFrame(
     ]
 )
 st.dataframe(models, hide_index=True, width="stretch")
-st.caption(f"Models directory: `{s['models_dir']}`")
+if can("activate"):  # server paths are for the people who run the app
+    st.caption(f"Models directory: `{s['models_dir']}`")
 
 st.subheader("Versions")
 st.dataframe(pd.DataFrame([health.versions]), hide_index=True, width="stretch")
@@ -77,15 +78,21 @@ with left:
         explain_missing("export")
     elif versions:
         version = st.selectbox("Version", versions, key="export_version")
+        user = current_user()
+
+        def zip_on_click() -> bytes:
+            """Built when the button is pressed (not on every page run), and audited then."""
+            audit("export", user=user, backend=backend, version=version)
+            return export_version(reg, backend, version)
+
         try:
-            st.download_button(
-                "Download the zip",
-                export_version(reg, backend, version),
-                f"{backend}_{version}.zip",
-                on_click=lambda: audit("export", user=current_user(), backend=backend, version=version),
-            )
+            reg.verify(reg.get(backend, version))  # a damaged version is named here, not offered
         except RegistryError as error:
             st.error(str(error))
+        else:
+            st.download_button(
+                "Download the zip", zip_on_click, f"{backend}_{version}.zip", "application/zip", on_click="ignore"
+            )
     else:
         st.caption("No versions yet.")
 with right:
@@ -109,19 +116,25 @@ with right:
 
 st.markdown("**Prediction history**")
 db = settings().history_db
-if st.button("Prepare a copy of the history database", help="SQLite's online backup API: safe while the app writes"):
-    st.session_state["history_copy"] = backup_bytes(db)
-if "history_copy" in st.session_state:
-    st.download_button("Download history.sqlite", st.session_state["history_copy"], "history.sqlite")
+st.download_button(
+    "Download a copy of the history database",
+    lambda: backup_bytes(db),  # made when pressed: SQLite's online backup API, safe while the app writes
+    "history.sqlite",
+    "application/vnd.sqlite3",
+    on_click="ignore",
+)
 
 st.subheader("Audit trail")
-st.caption("Activations, rollbacks, imports, exports, logins and starts, newest first.")
-try:
-    trail = list_audit(db)
-except Exception as error:  # a broken history file must not take the Status page down
-    st.warning(f"The audit trail cannot be read: {type(error).__name__}")
+if not can("activate"):
+    explain_missing("activate")  # the trail names users, addresses and server paths: admins only
 else:
-    if trail.empty:
-        st.caption("Nothing recorded yet.")
+    st.caption("Activations, rollbacks, imports, exports, logins and starts, newest first.")
+    try:
+        trail = list_audit(db)
+    except Exception as error:  # a broken history file must not take the Status page down
+        st.warning(f"The audit trail cannot be read: {type(error).__name__}")
     else:
-        st.dataframe(trail, hide_index=True, width="stretch")
+        if trail.empty:
+            st.caption("Nothing recorded yet.")
+        else:
+            st.dataframe(trail.fillna({"user": "—"}), hide_index=True, width="stretch")
