@@ -126,7 +126,7 @@ st.download_button(
 
 st.subheader("Audit trail")
 if not can("activate"):
-    explain_missing("activate")  # the trail names users, addresses and server paths: admins only
+    st.caption("The audit trail is shown to admins.")  # it names users, addresses and server paths
 else:
     st.caption("Activations, rollbacks, imports, exports, logins and starts, newest first.")
     try:
