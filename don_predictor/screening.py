@@ -230,3 +230,47 @@ def _lot_columns(backends: list[str]) -> list[str]:
 def _sample_list(ids: list[str]) -> str:
     shown = ", ".join(ids[:MAX_LISTED_SAMPLES])
     return shown + (f" and {len(ids) - MAX_LISTED_SAMPLES} more" if len(ids) > MAX_LISTED_SAMPLES else "")
+
+
+# --- summaries for the pages -------------------------------------------------------------------------------------
+
+
+def verdict_counts(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
+    """Per backend with verdicts: `model`, `below`, `send_to_lab`, `above`, `out_of_domain` (of the scored rows)
+    and `not_scored`."""
+    rows = []
+    for backend in backends:
+        if f"{backend}_verdict" not in results:
+            continue
+        verdicts = results[f"{backend}_verdict"]
+        in_domain = results.get(f"{backend}_in_domain")
+        out_of_domain = int((in_domain == False).sum()) if in_domain is not None else 0  # noqa: E712 (NA stays NA)
+        rows.append(
+            {
+                "model": backend.upper(),
+                **{name: int((verdicts == name).sum()) for name in VERDICTS},
+                "out_of_domain": out_of_domain,
+                "not_scored": int((verdicts == "").sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["model", *VERDICTS, "out_of_domain", "not_scored"])
+
+
+def trusted_ppb(results: pd.DataFrame, backend: str) -> np.ndarray:
+    """The backend's predictions of in-domain spectra only (all scored ones when the model has no domain check):
+    the only ones fit for a headline figure."""
+    ppb = results[f"{backend}_ppb"].to_numpy(dtype=float)
+    if f"{backend}_in_domain" in results:
+        ppb = ppb[results[f"{backend}_in_domain"].fillna(False).to_numpy(dtype=bool)]
+    return ppb[np.isfinite(ppb)]
+
+
+def verdict_agreement(results: pd.DataFrame, backends: tuple[str, str] = ("rf", "tf")) -> dict[str, float]:
+    """Of the rows both models decided (below or above), the share on which they agree; and how many rows
+    that is."""
+    a, b = (results.get(f"{name}_verdict") for name in backends)
+    if a is None or b is None:
+        return {"n_both_decided": 0, "same_verdict_share": float("nan")}
+    both = a.isin([BELOW, ABOVE]) & b.isin([BELOW, ABOVE])
+    n = int(both.sum())
+    return {"n_both_decided": n, "same_verdict_share": float((a[both] == b[both]).mean()) if n else float("nan")}

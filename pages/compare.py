@@ -7,11 +7,19 @@ from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
 from don_predictor.predict import id_column_name
 from don_predictor.registry import RegistryError
+from don_predictor.screening import verdict_agreement
 from don_predictor.spectra import BandMismatchError
-from don_predictor.ui.frame import current_limit, ensure_router
-from don_predictor.ui.models import active_versions, registry, score_upload
+from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.models import active_versions, registry, score_upload, screening_of
 from don_predictor.ui.recording import record_scoring
-from don_predictor.ui.results import accuracy_metrics, download_results, results_table, trust_columns, verdict_summary
+from don_predictor.ui.results import (
+    accuracy_metrics,
+    chosen_limit,
+    download_results,
+    results_table,
+    trust_columns,
+    verdict_summary,
+)
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 ensure_router()
@@ -23,8 +31,8 @@ if len(versions) < 2:
     st.stop()
 st.caption(" · ".join(f"{b.upper()} `{v.version}`" for b, v in versions.items()))
 
-limit = current_limit()
 upload = spectra_upload("compare")
+limit = chosen_limit("compare")
 if upload is None:
     st.info("Drop a CSV of spectra above, or use the demo file.")
     st.stop()
@@ -37,6 +45,7 @@ started = time.perf_counter()
 try:
     versions_key = tuple((b, v.version) for b, v in versions.items())
     results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
+    thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
     st.stop()
@@ -48,15 +57,20 @@ record_scoring(results, id_column_name(table), upload, dict(versions_key), limit
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
 st.caption(f"Scored by both models in {1000 * seconds:,.0f} ms.")
 
+verdict_summary(results, ["rf", "tf"], limit, thresholds, lots)
+
 st.subheader("Agreement")
 stats = agreement(rf, tf, limit.ppb)
+same = verdict_agreement(results)
 cols = st.columns(4)
 cols[0].metric("samples scored by both", stats["n"])
 cols[1].metric("Spearman rank correlation", f"{stats['spearman']:.2f}" if np.isfinite(stats["spearman"]) else "—")
-cols[2].metric(f"same side of {limit.ppb:,.0f} ppb", f"{stats['same_side_share']:.0%}" if stats["n"] else "—")
+cols[2].metric(
+    "same verdict, where both decided",
+    f"{same['same_verdict_share']:.0%} of {same['n_both_decided']}" if same["n_both_decided"] else "—",
+    help="Of the samples both models called below or above (in domain, calibrated), the share they agree on.",
+)
 cols[3].metric("median |TF − RF|", f"{stats['median_abs_diff_ppb']:,.0f} ppb" if stats["n"] else "—")
-
-verdict_summary(results, ["rf", "tf"], limit)
 both = {b: trust_columns(results, b) for b in ("rf", "tf")}
 st.plotly_chart(charts.intervals_figure(table.ids, both, limit.ppb, limit.label), width="stretch")
 

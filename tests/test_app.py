@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+import pandas as pd
 import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
@@ -94,8 +95,15 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
     for column in (c for c in columns if c.endswith("_ppb")):
         assert results[column].notna().all()
     assert at.get("plotly_chart"), "charts are drawn"
-    verdicts = [df.value for df in at.dataframe if "send_to_lab" in df.value.columns]
-    assert verdicts and (verdicts[0][["below", "send_to_lab", "above"]].sum(axis=1) == 50).all()
+    # The page leads with the verdicts against the chosen limit (the EU maize limit by default).
+    assert at.subheader[0].value.startswith("Verdicts against 1,500 ppb")
+    if page == "pages/compare.py":
+        verdicts = [df.value for df in at.dataframe if "send_to_lab" in df.value.columns]
+        assert verdicts and (verdicts[0][["below", "send_to_lab", "above"]].sum(axis=1) == 50).all()
+    else:
+        counts = {m.label: int(m.value) for m in at.metric if m.label in ("below", "send to lab", "above")}
+        assert len(counts) == 3 and sum(counts.values()) == 50
+    assert any("Intervals and verdicts" in c.value for c in at.caption)
 
 
 def test_demo_button_on_compare(app_with_models):
@@ -321,3 +329,22 @@ def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models,
 
     at = open_page(at, "pages/history.py")
     assert not at.exception and any("run_id" in df.value.columns for df in at.dataframe)
+
+
+def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo_upload):
+    upload = pd.read_csv(demo_upload)
+    lot = pd.DataFrame({"lot": [f"L{i // 10}" for i in range(len(upload))]})
+    data = pd.concat([upload.iloc[:, :1], lot, upload.iloc[:, 1:]], axis=1).to_csv(index=False).encode()
+    at = open_page(app_with_models, "pages/rf.py")
+    at.file_uploader(key="rf_file").set_value(("lots.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    lots = [df.value for df in at.dataframe if "rf_lot_verdict" in df.value.columns]
+    assert lots and lots[0]["lot"].tolist() == [f"L{i}" for i in range(5)]
+    assert set(lots[0]["rf_lot_verdict"]) <= {"below", "send_to_lab", "above"}
+    # A limit of the user's own: the demo calibration holds too few samples above 60,000 ppb to clear any.
+    at.number_input(key="rf_custom_limit_ppb").set_value(60000)
+    at.run()
+    assert at.subheader[0].value.startswith("Verdicts against 60,000 ppb")
+    assert any("no sample can be cleared below 60,000 ppb" in w.value for w in at.warning)
+    assert (results_frame(at)["rf_verdict"] != "below").all()

@@ -167,3 +167,27 @@ def test_a_lot_column_is_read_as_text_and_is_not_the_id():
     table = read_spectra(b"hsi_id,lot_id,0,1\na,x,0.1,0.2\nb,y,0.2,0.1\n")
     assert (table.id_column, table.lot_column, table.lots) == ("hsi_id", "lot_id", ["x", "y"])
     assert read_spectra(b"hsi_id,0,1\na,0.1,0.2\n").lots is None
+
+
+def test_page_summaries_count_verdicts_and_keep_untrusted_figures_out():
+    from don_predictor.screening import trusted_ppb, verdict_agreement, verdict_counts
+
+    results = pd.DataFrame(
+        {
+            "status": ["ok"] * 4 + ["not scored"],
+            "rf_ppb": [100.0, 90_000.0, 3000.0, 800.0, np.nan],
+            "rf_in_domain": pd.array([True, False, True, True, pd.NA], dtype="boolean"),
+            "rf_verdict": [BELOW, SEND_TO_LAB, ABOVE, BELOW, ""],
+            "tf_verdict": [BELOW, ABOVE, ABOVE, SEND_TO_LAB, ""],
+        }
+    )
+    counts = verdict_counts(results, ["rf"]).iloc[0]
+    assert (counts[BELOW], counts[SEND_TO_LAB], counts[ABOVE], counts["out_of_domain"], counts["not_scored"]) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert trusted_ppb(results, "rf").tolist() == [100.0, 3000.0, 800.0]  # the out-of-domain 90,000 is left out
+    assert verdict_agreement(results) == {"n_both_decided": 2, "same_verdict_share": 1.0}

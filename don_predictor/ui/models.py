@@ -17,8 +17,9 @@ import streamlit as st
 from don_predictor.backends import Backend
 from don_predictor.config import BACKENDS, settings
 from don_predictor.logs import event
-from don_predictor.predict import predict_table
+from don_predictor.predict import lots_of, predict_table, screening_thresholds
 from don_predictor.registry import ModelVersion, Registry, RegistryError
+from don_predictor.screening import Thresholds
 from don_predictor.spectra import SpectraError, SpectraTable, read_spectra
 
 LOAD_SECONDS: dict[str, float] = {}  # "backend/version" -> seconds its first load took, for the Status page
@@ -144,12 +145,28 @@ def score_upload(
     limit_ppb: float,
     sha256: str | None = None,
 ) -> pd.DataFrame:
-    """Results of the given (backend, version) models on an upload; raises BandMismatchError."""
+    """Results of the given (backend, version) models on an upload, verdicts at the settings' risk levels;
+    raises BandMismatchError."""
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    risk = settings().risk
 
     def score() -> pd.DataFrame:
         table = read_upload(data, sha256=sha256)
         models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
-        return predict_table(table, models, limit_ppb)
+        return predict_table(table, models, limit_ppb, risk)
 
-    return SCORE_CACHE.get((sha256, models_dir, versions, float(limit_ppb)), score, frame_bytes)
+    return SCORE_CACHE.get((sha256, models_dir, versions, float(limit_ppb), risk), score, frame_bytes)
+
+
+def screening_of(
+    data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...], results: pd.DataFrame, limit_ppb: float
+) -> tuple[dict[str, Thresholds | None], pd.DataFrame | None]:
+    """Each model's calibrated thresholds at this limit (None: an older model, interval rule) and the lot table
+    (None when the upload has no lot column)."""
+    risk = settings().risk
+    thresholds = {
+        backend: screening_thresholds(load_model(models_dir, backend, version), limit_ppb, risk)
+        for backend, version in versions
+    }
+    lots = lots_of(results, read_upload(data), [backend for backend, _ in versions])
+    return thresholds, lots

@@ -11,12 +11,12 @@ from don_predictor.backends import backend_class
 from don_predictor.predict import id_column_name
 from don_predictor.registry import RegistryError
 from don_predictor.spectra import BandMismatchError
-from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_quality import model_quality_panel
-from don_predictor.ui.models import active_versions, registry, score_upload
+from don_predictor.ui.models import active_versions, registry, score_upload, screening_of
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.results import (
     accuracy_metrics,
+    chosen_limit,
     download_results,
     results_table,
     summary_metrics,
@@ -38,8 +38,8 @@ def render_predict_page(backend: str) -> None:
     st.caption(f"Active {label} model: version `{version.version}`, trained on {version.manifest.get('n_rows')} rows.")
     model_quality_panel(version)
 
-    limit = current_limit()
     upload = spectra_upload(backend)
+    limit = chosen_limit(backend)
     if upload is None:
         st.info("Drop a CSV of spectra above, or use the demo file.")
         return
@@ -48,10 +48,10 @@ def render_predict_page(backend: str) -> None:
         return
     validation_report(table)
     started = time.perf_counter()
+    versions_key = ((backend, version.version),)
     try:
-        results = score_upload(
-            upload.data, str(registry().root), ((backend, version.version),), limit.ppb, upload.sha256
-        )
+        results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
+        thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
         return
@@ -63,9 +63,9 @@ def render_predict_page(backend: str) -> None:
     ppb = results[f"{backend}_ppb"].to_numpy()
     st.caption(f"Scored in {1000 * seconds:,.0f} ms.")
 
-    st.subheader("Results")
-    summary_metrics(ppb, limit.ppb)
-    verdict_summary(results, [backend], limit)
+    verdict_summary(results, [backend], limit, thresholds, lots)
+    st.subheader("Predictions")
+    summary_metrics(results, backend)
     results_table(results, [backend])
     download_results(results, upload.name, backend)
     st.plotly_chart(

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.config import settings
 from don_predictor.evaluation import regression_metrics
-from don_predictor.limits import ABOVE, BELOW, SEND_TO_LAB, Limit
+from don_predictor.limits import Limit, custom_limit
 from don_predictor.predict import results_csv
+from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, trusted_ppb, verdict_counts
+from don_predictor.ui.frame import current_limit
 
 
 def with_ppm(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
@@ -32,6 +34,7 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
         column_config[f"{backend}_high_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} high", format="%.0f")
         column_config[f"{backend}_in_domain"] = st.column_config.CheckboxColumn(f"{backend.upper()} in domain")
         column_config[f"{backend}_verdict"] = st.column_config.TextColumn(f"{backend.upper()} verdict")
+        column_config[f"{backend}_verdict_reason"] = st.column_config.TextColumn(f"{backend.upper()} why")
         column_config[f"{backend}_t2"] = st.column_config.NumberColumn(f"{backend.upper()} T²", format="%.1f")
         column_config[f"{backend}_q"] = st.column_config.NumberColumn(f"{backend.upper()} Q", format="%.4f")
         column_config[f"{backend}_baseline"] = st.column_config.NumberColumn(
@@ -40,14 +43,20 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
     st.dataframe(with_ppm(results, backends), hide_index=True, width="stretch", column_config=column_config)
 
 
-def summary_metrics(ppb: np.ndarray, limit_ppb: float = SCREENING_LIMIT_PPB) -> None:
-    scored = ppb[np.isfinite(ppb)]
+def summary_metrics(results: pd.DataFrame, backend: str) -> None:
+    """Median and highest prediction of the trusted (in-domain) spectra only, and how many were left out."""
+    trusted = trusted_ppb(results, backend)
+    scored = int(results[f"{backend}_ppb"].notna().sum())
     cols = st.columns(4)
-    cols[0].metric("samples scored", len(scored))
-    cols[1].metric("median", f"{np.median(scored):,.0f} ppb" if len(scored) else "—")
-    cols[2].metric("highest", f"{scored.max():,.0f} ppb" if len(scored) else "—")
-    above = int((scored > limit_ppb).sum())
-    cols[3].metric(f"above {limit_ppb:,.0f} ppb", f"{above} ({above / len(scored):.0%})" if len(scored) else "—")
+    cols[0].metric("samples scored", scored)
+    cols[1].metric("in the calibration domain", len(trusted))
+    cols[2].metric("median (in domain)", f"{np.median(trusted):,.0f} ppb" if len(trusted) else "—")
+    cols[3].metric("highest (in domain)", f"{trusted.max():,.0f} ppb" if len(trusted) else "—")
+    if scored > len(trusted):
+        st.caption(
+            f"{scored - len(trusted)} of {scored} predictions come from spectra outside the calibration domain: they "
+            "are listed in the table (in domain: false) but left out of these figures, because they are not trusted."
+        )
 
 
 def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
@@ -90,34 +99,78 @@ def download_results(results: pd.DataFrame, upload_name: str, suffix: str) -> No
     )
 
 
-def verdict_summary(results: pd.DataFrame, backends: list[str], limit: Limit) -> None:
-    """Counts of below / send_to_lab / above per backend, and how many spectra were out of domain."""
-    rows = []
-    for backend in backends:
-        if f"{backend}_verdict" not in results:
-            continue
-        counts = results[f"{backend}_verdict"].value_counts()
-        out_of_domain = int((results[f"{backend}_in_domain"] == False).sum())  # noqa: E712 (NA stays NA)
-        rows.append(
-            {
-                "model": backend.upper(),
-                "below": int(counts.get(BELOW, 0)),
-                "send_to_lab": int(counts.get(SEND_TO_LAB, 0)),
-                "above": int(counts.get(ABOVE, 0)),
-                "out of domain": out_of_domain,
-            }
-        )
-    if not rows:
-        st.caption("These models carry no calibrated intervals (trained without cross-validation): no verdicts.")
+INTERVALS_AND_VERDICTS = (
+    "**Intervals and verdicts.** The interval (low – high) is for the number: the range that holds the true value "
+    "for about 90 % of samples. The verdict comes from the screening engine: it compares the prediction with "
+    "thresholds calibrated on the model's cross-validated predictions of its training samples, so that at most "
+    "{alpha:.0%} of truly-above samples are cleared (`below`) and at most {beta:.0%} of truly-below ones are called "
+    "`above`. A `below` sample's interval may still reach over the limit: the guarantee is about how many "
+    "contaminated samples get cleared, not about each interval. `send_to_lab`: confirm with a reference method."
+)
+
+
+def chosen_limit(key: str) -> Limit:
+    """The sidebar's limit, or a limit of the user's own typed on the page (in ppb)."""
+    typed = st.number_input(
+        "Or screen against a limit of your own (ppb)",
+        min_value=0,
+        max_value=1_000_000,
+        value=0,
+        step=100,
+        key=f"{key}_custom_limit_ppb",
+        help="0 keeps the limit chosen in the sidebar. Verdicts are calibrated for any value.",
+    )
+    return custom_limit(typed) if typed else current_limit()
+
+
+def verdict_summary(
+    results: pd.DataFrame,
+    backends: list[str],
+    limit: Limit,
+    thresholds: dict[str, Thresholds | None],
+    lots: pd.DataFrame | None = None,
+) -> None:
+    """The page's lead: the lot table (when the file has lots), the verdict counts per backend, what the
+    calibration cannot decide at this limit, and how many spectra were out of domain."""
+    risk = settings().risk
+    st.subheader(f"Verdicts against {limit.label}")
+    st.caption(f"Source: {limit.source} · risk levels: {risk.label}")
+    counts = verdict_counts(results, backends)
+    if counts.empty:
+        st.caption("These models carry no calibration (trained without cross-validation): no verdicts.")
         return
-    st.markdown(f"**Verdicts against {limit.label}** · source: {limit.source}")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if any(r["out of domain"] for r in rows):
+    if lots is not None and not lots.empty:
+        st.markdown(f"**Lots** ({len(lots)}): a lot is `above` if any sample is, `below` only if all are.")
+        st.dataframe(lots, hide_index=True, width="stretch")
+    if len(counts) == 1:
+        row = counts.iloc[0]
+        cols = st.columns(4)
+        cols[0].metric("below", int(row[BELOW]))
+        cols[1].metric("send to lab", int(row[SEND_TO_LAB]))
+        cols[2].metric("above", int(row[ABOVE]))
+        cols[3].metric("outside the domain", int(row["out_of_domain"]))
+    else:
+        st.dataframe(counts, hide_index=True)
+    for backend in backends:
+        t = thresholds.get(backend)
+        if t is None and f"{backend}_verdict" in results:
+            st.info(
+                f"{backend.upper()}: this model was saved before the screening calibration; its verdicts use the "
+                "older interval rule (below / above only when the whole interval is on one side), with no "
+                "controlled false-compliant rate. Retrain it to get calibrated verdicts."
+            )
+        for note in t.notes() if t is not None else []:
+            st.warning(f"{backend.upper()}: {note}. Those samples are `send_to_lab`.")
+    out_of_domain = int(counts["out_of_domain"].max())
+    if out_of_domain:
+        scored = int(results["status"].eq("ok").sum())
         st.warning(
-            "Some spectra lie outside the calibration domain (Hotelling T², Q residual or baseline statistic above "
-            "its limit): their predictions are not trusted and their verdict is send_to_lab. A large baseline "
-            "value on many rows usually means the instrument's white or dark reference needs redoing."
+            f"{out_of_domain} of {scored} spectra lie outside the calibration domain (Hotelling T², Q residual or "
+            "baseline statistic above its limit): their predictions are not trusted and their verdict is "
+            "send_to_lab. A large baseline value on many rows usually means the instrument's white or dark "
+            "reference needs redoing."
         )
+    st.caption(INTERVALS_AND_VERDICTS.format(alpha=risk.false_compliant, beta=risk.false_suspect))
 
 
 def trust_columns(results: pd.DataFrame, backend: str) -> dict[str, np.ndarray]:
