@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-train bench-accuracy bench-tune bench-explore clean
+.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-train [BACKEND=rf|tf]  training in the app against the CLI, same job (target <= 1.5x)"
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
 	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
+	@echo "make bench-screening [SCREEN_BACKENDS=rf tf] [SCREEN_REPEATS=3]  screening verdicts by nested CV (docs/validation_report.md)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,6 +83,16 @@ bench-tune: $(VENV)/.installed
 GROUP ?= rf
 bench-explore: $(VENV)/.installed
 	$(PY) benchmarks/explore.py --data $(DEV_DATA) --group $(GROUP) --only "$(ONLY)"
+
+# Screening verdicts (decided share, false-compliant and false-suspect rates with Clopper-Pearson intervals) by
+# repeated nested CV on the dev data: docs/validation_report.md. RF about 9 minutes per repeat on 2 busy cores;
+# TF about 3 times that.
+SCREEN_BACKENDS ?= rf tf
+SCREEN_REPEATS ?= 3
+bench-screening: $(VENV)/.installed
+	@for backend in $(SCREEN_BACKENDS); do \
+		$(PY) benchmarks/bench_screening.py --data $(DEV_DATA) --backends $$backend --repeats $(SCREEN_REPEATS) || exit 1; \
+	done
 
 clean:
 	rm -rf .pytest_cache .ruff_cache
