@@ -125,3 +125,14 @@ def results_csv(frame: pd.DataFrame) -> bytes:
         if pd.api.types.is_bool_dtype(out[name].dtype):
             out[name] = out[name].map({True: "true", False: "false"}).fillna("")
     return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def training_overlap(table: SpectraTable, models: dict[str, Backend]) -> dict[str, int | None]:
+    """Per backend: how many of the upload's scorable spectra were that model's training rows (None: the bundle
+    predates the training hashes). Figures against measured values on those rows are in-sample."""
+    out: dict[str, int | None] = {}
+    for name, model in models.items():
+        X = table.bands_matrix(model.band_names)[table.scorable]
+        found = model.trust.in_training_data(X) if model.trust is not None else None
+        out[name] = None if found is None else int(found.sum())
+    return out

@@ -16,7 +16,7 @@ from don_predictor.logs import event
 from don_predictor.registry import ModelVersion, Registry
 from don_predictor.screening import ScreeningCalibration
 from don_predictor.spectra import SpectraTable
-from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals, DomainModel, Trust
+from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals, DomainModel, Trust, spectrum_hashes
 
 
 class TrainingDataError(ValueError):
@@ -107,7 +107,7 @@ def train_and_register(
         coverage = result.interval_coverage(y, interval_level)
         # The screening verdicts need one out-of-fold score per sample: the first repeat's (docs/validation_report.md).
         screening = ScreeningCalibration(y, result.oof_predictions[0])
-    model.trust = Trust(intervals, DomainModel.fit(X), screening)
+    model.trust = Trust(intervals, DomainModel.fit(X), screening, spectrum_hashes(X))
     stages.reporter("band importance")(0.0, "shuffling windows of bands")
     importance = {"permutation": permutation_importance_by_window(model, X, y), "impurity": impurity_importance(model)}
     training = {

@@ -18,6 +18,7 @@ prediction.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,14 @@ class Trust:
     domain: DomainModel
     # Out-of-fold scores and measured values for the screening verdicts; None in bundles saved before them.
     screening: ScreeningCalibration | None = None
+    # A 64-bit hash of each training spectrum, to tell when an upload holds training rows (in-sample figures).
+    training_hashes: np.ndarray | None = None
+
+    def in_training_data(self, X: np.ndarray) -> np.ndarray | None:
+        """Per row: was this exact spectrum a training row? None for bundles saved before the hashes."""
+        if self.training_hashes is None:
+            return None
+        return np.isin(spectrum_hashes(X), self.training_hashes)
 
     def save(self, directory: Path) -> None:
         arrays = {
@@ -165,6 +174,8 @@ class Trust:
         if self.screening is not None:
             arrays["screening_y_ppb"] = self.screening.y_ppb
             arrays["screening_score_ppb"] = self.screening.score_ppb
+        if self.training_hashes is not None:
+            arrays["training_hashes"] = self.training_hashes
         np.savez(Path(directory) / TRUST_FILE, **arrays)
 
     @classmethod
@@ -191,4 +202,15 @@ class Trust:
             screening = None
             if "screening_y_ppb" in data and "screening_score_ppb" in data:
                 screening = ScreeningCalibration(data["screening_y_ppb"], data["screening_score_ppb"])
-        return cls(intervals, domain, screening)
+            hashes = data.get("training_hashes")
+        return cls(intervals, domain, screening, hashes)
+
+
+def spectrum_hashes(X: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row of the spectra as float64 values: the same spectrum read from the same file (or any
+    file with the same numbers) hashes the same."""
+    rows = np.ascontiguousarray(np.asarray(X, dtype="<f8"))
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little") for row in rows],
+        dtype=np.uint64,
+    )

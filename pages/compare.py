@@ -10,12 +10,13 @@ from don_predictor.registry import RegistryError
 from don_predictor.screening import verdict_agreement
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import ensure_router
-from don_predictor.ui.models import active_versions, registry, score_upload, screening_of
+from don_predictor.ui.models import active_versions, in_sample_counts, registry, score_upload, screening_of
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.results import (
     accuracy_metrics,
     chosen_limit,
     download_results,
+    in_sample_warning,
     results_table,
     trust_columns,
     verdict_summary,
@@ -87,6 +88,8 @@ with right:
 actual = target_of(table)
 if actual is not None:
     st.subheader("Against the measured values")
+    in_sample = in_sample_counts(upload.data, str(registry().root), versions_key)
+    in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
     accuracy_metrics(actual, {"rf": rf, "tf": tf})
     st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids), width="stretch")
 

@@ -121,6 +121,9 @@ def test_upload_with_target_shows_accuracy(app_with_models, demo_calibration):
     at.run()
     assert any("R²" in df.value.columns for df in at.dataframe)
     assert any("Against the measured values" in h.value for h in at.subheader)
+    # The calibration file is the model's own training data: the figures are in-sample, and the page says so.
+    assert any("were part of the RF model's training data" in w.value for w in at.warning)
+    assert any("Its cross-validated figures" in w.value for w in at.warning)
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,15 @@ def test_page_summaries_count_verdicts_and_keep_untrusted_figures_out():
     )
     assert trusted_ppb(results, "rf").tolist() == [100.0, 3000.0, 800.0]  # the out-of-domain 90,000 is left out
     assert verdict_agreement(results) == {"n_both_decided": 2, "same_verdict_share": 1.0}
+
+
+def test_training_spectra_are_recognised_by_their_hash(tmp_path):
+    from don_predictor.trust import spectrum_hashes
+
+    X = np.random.default_rng(2).normal(size=(25, 6))
+    trust = Trust(None, DomainModel.fit(X), None, spectrum_hashes(X))
+    trust.save(tmp_path)
+    loaded = Trust.load(tmp_path)
+    upload = np.vstack([X[:3], X[3:5] + 1e-9])  # three training rows, two altered ones
+    assert loaded.in_training_data(upload).tolist() == [True, True, True, False, False]
+    assert Trust(None, DomainModel.fit(X)).in_training_data(upload) is None  # an older bundle cannot tell

@@ -17,7 +17,7 @@ import streamlit as st
 from don_predictor.backends import Backend
 from don_predictor.config import BACKENDS, settings
 from don_predictor.logs import event
-from don_predictor.predict import lots_of, predict_table, screening_thresholds
+from don_predictor.predict import lots_of, predict_table, screening_thresholds, training_overlap
 from don_predictor.registry import ModelVersion, Registry, RegistryError
 from don_predictor.screening import Thresholds
 from don_predictor.spectra import SpectraError, SpectraTable, read_spectra
@@ -170,3 +170,9 @@ def screening_of(
     }
     lots = lots_of(results, read_upload(data), [backend for backend, _ in versions])
     return thresholds, lots
+
+
+def in_sample_counts(data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...]) -> dict[str, int | None]:
+    """Per backend: how many uploaded spectra were its training rows (see predict.training_overlap)."""
+    models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
+    return training_overlap(read_upload(data), models)

@@ -12,12 +12,13 @@ from don_predictor.predict import id_column_name
 from don_predictor.registry import RegistryError
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.model_quality import model_quality_panel
-from don_predictor.ui.models import active_versions, registry, score_upload, screening_of
+from don_predictor.ui.models import active_versions, in_sample_counts, registry, score_upload, screening_of
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.results import (
     accuracy_metrics,
     chosen_limit,
     download_results,
+    in_sample_warning,
     results_table,
     summary_metrics,
     trust_columns,
@@ -76,6 +77,8 @@ def render_predict_page(backend: str) -> None:
     actual = target_of(table)
     if actual is not None:
         st.subheader("Against the measured values")
+        in_sample = in_sample_counts(upload.data, str(registry().root), versions_key)
+        in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
         accuracy_metrics(actual, {backend: ppb})
         st.plotly_chart(charts.actual_vs_predicted(actual, {backend: ppb}, table.ids), width="stretch")
 

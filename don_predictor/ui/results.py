@@ -59,6 +59,26 @@ def summary_metrics(results: pd.DataFrame, backend: str) -> None:
         )
 
 
+def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: dict) -> None:
+    """Warn when uploaded rows were part of a model's training data, and show its cross-validated figures beside
+    the in-sample ones below."""
+    for backend, count in counts.items():
+        metrics = versions[backend].cv_metrics.get("metrics", {})
+        cv = (
+            f"Its cross-validated figures (every sample predicted by a model that never saw it): R² "
+            f"{metrics['r2']['mean']:.2f}, MAE {metrics['mae_ppb']['mean']:,.0f} ppb."
+            if metrics
+            else ""
+        )
+        if count:
+            st.warning(
+                f"{count} of {n_scored} uploaded spectra were part of the {backend.upper()} model's training data: "
+                f"the figures below are in-sample for those rows and flatter the model. {cv}"
+            )
+        elif cv:
+            st.caption(f"{backend.upper()}: {cv}")
+
+
 def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
     """R², RMSE, MAE per backend on the rows that carry a measured value."""
     rows = []
