@@ -159,7 +159,7 @@ def test_evaluate_prints_a_metrics_table(demo_calibration):
     result = run_cli("evaluate", "--data", demo_calibration, "--backend", "rf", "--folds", 3, "--repeats", 2)
     assert result.returncode == 0, result.stderr
     assert "rf (3x2 CV)" in result.stdout and "R² (log1p)" in result.stdout and "±" in result.stdout
-    assert "repeat 2/2" in result.stderr
+    assert "fold 3 of 3, repeat 2 of 2" in result.stderr
     coverage = re.search(
         r"rf: 90% intervals cover ([0-9.]+) of held-out samples, median width ([0-9,]+) ppb", result.stdout
     )
