@@ -12,10 +12,12 @@ st.markdown(
 Predicts **deoxynivalenol (DON, vomitoxin)** in corn, in ppb, from hyperspectral reflectance spectra, with a
 RandomForest and a TensorFlow model side by side.
 
-**What it is:** a fast screening tool. Score a lot's spectra, see which samples are likely above a limit
-(e.g. the FDA advisory 1 ppm = 1,000 ppb), and train new model versions on your own instrument's calibration data.
+**What it is:** a fast screening tool. Score a lot's spectra and get a verdict per sample and per lot against a limit
+(by default the EU maximum for unprocessed maize, 1,500 µg/kg = 1,500 ppb): `below`, `above` or `send_to_lab`,
+calibrated so that at most 5 % of truly-above samples are cleared. Add a `lot` column to group samples into lots.
+Train new model versions on your own instrument's calibration data.
 
-**What it is not:** a reference method. Confirm results near a legal limit by an accredited method (HPLC, LC-MS/MS).
+**What it is not:** a reference method. Send `send_to_lab` samples to an accredited method (HPLC, LC-MS/MS).
 The bundled demo data is **synthetic**; calibrate on your own spectra before relying on the numbers.
 """
 )
