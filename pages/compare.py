@@ -5,7 +5,8 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
-from don_predictor.predict import id_column_name
+from don_predictor.config import settings
+from don_predictor.predict import id_column_name, run_metadata
 from don_predictor.registry import RegistryError
 from don_predictor.screening import verdict_agreement
 from don_predictor.spectra import BandMismatchError
@@ -80,7 +81,17 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Results")
     results_table(compared, ["rf", "tf"])
-    download_results(compared, upload.name, "compare")
+    metadata = run_metadata(
+        limit_key=limit.key,
+        limit_label=limit.label,
+        limit_ppb=limit.ppb,
+        risk=settings().risk,
+        versions=dict(versions_key),
+        data_name=upload.name,
+        data_sha256=upload.sha256,
+        thresholds=thresholds,
+    )
+    download_results(compared, upload.name, "compare", metadata, lots)
 with right:
     st.subheader("TF against RF")
     st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")

@@ -224,3 +224,26 @@ def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_tab
     older = predict_table(demo_table, {"rf": model}, 1500.0)
     reasons = older.loc[older["rf_in_domain"].fillna(False).astype(bool), "rf_verdict_reason"]
     assert reasons.str.startswith("interval rule (older model)").all()
+
+
+def test_run_metadata_says_what_produced_a_results_file():
+    import json
+
+    from don_predictor.predict import run_metadata
+
+    t = calibration(39, 59).thresholds(1000)
+    meta = run_metadata(
+        limit_key="fda-1ppm",
+        limit_label=get_limit("fda-1ppm").label,
+        limit_ppb=1000.0,
+        risk=Risk(),
+        versions={"rf": "v1", "tf": "v2"},
+        data_name="lot7.csv",
+        data_sha256="ab" * 32,
+        thresholds={"rf": t, "tf": None},
+    )
+    assert meta["limit"]["ppb"] == 1000.0 and meta["risk"] == {"false_compliant_rate": 0.05, "false_suspect_rate": 0.05}
+    assert meta["model_versions"] == {"rf": "v1", "tf": "v2"} and meta["input_sha256"] == "ab" * 32
+    assert meta["verdicts"]["rf"]["below_when_score_under_ppb"] == 2.0
+    assert meta["verdicts"]["tf"]["rule"].startswith("interval rule")
+    assert json.loads(json.dumps(meta)) == meta and meta["created_utc"].endswith("+00:00")

@@ -8,7 +8,8 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.backends import backend_class
-from don_predictor.predict import id_column_name
+from don_predictor.config import settings
+from don_predictor.predict import id_column_name, run_metadata
 from don_predictor.registry import RegistryError
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.model_quality import model_quality_panel
@@ -68,7 +69,17 @@ def render_predict_page(backend: str) -> None:
     st.subheader("Predictions")
     summary_metrics(results, backend)
     results_table(results, [backend])
-    download_results(results, upload.name, backend)
+    metadata = run_metadata(
+        limit_key=limit.key,
+        limit_label=limit.label,
+        limit_ppb=limit.ppb,
+        risk=settings().risk,
+        versions=dict(versions_key),
+        data_name=upload.name,
+        data_sha256=upload.sha256,
+        thresholds=thresholds,
+    )
+    download_results(results, upload.name, backend, metadata, lots)
     st.plotly_chart(
         charts.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label),
         width="stretch",

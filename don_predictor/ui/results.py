@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -107,9 +108,18 @@ def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> 
         )
 
 
-def download_results(results: pd.DataFrame, upload_name: str, suffix: str) -> None:
+def download_results(
+    results: pd.DataFrame,
+    upload_name: str,
+    suffix: str,
+    metadata: dict | None = None,
+    lots: pd.DataFrame | None = None,
+) -> None:
+    """The results CSV; beside it the lot table (when there are lots) and the run's details as JSON (limit, risk
+    levels, model versions, date, input hash, thresholds), so a saved file says what produced it."""
     stem = Path(upload_name).stem or "spectra"
-    st.download_button(
+    cols = st.columns(3)
+    cols[0].download_button(
         "Download results (CSV)",
         data=results_csv(results),
         file_name=f"{stem}_{suffix}.csv",
@@ -117,6 +127,22 @@ def download_results(results: pd.DataFrame, upload_name: str, suffix: str) -> No
         key=f"download_{suffix}",
         type="primary",
     )
+    if lots is not None and not lots.empty:
+        cols[1].download_button(
+            "Download lots (CSV)",
+            data=results_csv(lots),
+            file_name=f"{stem}_{suffix}_lots.csv",
+            mime="text/csv",
+            key=f"download_{suffix}_lots",
+        )
+    if metadata is not None:
+        cols[2].download_button(
+            "Run details (JSON)",
+            data=json.dumps(metadata, indent=1).encode("utf-8"),
+            file_name=f"{stem}_{suffix}_run.json",
+            mime="application/json",
+            key=f"download_{suffix}_meta",
+        )
 
 
 INTERVALS_AND_VERDICTS = (
