@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 TRUST_FIELDS = ("ppb", "low_ppb", "high_ppb", "in_domain", "verdict")
 HISTORY_BACKENDS = ("rf", "tf")
@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_created ON audit (created_utc);
 """
 
+# Version 3: the verdict "inconclusive" is now "send_to_lab" (it says what to do); old rows are renamed so the
+# History page's verdict filter finds them.
+_RENAME_INCONCLUSIVE = "".join(
+    f"UPDATE run_rows SET {b}_verdict = 'send_to_lab' WHERE {b}_verdict = 'inconclusive';" for b in HISTORY_BACKENDS
+)
+
 
 class HistoryError(RuntimeError):
     """The history database cannot be used (a newer schema, a broken file)."""
@@ -104,7 +110,7 @@ def _ensure_schema(connection: sqlite3.Connection) -> None:
     if version < SCHEMA_VERSION:
         connection.execute("PRAGMA journal_mode = WAL")  # persistent: set once, when the file is created
         # Every step is CREATE ... IF NOT EXISTS, so a version-1 file gains the audit table and keeps its runs.
-        connection.executescript(_SCHEMA + _AUDIT + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        connection.executescript(_SCHEMA + _AUDIT + _RENAME_INCONCLUSIVE + f"PRAGMA user_version = {SCHEMA_VERSION};")
 
 
 def record_run(db_path: str | Path, results: pd.DataFrame, id_column: str, info: RunInfo) -> str:

@@ -131,7 +131,7 @@ def test_newer_schema_is_refused(tmp_path):
         list_runs(db)
 
 
-def test_a_version_1_history_gains_the_audit_table_and_keeps_its_runs(tmp_path):
+def test_a_version_1_history_gains_the_audit_table_keeps_its_runs_and_renames_verdicts(tmp_path):
     from don_predictor.history import _SCHEMA
 
     db = tmp_path / "old.sqlite"
@@ -141,8 +141,13 @@ def test_a_version_1_history_gains_the_audit_table_and_keeps_its_runs(tmp_path):
             "INSERT INTO runs VALUES ('r1', '2026-01-01T00:00:00+00:00', 'ann', 'cli', 'rf', '{}', NULL, 'a.csv',"
             " NULL, 1, 1, 0)"
         )
+        connection.execute(
+            "INSERT INTO run_rows (run_id, position, sample_id, status, rf_verdict) VALUES "
+            "('r1', 0, 's1', 'ok', 'inconclusive')"
+        )
     record_audit(db, "activate", "ann", {"backend": "rf", "version": "v2"})
     assert list_runs(db)["run_id"].tolist() == ["r1"]
+    assert run_rows(db, "r1")["rf_verdict"].tolist() == ["send_to_lab"]  # the old name, renamed
     trail = list_audit(db)
     assert trail[["user", "action"]].values.tolist() == [["ann", "activate"]] and '"v2"' in trail["detail"][0]
     with sqlite3.connect(db) as connection:

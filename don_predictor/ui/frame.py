@@ -58,7 +58,8 @@ def sidebar() -> None:
             index=keys.index(st.session_state.get(LIMIT_KEY, settings().default_limit)),
             format_func=lambda key: get_limit(key).label,
             key=LIMIT_KEY,
-            help="Verdicts: below / above when the whole 90 % interval is on one side, else inconclusive.",
+            help="Verdicts come from the screening engine: below or above at the set risk levels (by default it clears"
+            " at most 5 % of truly-above samples), else send_to_lab.",
         )
         st.markdown("### Active models")
         versions, problems = active_versions()
