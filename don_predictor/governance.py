@@ -47,11 +47,11 @@ def _coverage(version: ModelVersion | None) -> float | None:
     return intervals.get("coverage")
 
 
-def _cell(value: tuple[float, float] | None, spread: bool) -> str:
+def _cell(value: tuple[float, float] | None, spread: bool, decimals: int = 3) -> str:
     if value is None:
         return "—"
     mean, sd = value
-    return f"{mean:,.3f}" + (f" ± {sd:,.3f}" if spread and sd else "")
+    return f"{mean:,.{decimals}f}" + (f" ± {sd:,.{decimals}f}" if spread and sd else "")
 
 
 def review_activation(registry: Registry, backend: str, version: str) -> ActivationReview:
@@ -69,11 +69,12 @@ def review_activation(registry: Registry, backend: str, version: str) -> Activat
     review = ActivationReview(challenger, champion, same_folds)
     for key in COMPARED_METRICS:
         new, old = _metric(challenger, key), _metric(champion, key)
+        decimals = 0 if key.endswith("_ppb") else 3  # ppb to the unit, as the method supports
         review.rows.append(
             {
                 "metric": METRIC_LABELS[key],
-                "challenger": _cell(new, challenger.cv_metrics.get("repeats", 1) > 1),
-                "champion": _cell(old, bool(champion) and champion.cv_metrics.get("repeats", 1) > 1),
+                "challenger": _cell(new, challenger.cv_metrics.get("repeats", 1) > 1, decimals),
+                "champion": _cell(old, bool(champion) and champion.cv_metrics.get("repeats", 1) > 1, decimals),
             }
         )
     new_cov, old_cov = _coverage(challenger), _coverage(champion)
