@@ -22,9 +22,8 @@ else:
     settings = training_settings_form(can_start=not busy and table is not None)
     if table is None and not busy:
         st.info("Drop a calibration CSV above, or use the demo file.")
-    if settings is not None:
-        start_training(table, upload.data, upload.name, settings)
-        st.rerun()
+    if settings is not None and start_training(table, upload.data, upload.name, settings):
+        st.rerun()  # the progress panel takes over
 
 job_progress()
 job_result()

@@ -279,6 +279,18 @@ def test_one_job_trains_both_backends_and_a_failure_of_one_is_reported(app_with_
     assert any(s.value.startswith("Saved RF") for s in at.success)
 
 
+def test_too_few_usable_rows_are_refused_on_the_page_before_any_job(app_with_models, demo_calibration):
+    from don_predictor.jobs import latest_job
+
+    before = latest_job()
+    few = ("\n".join(demo_calibration.read_text().splitlines()[:6]) + "\n").encode()  # 5 rows
+    at = app_with_models
+    at.run()
+    start_training_on_page(at, few, ["rf"], cv_repeats=0)
+    assert any("only 5 rows" in e.value and "at least 10" in e.value for e in at.error), [e.value for e in at.error]
+    assert latest_job() is before  # nothing started
+
+
 def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_models, demo_calibration, monkeypatch):
     import threading
 

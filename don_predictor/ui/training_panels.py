@@ -32,15 +32,16 @@ def current_job() -> Job | None:
     return st.session_state.get(JOB_KEY)
 
 
-def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) -> None:
-    """Start one background job that trains each chosen backend in turn; saved versions are not activated."""
+def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) -> bool:
+    """Start one background job that trains each chosen backend in turn (saved versions are not activated); False,
+    with the reason on the page, when it cannot start."""
     usable = int(table.trainable.sum())
     if usable < MIN_TRAINING_ROWS:  # said now, on the page, rather than from the job a moment later
         st.error(
             f"**{name}** cannot train a model: only {usable} rows have a complete spectrum and a valid "
             f"vomitoxin_ppb; training needs at least {MIN_TRAINING_ROWS}."
         )
-        return
+        return False
     reg = registry()
     backends = settings["backends"]
 
@@ -70,9 +71,11 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
     description = f"{', '.join(b.upper() for b in backends)} on {name} ({usable} rows)"
     try:
         st.session_state[JOB_KEY] = start_job("training", work, description=description, user=current_user())
-        st.session_state.pop(DISMISSED_KEY, None)
     except JobBusyError as error:
         st.warning(str(error))
+        return False
+    st.session_state.pop(DISMISSED_KEY, None)
+    return True
 
 
 @st.fragment(run_every=1.0)
