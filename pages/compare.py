@@ -91,7 +91,7 @@ with left:
         data_sha256=upload.sha256,
         thresholds=thresholds,
     )
-    download_results(compared, upload.name, "compare", metadata, lots)
+    download_results(compared, upload.name, "compare", metadata, lots, target_of(table))
 with right:
     st.subheader("TF against RF")
     st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")

@@ -56,16 +56,27 @@ def test_compare_upload_scores_every_row_and_downloads(browser, trained_registry
         page.wait_for_timeout(1500)  # let the charts draw before the screenshot
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
-        with page.expect_download() as download_info:
-            page.get_by_role("button", name="Download results (CSV)").click()
-        saved = tmp_path / "results.csv"
-        download_info.value.save_as(saved)
+        saved = {}
+        for button, name in [
+            ("Results (CSV)", "results.csv"),
+            ("Workbook (Excel)", "run.xlsx"),
+            ("Printable report", "r.html"),
+        ]:
+            with page.expect_download() as download_info:  # the workbook and the report are built on the click
+                page.get_by_role("button", name=button).click()
+            saved[name] = tmp_path / name
+            download_info.value.save_as(saved[name])
 
-    results = pd.read_csv(saved)
+    results = pd.read_csv(saved["results.csv"])
     upload = pd.read_csv(demo_upload)
     assert results["hsi_id"].tolist() == upload["hsi_id"].tolist()
     assert (results["status"] == "ok").all()
     assert results["rf_ppb"].notna().all() and results["tf_ppb"].notna().all()
+    assert (results["rf_ppb"] == results["rf_ppb"].round()).all()  # ppb to the unit
+    book = pd.read_excel(saved["run.xlsx"], sheet_name=None)
+    assert book["results"]["hsi_id"].tolist() == upload["hsi_id"].tolist() and "run" in book
+    report = saved["r.html"].read_text()
+    assert demo_upload.name in report and "Samples not cleared" in report
     assert (tmp_path / "compare.png").stat().st_size > 10_000
     print(f"screenshot: {tmp_path / 'compare.png'}")
 

@@ -79,7 +79,7 @@ def render_predict_page(backend: str) -> None:
         data_sha256=upload.sha256,
         thresholds=thresholds,
     )
-    download_results(results, upload.name, backend, metadata, lots)
+    download_results(results, upload.name, backend, metadata, lots, target_of(table))
     st.plotly_chart(
         charts.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label),
         width="stretch",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import streamlit as st
 
 from don_predictor.config import settings
 from don_predictor.evaluation import regression_metrics
+from don_predictor.exports import csv_bytes, file_names, report_html, workbook_bytes
 from don_predictor.limits import Limit, custom_limit
 from don_predictor.predict import results_csv
 from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, trusted_ppb, verdict_counts
@@ -112,37 +112,57 @@ def download_results(
     results: pd.DataFrame,
     upload_name: str,
     suffix: str,
-    metadata: dict | None = None,
+    metadata: dict,
     lots: pd.DataFrame | None = None,
+    measured: np.ndarray | None = None,
 ) -> None:
-    """The results CSV; beside it the lot table (when there are lots) and the run's details as JSON (limit, risk
-    levels, model versions, date, input hash, thresholds), so a saved file says what produced it."""
-    stem = Path(upload_name).stem or "spectra"
-    cols = st.columns(3)
+    """The run as files a lab keeps: results (CSV, ppb to the unit, the measured value when uploaded), the lot
+    table, the run's details (JSON: limit, risk levels, model versions, date, input hash, thresholds), an Excel
+    workbook with all three, and a one-page printable report. The workbook and the report are built on click."""
+    names = file_names(upload_name, suffix)
+    backends = [b for b in metadata.get("model_versions", {}) if f"{b}_ppb" in results]
+    cols = st.columns(5)
     cols[0].download_button(
-        "Download results (CSV)",
-        data=results_csv(results),
-        file_name=f"{stem}_{suffix}.csv",
+        "Results (CSV)",
+        data=csv_bytes(results, measured),
+        file_name=names["csv"],
         mime="text/csv",
         key=f"download_{suffix}",
         type="primary",
     )
     if lots is not None and not lots.empty:
         cols[1].download_button(
-            "Download lots (CSV)",
+            "Lots (CSV)",
             data=results_csv(lots),
-            file_name=f"{stem}_{suffix}_lots.csv",
+            file_name=names["lots"],
             mime="text/csv",
             key=f"download_{suffix}_lots",
         )
-    if metadata is not None:
-        cols[2].download_button(
-            "Run details (JSON)",
-            data=json.dumps(metadata, indent=1).encode("utf-8"),
-            file_name=f"{stem}_{suffix}_run.json",
-            mime="application/json",
-            key=f"download_{suffix}_meta",
-        )
+    cols[2].download_button(
+        "Run details (JSON)",
+        data=json.dumps(metadata, indent=1).encode("utf-8"),
+        file_name=names["json"],
+        mime="application/json",
+        key=f"download_{suffix}_meta",
+    )
+    cols[3].download_button(
+        "Workbook (Excel)",
+        data=lambda: workbook_bytes(results, lots, metadata, measured),
+        file_name=names["xlsx"],
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key=f"download_{suffix}_xlsx",
+        on_click="ignore",
+    )
+    cols[4].download_button(
+        "Printable report",
+        data=lambda: report_html(results, lots, metadata, backends, measured).encode("utf-8"),
+        file_name=names["html"],
+        mime="text/html",
+        key=f"download_{suffix}_report",
+        on_click="ignore",
+        help="One page: limit, risk levels, models, verdict counts, lots and the samples not cleared. "
+        "Open it in a browser and print it.",
+    )
 
 
 INTERVALS_AND_VERDICTS = (
