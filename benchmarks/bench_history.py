@@ -1,6 +1,8 @@
-"""Benchmark: time to write a 10,000-row scoring run (both backends, with intervals and verdicts) into the history.
+"""Benchmark: time to write a 10,000-row scoring run (both backends, with intervals, domain statistics and
+verdicts) into the history, on SQLite and, when PostgreSQL's binaries are installed, on a temporary PostgreSQL
+server; then 8 threads writing 1,000-row runs at once.
 
-Run: make bench-history. Prints the median of 5 writes into a fresh SQLite file.
+Run: make bench-history. Prints the median of 5 writes and rows/s per database.
 """
 
 from __future__ import annotations
@@ -8,48 +10,75 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from don_predictor.history import RunInfo, list_runs, record_run
+from don_predictor.history import RunInfo, list_runs, record_run  # noqa: E402
 
 ROWS = 10_000
+INFO = RunInfo("bench", {"rf": "v1", "tf": "v1"}, "bench.csv", "0" * 64, "fda-1ppm", "bench")
 
 
-def results(seed: int) -> pd.DataFrame:
+def results(seed: int, rows: int = ROWS) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"hsi_id": [f"s{i:05d}" for i in range(ROWS)], "status": ["ok"] * ROWS})
+    frame = pd.DataFrame({"hsi_id": [f"s{i:05d}" for i in range(rows)], "status": ["ok"] * rows})
     for backend in ("rf", "tf"):
-        ppb = rng.lognormal(6, 1.5, ROWS)
+        ppb = rng.lognormal(6, 1.5, rows)
         frame[f"{backend}_ppb"] = ppb
         frame[f"{backend}_low_ppb"] = ppb * 0.3
         frame[f"{backend}_high_ppb"] = ppb * 3
-        frame[f"{backend}_in_domain"] = pd.array(rng.random(ROWS) > 0.02, dtype="boolean")
+        frame[f"{backend}_in_domain"] = pd.array(rng.random(rows) > 0.02, dtype="boolean")
+        for statistic in ("t2", "q", "baseline"):
+            frame[f"{backend}_{statistic}"] = rng.gamma(2, 2, rows)
         frame[f"{backend}_verdict"] = np.where(
             ppb * 3 < 1000, "below", np.where(ppb * 0.3 > 1000, "above", "send_to_lab")
         )
+        frame[f"{backend}_verdict_reason"] = "prediction under the below-threshold"
     return frame
 
 
-def main() -> None:
-    db = Path(tempfile.mkdtemp(prefix="bench_history_")) / "history.sqlite"
-    info = RunInfo("bench", {"rf": "v1", "tf": "v1"}, "bench.csv", "0" * 64, "fda-1ppm", "bench")
+def bench(name: str, db) -> None:
     timings = []
     for seed in range(5):
         frame = results(seed)
         started = time.perf_counter()
-        record_run(db, frame, "hsi_id", info)
+        record_run(db, frame, "hsi_id", INFO)
         timings.append(time.perf_counter() - started)
     assert len(list_runs(db)) == 5
-    print(
-        f"write one {ROWS:,}-row run (rf + tf, intervals, verdicts): median {statistics.median(timings):.2f} s "
-        f"over 5 runs; database {db.stat().st_size / 1e6:.1f} MB"
-    )
+    median = statistics.median(timings)
+    print(f"{name}: one {ROWS:,}-row run (rf + tf): median {median:.2f} s over 5, {ROWS / median:,.0f} rows/s")
+    frames = [results(100 + i, 1000) for i in range(8)]
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=lambda f=f: [record_run(db, f, "hsi_id", INFO) for _ in range(3)]) for f in frames
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    assert len(list_runs(db)) == 5 + 24
+    print(f"{name}: 8 threads x 3 runs of 1,000 rows at once: {seconds:.2f} s, {24_000 / seconds:,.0f} rows/s")
+
+
+def main() -> None:
+    bench("SQLite", Path(tempfile.mkdtemp(prefix="bench_history_")) / "history.sqlite")
+    try:
+        from pg_server import fresh_database
+
+        url = fresh_database()
+    except BaseException as error:  # pytest.skip is a BaseException
+        print(f"PostgreSQL: skipped ({error})")
+        return
+    bench("PostgreSQL", url)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ENVIRONMENT = {
     "DON_MODELS_DIR": ("models", "the model registry directory"),
     "DON_HISTORY_DB": ("history/history.sqlite", "SQLite file of the prediction history (created on first use)"),
+    "DON_HISTORY_URL": (
+        "",
+        "history database URL (postgresql+psycopg://user:pass@host/db); empty: DON_HISTORY_DB",
+    ),
     "DON_HISTORY_RETENTION_DAYS": ("0", "delete runs older than this many days at start; 0 keeps everything"),
+    "DON_METRICS_PORT": ("0", "port of this process's Prometheus /metrics endpoint; 0: no metrics"),
     "DON_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR; logs go to stdout"),
     "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
     "DON_DEFAULT_LIMIT": ("eu-unprocessed-maize", "the limit verdicts use until a user picks another"),
@@ -41,7 +46,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     models_dir: Path
-    history_db: Path
+    history_db: Path | str  # the SQLite file, or the DON_HISTORY_URL string when that is set
     history_retention_days: int
     log_level: str
     max_upload_rows: int
@@ -53,6 +58,7 @@ class Settings:
     analysts: frozenset[str] = frozenset()
     false_compliant_rate: float = 0.05
     false_suspect_rate: float = 0.05
+    metrics_port: int = 0
 
     @property
     def risk(self):
@@ -82,7 +88,7 @@ class Settings:
             raise SettingsError("DON_PASSWORD_HASH must come from `python -m don_predictor hash-password`")
         return cls(
             models_dir=Path(get("DON_MODELS_DIR")),
-            history_db=Path(get("DON_HISTORY_DB")),
+            history_db=_history_location(get("DON_HISTORY_URL"), get("DON_HISTORY_DB")),
             history_retention_days=_whole_number(get("DON_HISTORY_RETENTION_DAYS"), "DON_HISTORY_RETENTION_DAYS", 0),
             log_level=log_level,
             max_upload_rows=_whole_number(get("DON_MAX_UPLOAD_ROWS"), "DON_MAX_UPLOAD_ROWS", 1),
@@ -94,7 +100,18 @@ class Settings:
             analysts=_addresses(get("DON_ANALYSTS")),
             false_compliant_rate=_rate(get("DON_FALSE_COMPLIANT_RATE"), "DON_FALSE_COMPLIANT_RATE"),
             false_suspect_rate=_rate(get("DON_FALSE_SUSPECT_RATE"), "DON_FALSE_SUSPECT_RATE"),
+            metrics_port=_whole_number(get("DON_METRICS_PORT"), "DON_METRICS_PORT", 0),
         )
+
+
+def _history_location(url: str, db: str) -> Path | str:
+    if not url:
+        return Path(db)
+    if not url.startswith(("sqlite:///", "postgresql")) or "://" not in url:
+        raise SettingsError(
+            f"DON_HISTORY_URL must be a sqlite:/// or postgresql+psycopg:// URL, got {url.split('@')[-1]!r}"
+        )
+    return url
 
 
 def _whole_number(raw: str, name: str, minimum: int) -> int:

@@ -4,14 +4,16 @@ import plotly.express as px
 import streamlit as st
 
 from don_predictor.config import BACKENDS, settings
-from don_predictor.history import HistoryError, list_runs, predictions_over_time, run_rows
+from don_predictor.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.predict import results_csv
 from don_predictor.ui.frame import ensure_router
+
+MAX_PLOTTED_RUNS = 100
 
 ensure_router()
 st.title("Prediction history")
 db = settings().history_db
-st.caption(f"Every scoring run, from every page and the command line, is kept in `{db}`.")
+st.caption(f"Every scoring run, from every page and the command line, is kept in `{describe(db)}`.")
 
 c1, c2, c3, c4 = st.columns(4)
 today = datetime.now(UTC).date()
@@ -37,6 +39,7 @@ except HistoryError as error:
     st.error(str(error))
     st.stop()
 
+runs["created_utc"] = runs["created_utc"].dt.strftime("%Y-%m-%d %H:%M:%S")
 if runs.empty:
     st.info("No runs match. Score a file on the Compare, RandomForest or TensorFlow page and it appears here.")
     st.stop()
@@ -55,15 +58,18 @@ run_id = st.selectbox(
         f"{runs.set_index('run_id').loc[r, 'file_name']} · {runs.set_index('run_id').loc[r, 'source']}"
     ),
 )
-rows = run_rows(db, run_id)
+try:
+    rows = run_rows(db, run_id)
+    points = predictions_over_time(db, runs["run_id"].head(MAX_PLOTTED_RUNS).tolist())
+except HistoryError as error:
+    st.error(str(error))
+    st.stop()
 st.dataframe(rows.drop(columns=["run_id"]), hide_index=True, width="stretch")
 st.download_button(
     "Download this run (CSV)", results_csv(rows.drop(columns=["run_id"])), f"run_{run_id[:8]}.csv", "text/csv"
 )
 
 st.subheader("Predictions over time")
-MAX_PLOTTED_RUNS = 100
-points = predictions_over_time(db, runs["run_id"].head(MAX_PLOTTED_RUNS).tolist())
 if not points.empty:
     points["ppb"] = points["ppb"].clip(lower=1.0)  # zeros cannot sit on a log axis
     figure = px.strip(points, x="time", y="ppb", color="model", log_y=True, hover_data=["sample_id"])

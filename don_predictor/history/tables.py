@@ -1,0 +1,110 @@
+"""The history's tables (schema 4). A new backend or a new per-row field changes no table: results are one row per
+(run, row, backend), and fields beyond the common ones go to `extra` as JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out. PostgreSQL keeps a timestamptz; SQLite keeps one fixed-format UTC string, so
+    comparing them as strings compares them as times."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("history timestamps must carry a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("user_name", String(200)),
+    Column("source", String(100), nullable=False),
+    Column("backends", String(200), nullable=False),  # comma-separated, for the list view and its filter
+    Column("model_versions", Text, nullable=False),  # JSON: backend -> version
+    Column("limit_key", String(100)),
+    Column("file_name", Text),
+    Column("file_sha256", String(64)),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_scored", Integer, nullable=False),
+    Column("rows_rejected", Integer, nullable=False),
+    Index("ix_runs_created_at", "created_at"),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("sample_id", Text),
+    Column("status", Text, nullable=False),
+    Column("measured_ppb", Float),  # the reference value, when the upload carried one: the model's live error
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+)
+
+# The fields every backend has today, as typed columns the Monitoring and History pages query.
+RESULT_FIELDS = ("ppb", "low_ppb", "high_ppb", "in_domain", "verdict", "t2", "q", "baseline")
+
+results = Table(
+    "results",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("backend", String(32), primary_key=True),
+    Column("ppb", Float),
+    Column("low_ppb", Float),
+    Column("high_ppb", Float),
+    Column("in_domain", Boolean),
+    Column("verdict", String(32)),
+    Column("t2", Float),
+    Column("q", Float),
+    Column("baseline", Float),
+    Column("extra", Text),  # JSON of any other per-row field of this backend (the verdict's reason, ...)
+    ForeignKeyConstraint(["run_id", "position"], ["samples.run_id", "samples.position"], ondelete="CASCADE"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("user_name", String(200)),
+    Column("action", String(100), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_created_at", "created_at"),
+)
