@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 
+from don_predictor import metrics
 from don_predictor.config import settings
-from don_predictor.history import list_audit, record_audit
+from don_predictor.history import describe, list_audit, record_audit
 from don_predictor.logs import event
 
 __all__ = ["audit", "list_audit"]
@@ -16,9 +17,17 @@ __all__ = ["audit", "list_audit"]
 
 def audit(action: str, *, user: str | None = None, **detail) -> None:
     """Log `action` with its user and details, and keep it in the audit table."""
+    metrics.observe_audit(action)
+    detail = {key: _no_password(value) for key, value in detail.items()}
     level = logging.WARNING if action in ("login_failed", "login_locked", "activation_override") else logging.INFO
     event(action, level, user=user or "-", **detail)
     try:
         record_audit(settings().history_db, action, user, detail)
     except Exception as error:  # a locked or broken database, a full disk: logged, never raised
+        metrics.HISTORY_WRITE_ERRORS.labels("audit").inc()
         event("audit_write_failed", logging.ERROR, action=action, error=type(error).__name__)
+
+
+def _no_password(value):
+    """A database URL (the start event's history location) is logged and kept without its password."""
+    return describe(value) if isinstance(value, str) and "://" in value else value

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from don_predictor import metrics
 from don_predictor.backends.base import ProgressCallback
 from don_predictor.logs import event
 
@@ -104,6 +105,7 @@ def start_job(
             traceback.print_exc()  # the cause, for the operator's log
         finally:
             job.finished = time.time()
+            metrics.observe_training(job.state, job.seconds)
             _one_at_a_time.release()
 
     threading.Thread(target=run, name=f"job-{title}", daemon=True).start()

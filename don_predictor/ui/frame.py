@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from don_predictor import __version__
+from don_predictor import __version__, metrics
 from don_predictor.audit import audit
 from don_predictor.config import Settings, settings
 from don_predictor.history import delete_older_than
@@ -25,6 +25,7 @@ def start_up() -> Settings:
     """Once per process: read and check the settings, set up logging, apply the history retention."""
     config = settings()
     setup_logging(config.log_level)
+    metrics.start_server(config.metrics_port)
     deleted = (
         delete_older_than(config.history_db, config.history_retention_days) if config.history_retention_days else 0
     )

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from don_predictor import metrics
 from don_predictor.backends import Backend
 from don_predictor.config import BACKENDS, settings
 from don_predictor.logs import event
@@ -51,6 +52,7 @@ def active_versions(backends: tuple[str, ...] = BACKENDS) -> tuple[dict[str, Mod
             problems.append(f"No active {backend.upper()} model yet: train one on the Train page (or run make models).")
         else:
             found[backend] = version
+    metrics.observe_active(found)
     return found, problems
 
 
@@ -153,7 +155,11 @@ def score_upload(
     def score() -> pd.DataFrame:
         table = read_upload(data, sha256=sha256)
         models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
-        return predict_table(table, models, limit_ppb, risk)
+        try:
+            return predict_table(table, models, limit_ppb, risk)
+        except Exception as error:
+            metrics.SCORING_ERRORS.labels(type(error).__name__).inc()
+            raise
 
     return SCORE_CACHE.get((sha256, models_dir, versions, float(limit_ppb), risk), score, frame_bytes)
 

@@ -7,6 +7,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
+from don_predictor import metrics
 from don_predictor.config import settings
 from don_predictor.history import RunInfo, record_run
 from don_predictor.limits import Limit
@@ -30,6 +31,7 @@ def record_scoring(
     if key in recorded:
         return
     scored = int((results["status"] == "ok").sum())
+    metrics.observe_scoring(results, list(versions), source, seconds)
     try:
         run_id = record_run(
             settings().history_db,
@@ -38,6 +40,7 @@ def record_scoring(
             RunInfo(source, versions, upload.name, sha256, limit.key, current_user()),
         )
     except Exception as error:  # scoring worked; a history failure is reported, not fatal
+        metrics.HISTORY_WRITE_ERRORS.labels("run").inc()
         event("history_write_failed", logging.ERROR, page=source, error=f"{type(error).__name__}: {error}")
         st.warning(f"This run could not be saved to the prediction history: {error}")
         return
