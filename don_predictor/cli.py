@@ -110,13 +110,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from don_predictor.predict import id_column_name, lots_of, predict_table, results_csv, screening_thresholds
+    """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
+    from don_predictor import batch
+    from don_predictor.predict import results_csv, screening_thresholds
 
-    data = _read_input(args.data)
-    table = read_spectra(data)
-    _report_table(table)
-    if args.lots_out and table.lots is None:
-        raise UsageError(f"--lots-out needs a 'lot' or 'lot_id' column in {args.data}")
+    _check_input(args.data)
     settings = Settings.from_env()
     risk = settings.risk
     registry = Registry(_models_dir(args))
@@ -126,40 +124,101 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not names:
             raise UsageError(f"no active model in {registry.root}: train one first (python -m don_predictor train)")
     limit = get_limit(args.limit or settings.default_limit)
-    models = {name: registry.load(name) for name in names}
-    results = predict_table(table, models, limit.ppb, risk)
-    _write_output(args.out, results_csv(results))
-    lots = lots_of(results, table, names)
-    if args.lots_out:
-        _write_output(args.lots_out, results_csv(lots))
-    if not args.no_history:
-        from don_predictor.history import RunInfo, record_run
+    versions = {name: registry.active_version(name) for name in names}
+    if args.engine == "dask":
+        return _predict_on_dask(args, registry, versions, limit, risk)
+    if args.scheduler or args.workers:
+        raise UsageError("--scheduler and --workers are for --engine dask")
+    models = {name: registry.load(name, versions[name]) for name in names}
 
-        info = RunInfo(
-            "cli",
-            {name: model_version for name in names if (model_version := registry.active_version(name))},
-            Path(args.data).name,
-            hashlib.sha256(data).hexdigest(),
-            limit.key,
-            _user_name(),
-        )
-        record_run(settings.history_db, results, id_column_name(table), info)
-    scored = int((results["status"] == "ok").sum())
-    print(f"{scored} of {len(results)} rows scored with {', '.join(names)}; results in {args.out}")
+    def needs_lots(table) -> None:
+        if args.lots_out and table.lots is None:
+            raise UsageError(f"--lots-out needs a 'lot' or 'lot_id' column in {args.data}")
+
+    writer = _open_results(args.out)
+    summary = batch.score_stream(
+        args.data,
+        writer,
+        models,
+        limit.ppb,
+        risk,
+        batch_bytes=int(args.batch_mb * (1 << 20)),
+        keep_rows=0 if args.no_history else settings.max_upload_rows,
+        say=_say,
+        progress=batch.Progress(Path(args.data).stat().st_size),
+        check_first=needs_lots,
+        read=read_spectra,
+    )
+    for warning in summary.warnings:
+        _say(f"warning: {warning}")
+    if args.lots_out and summary.lots is not None:
+        _write_output(args.lots_out, results_csv(summary.lots))
+    if not args.no_history:
+        _record_history(args, settings, summary, versions, limit)
+    print(f"{summary.scored} of {summary.rows} rows scored with {', '.join(names)}; results in {args.out}")
     for name in names:
-        if f"{name}_verdict" in results:
-            counts = results[f"{name}_verdict"].value_counts()
-            summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
+        if name in summary.verdicts:
+            counts = summary.verdicts[name]
+            summary_line = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
             thresholds = screening_thresholds(models[name], limit.ppb, risk)
             rule = risk.label if thresholds else "interval rule: model saved before the screening calibration"
-            print(f"{name} against {limit.label}: {summary} ({rule})")
+            print(f"{name} against {limit.label}: {summary_line} ({rule})")
             for note in thresholds.notes() if thresholds else []:
                 _say(f"warning: {name}: {note}")
-        if lots is not None and f"{name}_lot_verdict" in lots:
-            counts = lots[f"{name}_lot_verdict"].value_counts()
-            summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
-            print(f"{name} lots: {summary}" + (f"; lot table in {args.lots_out}" if args.lots_out else ""))
-    if scored == 0:
+        if summary.lots is not None and f"{name}_lot_verdict" in summary.lots:
+            counts = summary.lots[f"{name}_lot_verdict"].value_counts()
+            summary_line = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
+            print(f"{name} lots: {summary_line}" + (f"; lot table in {args.lots_out}" if args.lots_out else ""))
+    if summary.scored == 0:
+        _say("error: no row could be scored (see the problems above)")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _record_history(args, settings, summary, versions, limit) -> None:
+    """The run and its rows in the prediction history; a file too big to keep row by row is said so instead."""
+    if summary.history is None:
+        _say(
+            f"warning: not recorded in the prediction history: {summary.rows:,} rows is more than "
+            f"DON_MAX_UPLOAD_ROWS ({settings.max_upload_rows:,}); the results file holds them (--no-history: say "
+            "nothing)"
+        )
+        return
+    from don_predictor.history import RunInfo, record_run
+
+    digest = hashlib.sha256()
+    with open(args.data, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
+    record_run(settings.history_db, summary.history, summary.id_column, info)
+
+
+def _predict_on_dask(args, registry, versions, limit, risk) -> int:
+    from don_predictor import dask_engine
+
+    if args.lots_out:
+        raise UsageError("--lots-out is not available with --engine dask (each partition is scored on its own)")
+    summary = dask_engine.score_on_dask(
+        args.data,
+        args.out,
+        registry.root,
+        versions,
+        limit.ppb,
+        risk,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        partition_bytes=int(args.batch_mb * (1 << 20)),
+    )
+    for problem in summary.problems:
+        _say(f"warning: {problem}")
+    for warning in summary.warnings:
+        _say(f"warning: {warning}")
+    print(
+        f"{summary.scored} of {summary.rows} rows scored with {', '.join(versions)} in {summary.partitions} "
+        f"partitions; results in {args.out} (summary: {summary.summary_path})"
+    )
+    if summary.scored == 0:
         _say("error: no row could be scored (see the problems above)")
         return EXIT_BAD_INPUT
     return EXIT_OK
@@ -316,14 +375,44 @@ def _write_output(path: str, content: bytes) -> None:
 
 
 def _read_input(path: str) -> bytes:
-    try:
+    with _input_errors(path):
         return Path(path).read_bytes()
+
+
+def _check_input(path: str) -> None:
+    """The file exists and can be read (it is read later, batch by batch). A URL is for the Dask engine to open."""
+    if "://" in path:
+        return
+    with _input_errors(path), open(path, "rb"):
+        pass
+
+
+@contextlib.contextmanager
+def _input_errors(path: str):
+    try:
+        yield
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, not a CSV file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
+
+
+def _open_results(path: str):
+    """A results writer for `path`, with the same plain messages as _write_output when it cannot be written."""
+    from don_predictor.batch import ResultsWriter
+
+    if Path(path).is_dir():
+        raise UsageError(f"{path}: is a directory; name a file to write")
+    try:
+        return ResultsWriter(path)
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{path}: a file is in the way of the folder to write into") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot be written ({error.strerror or type(error).__name__})") from None
 
 
 def _report_table(table) -> None:
@@ -387,7 +476,9 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="score a spectra CSV with the active models")
     common(predict)
-    predict.add_argument("--out", required=True, help="results CSV to write")
+    predict.add_argument(
+        "--out", required=True, help="results: CSV, or Parquet if it ends in .parquet (a folder with --engine dask)"
+    )
     predict.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     predict.add_argument(
         "--limit",
@@ -397,6 +488,17 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     predict.add_argument("--lots-out", help="lot table CSV to write (needs a 'lot' or 'lot_id' column)")
+    predict.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="local: streamed here, batch by batch; dask: partitions scored on a Dask cluster (default local)",
+    )
+    predict.add_argument("--scheduler", help="with --engine dask: the address of a running Dask scheduler")
+    predict.add_argument("--workers", type=int, help="with --engine dask and no --scheduler: local worker processes")
+    predict.add_argument(
+        "--batch-mb", type=float, default=32, help="MB of input per batch (per partition with dask); default 32"
+    )
     predict.set_defaults(handler=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="repeated k-fold cross-validation")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,14 @@ PARAMS_FILE = "backend.json"
 
 def no_progress(fraction: float, message: str) -> None:
     """The default progress callback: says nothing."""
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (a container's or taskset's share, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 class Backend(ABC):
@@ -52,28 +61,40 @@ class Backend(ABC):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """DON in ppb, one value per row of X, never negative."""
-        X = np.asarray(X, dtype=float)
-        if X.shape[1] != len(self.band_names):
-            raise ValueError(f"the model expects {len(self.band_names)} bands, got {X.shape[1]}")
+        X = self._checked(X)
         if len(X) == 0:
             return np.empty(0)
         return np.clip(self._predict(X), 0.0, None)
 
     def predict_with_trust(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """ppb, plus low_ppb / high_ppb (when intervals were calibrated), in_domain, t2, q and baseline (when
-        fitted)."""
-        out = {"ppb": self.predict(X)}
+        fitted). The model runs once: its prediction and its difficulty come from the same pass."""
+        X = self._checked(X)
+        if len(X):
+            ppb, difficulty = self._predict_with_difficulty(X)
+            out = {"ppb": np.clip(ppb, 0.0, None)}
+        else:
+            out, difficulty = {"ppb": np.empty(0)}, self.difficulty(X)
         if self.trust is None:
             return out
         if self.trust.intervals is not None:
-            out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"], self.difficulty(X))
+            out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"], difficulty)
         if len(out["ppb"]):
-            out["in_domain"], out["t2"], out["q"], out["baseline"] = self.trust.domain.in_domain(
-                np.asarray(X, dtype=float)
-            )
+            out["in_domain"], out["t2"], out["q"], out["baseline"] = self.trust.domain.in_domain(X)
         else:  # no scorable row: the same columns, empty
             out["in_domain"], out["t2"], out["q"], out["baseline"] = np.empty(0, bool), *([np.empty(0)] * 3)
         return out
+
+    def _checked(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.shape[1] != len(self.band_names):
+            raise ValueError(f"the model expects {len(self.band_names)} bands, got {X.shape[1]}")
+        return X
+
+    def _predict_with_difficulty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Prediction (ppb, before clipping) and difficulty of non-empty X. Backends whose difficulty comes from the
+        same computation as the prediction (trees, ensemble members) override this to run once."""
+        return self._predict(X), self.difficulty(X)
 
     def difficulty(self, X: np.ndarray) -> np.ndarray | None:
         """How unsure the model is about each row, on the sqrt(ppb) scale; None when it cannot tell."""

@@ -16,6 +16,10 @@ from don_predictor.preprocessing import apply_preprocessing, fit_target, forward
 
 MODEL_FILE = "model.keras"
 DIFFICULTY_FLOOR = 1.0  # sqrt(ppb), as for RF: members that agree do not make a sample certain
+# Rows per call of the network, the last call padded to the same size: a matrix product's rounding depends on its
+# number of rows, and a spectrum's prediction must not depend on the rows scored with it (whole file, batches or a
+# cluster give the same numbers). The intermediate tensors stay a few MB however many rows are scored.
+ROWS_PER_CALL = 2048
 
 # Huber: the transformed target still has a few extreme samples; squared error lets them dominate.
 LOSSES = {
@@ -151,20 +155,39 @@ class TensorFlowBackend(Backend):
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return inverse_target(self.target_transform, self.member_predictions(X).mean(axis=1), self.fitted)
 
+    def _predict_with_difficulty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The members run once: their mean is the prediction, their spread the difficulty."""
+        members = self.member_predictions(X)
+        ppb = inverse_target(self.target_transform, members.mean(axis=1), self.fitted)
+        return ppb, self._spread(members)
+
     def member_predictions(self, X: np.ndarray) -> np.ndarray:
         """Each member's prediction on the model's transformed target scale: (rows, members)."""
-        Z = apply_preprocessing(self.params["preprocessing"], X)
-        # A direct call, not model.predict(): no tf.function retracing per model, and faster for small batches.
-        z = np.asarray(self.model_(Z.astype("float32"), training=False), dtype=float)
+        X = np.asarray(X, dtype=float)
+        z = np.empty((len(X), int(self.params["ensemble_size"])))
+        block = np.zeros((ROWS_PER_CALL, X.shape[1]), dtype="float32")
+        for start in range(0, len(X), ROWS_PER_CALL):
+            rows = slice(start, start + ROWS_PER_CALL)
+            n = len(X[rows])
+            block[:n] = apply_preprocessing(self.params["preprocessing"], X[rows])
+            block[n:] = 0.0
+            # A direct call, not model.predict(): no tf.function retracing per model, and faster for small batches.
+            z[rows] = np.asarray(self.model_(block, training=False), dtype=float).reshape(ROWS_PER_CALL, -1)[:n]
         return z * self.fitted["target_std"] + self.fitted["target_mean"]
 
     def difficulty(self, X: np.ndarray) -> np.ndarray | None:
         """The spread of the members' predictions on the sqrt(ppb) scale, for an ensemble on a sqrt target."""
-        if self.target_transform != "sqrt" or int(self.params["ensemble_size"]) < 2:
+        if not self._has_spread():
             return None
         if len(X) == 0:
             return np.empty(0)
-        return self.member_predictions(np.asarray(X, dtype=float)).std(axis=1) + DIFFICULTY_FLOOR
+        return self._spread(self.member_predictions(X))
+
+    def _has_spread(self) -> bool:
+        return self.target_transform == "sqrt" and int(self.params["ensemble_size"]) >= 2
+
+    def _spread(self, members: np.ndarray) -> np.ndarray | None:
+        return members.std(axis=1) + DIFFICULTY_FLOOR if self._has_spread() else None
 
     def _save(self, directory: Path) -> None:
         self.model_.save(directory / MODEL_FILE)
