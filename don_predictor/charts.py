@@ -9,6 +9,14 @@ from don_predictor.config import SCREENING_LIMIT_PPB
 
 COLORS = {"rf": "#2E7D32", "tf": "#EF6C00", "mean": "#37474F", "limit": "#C62828"}
 MIN_LOG_PPB = 1.0  # zeros cannot sit on a log axis: they are drawn at 1 ppb
+# Above this many samples one marker per sample becomes a wall: charts switch to WebGL and aggregate views.
+AGGREGATE_ABOVE = 300
+MAX_FLAGGED_MARKERS = 2000  # out-of-domain crosses drawn on an aggregate chart (evenly thinned beyond)
+
+
+def scatter_type(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
+    """SVG markers for a readable few, WebGL for thousands (SVG slows the browser from a few thousand points)."""
+    return go.Scattergl if n_points > AGGREGATE_ABOVE else go.Scatter
 
 
 def band_axis(band_names: list[str]) -> tuple[np.ndarray, str]:
@@ -67,7 +75,7 @@ def actual_vs_predicted(actual: np.ndarray, predictions: dict[str, np.ndarray], 
     for name, ppb in predictions.items():
         keep = finite & np.isfinite(ppb)
         fig.add_trace(
-            go.Scatter(
+            scatter_type(int(keep.sum()))(
                 x=np.maximum(actual[keep], MIN_LOG_PPB),
                 y=np.maximum(ppb[keep], MIN_LOG_PPB),
                 mode="markers",
@@ -89,7 +97,7 @@ def actual_vs_predicted(actual: np.ndarray, predictions: dict[str, np.ndarray], 
 def compare_scatter(rf_ppb: np.ndarray, tf_ppb: np.ndarray, ids: list[str]) -> go.Figure:
     keep = np.isfinite(rf_ppb) & np.isfinite(tf_ppb)
     fig = go.Figure(
-        go.Scatter(
+        scatter_type(int(keep.sum()))(
             x=np.maximum(rf_ppb[keep], MIN_LOG_PPB),
             y=np.maximum(tf_ppb[keep], MIN_LOG_PPB),
             mode="markers",
@@ -137,7 +145,11 @@ def intervals_figure(
     ids: list[str], predictions: dict[str, dict[str, np.ndarray]], limit_ppb: float, limit_label: str
 ) -> go.Figure:
     """Each sample's prediction with its interval as an error bar, sorted by the first backend; out-of-domain
-    samples drawn as crosses; the limit as a horizontal line."""
+    samples drawn as crosses; the limit as a horizontal line. Above AGGREGATE_ABOVE samples: the sorted
+    predictions as a band (see sorted_band_figure)."""
+    n_scored = int(np.isfinite(next(iter(predictions.values()))["ppb"]).sum())
+    if n_scored > AGGREGATE_ABOVE:
+        return sorted_band_figure(predictions, limit_ppb, limit_label)
     fig = go.Figure()
     first = next(iter(predictions.values()))["ppb"]
     order = np.argsort(np.nan_to_num(first, nan=-1.0))
@@ -170,6 +182,68 @@ def intervals_figure(
         margin={"t": 30},
     )
     return fig
+
+
+def sorted_band_figure(predictions: dict[str, dict[str, np.ndarray]], limit_ppb: float, limit_label: str) -> go.Figure:
+    """Many samples at once: per backend, the predictions sorted from lowest to highest against the share of
+    samples (a quantile curve), the 90 % intervals in the same order as a shaded envelope, and the out-of-domain
+    samples as crosses on the curve. Where the curve crosses the limit reads as "this share is predicted below"."""
+    fig = go.Figure()
+    for name, scored in predictions.items():
+        ppb = scored["ppb"]
+        order = np.argsort(np.nan_to_num(ppb, nan=-1.0))
+        order = order[np.isfinite(ppb[order])]
+        if not len(order):
+            continue
+        share = 100.0 * (np.arange(len(order)) + 0.5) / len(order)
+        color = COLORS.get(name)
+        if "low_ppb" in scored:
+            high = np.maximum(scored["high_ppb"][order], MIN_LOG_PPB)
+            low = np.maximum(scored["low_ppb"][order], MIN_LOG_PPB)
+            fig.add_trace(go.Scattergl(x=share, y=high, line={"width": 0}, showlegend=False, hoverinfo="skip"))
+            fig.add_trace(
+                go.Scattergl(
+                    x=share,
+                    y=low,
+                    fill="tonexty",
+                    line={"width": 0},
+                    name=f"{name} 90 % intervals",
+                    opacity=0.25,
+                    fillcolor=_translucent(color),
+                )
+            )
+        fig.add_trace(
+            go.Scattergl(x=share, y=np.maximum(ppb[order], MIN_LOG_PPB), name=name, line={"color": color, "width": 2})
+        )
+        in_domain = scored.get("in_domain")
+        if in_domain is not None:
+            flagged = np.flatnonzero(~in_domain[order])
+            if len(flagged) > MAX_FLAGGED_MARKERS:
+                flagged = flagged[np.linspace(0, len(flagged) - 1, MAX_FLAGGED_MARKERS).astype(int)]
+            if len(flagged):
+                fig.add_trace(
+                    go.Scattergl(
+                        x=share[flagged],
+                        y=np.maximum(ppb[order][flagged], MIN_LOG_PPB),
+                        mode="markers",
+                        name=f"{name} outside the domain",
+                        marker={"color": color, "symbol": "x", "size": 6},
+                    )
+                )
+    fig.add_hline(y=limit_ppb, line={"color": COLORS["limit"], "dash": "dash"}, annotation_text=limit_label)
+    fig.update_layout(
+        xaxis={"title": "share of samples, sorted by prediction (%)", "range": [0, 100]},
+        yaxis={"title": "DON (ppb), 90 % interval", "type": "log"},
+        height=420,
+        margin={"t": 30},
+    )
+    return fig
+
+
+def _translucent(hex_color: str | None, alpha: float = 0.2) -> str:
+    hex_color = (hex_color or "#37474F").lstrip("#")
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 def band_importance_figure(importance: dict, band_names: list[str]) -> go.Figure:

@@ -24,6 +24,8 @@ from don_predictor.ui.results import (
 )
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
+MAX_PICKER_ROWS = 1000
+
 ensure_router()
 st.title("Compare RandomForest and TensorFlow")
 versions, problems = active_versions()
@@ -46,8 +48,9 @@ validation_report(table)
 started = time.perf_counter()
 try:
     versions_key = tuple((b, v.version) for b, v in versions.items())
-    results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
-    thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
+    with st.spinner(f"Scoring {table.n_rows:,} spectra with both models…", show_time=True):
+        results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
+        thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
 except BandMismatchError as error:
     st.error(f"**{upload.name}** does not fit the models: {error}")
     st.stop()
@@ -107,11 +110,16 @@ if actual is not None:
 st.subheader("One sample")
 scored_rows = [i for i in range(table.n_rows) if np.isfinite(rf[i])]
 if scored_rows:
-    row = st.selectbox("Sample", scored_rows, format_func=lambda i: f"{table.ids[i]}  (row {i + 1})")
+    if len(scored_rows) <= MAX_PICKER_ROWS:
+        row = st.selectbox("Sample", scored_rows, format_func=lambda i: f"{table.ids[i]}  (row {i + 1})")
+    else:  # a drop-down of thousands of options slows the browser: pick by row number instead
+        number = st.number_input("Sample (row number in the file)", 1, table.n_rows, scored_rows[0] + 1)
+        row = int(number) - 1
+        st.caption(f"Row {row + 1:,}: {table.ids[row]}" + ("" if np.isfinite(rf[row]) else " (not scored)"))
     mean = versions["rf"].manifest.get("training_mean_spectrum")
     c1, c2 = st.columns([1, 3])
-    c1.metric("RandomForest", f"{rf[row]:,.0f} ppb")
-    c1.metric("TensorFlow", f"{tf[row]:,.0f} ppb")
+    c1.metric("RandomForest", f"{rf[row]:,.0f} ppb" if np.isfinite(rf[row]) else "—")
+    c1.metric("TensorFlow", f"{tf[row]:,.0f} ppb" if np.isfinite(tf[row]) else "—")
     spectrum = table.bands_matrix(versions["rf"].manifest["band_names"])[row]
     c2.plotly_chart(
         charts.spectrum_against_mean(versions["rf"].manifest["band_names"], spectrum, mean, table.ids[row]),

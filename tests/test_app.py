@@ -363,3 +363,37 @@ def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo
     assert at.subheader[0].value.startswith("Verdicts against 60,000 ppb")
     assert any("no sample can be cleared below 60,000 ppb" in w.value for w in at.warning)
     assert (results_frame(at)["rf_verdict"] != "below").all()
+
+
+def test_a_long_upload_pages_its_table_and_draws_aggregate_charts(app_with_models, demo_upload):
+    from don_predictor.demo import demo_frame
+    from don_predictor.ui.results import PAGE_ROWS
+
+    rows = 2 * PAGE_ROWS + 120
+    data = demo_frame(rows, seed=7, id_prefix="big", with_target=False).to_csv(index=False).encode()
+    at = open_page(app_with_models, "pages/compare.py")
+    at.file_uploader(key="compare_file").set_value(("big.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = results_frame(at)
+    assert len(shown) == PAGE_ROWS and shown["hsi_id"].iloc[0] == "big_0000"
+    assert any(f"Rows 1–{PAGE_ROWS:,} of {rows:,} (all rows" in c.value for c in at.caption)
+
+    at.number_input(key="rf_tf_table_page").set_value(3)
+    at.run()
+    last_page = results_frame(at)
+    assert last_page["hsi_id"].tolist() == [f"big_{i:04d}" for i in range(2 * PAGE_ROWS, rows)]
+
+    at.radio(key="rf_tf_table_filter").set_value("not cleared")
+    at.number_input(key="rf_tf_table_page").set_value(1)
+    at.run()
+    not_cleared = results_frame(at)
+    assert (
+        len(not_cleared) and not ((not_cleared["rf_verdict"] == "below") & (not_cleared["tf_verdict"] == "below")).any()
+    )
+    # Thousands of samples: the interval chart is the sorted band in WebGL, not one error bar per sample.
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    band = next(c for c in charts if "share of samples" in str(c["layout"].get("xaxis", {}).get("title")))
+    assert all(trace["type"] == "scattergl" for trace in band["data"])
+    # The sample picker is a row number, not a drop-down of a thousand options.
+    assert any(n.label.startswith("Sample (row number") for n in at.number_input)

@@ -52,8 +52,9 @@ def render_predict_page(backend: str) -> None:
     started = time.perf_counter()
     versions_key = ((backend, version.version),)
     try:
-        results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
-        thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
+        with st.spinner(f"Scoring {table.n_rows:,} spectra with the {label} model…", show_time=True):
+            results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
+            thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit the {label} model: {error}")
         return

@@ -26,7 +26,14 @@ def with_ppm(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
     return shown
 
 
+PAGE_ROWS = 500  # above this many rows the table pages: the browser gets a page, the download every row
+TABLE_FILTERS = ("all rows", "not cleared", "outside the domain", "not scored")
+
+
 def results_table(results: pd.DataFrame, backends: list[str]) -> None:
+    shown = with_ppm(results, backends)
+    if len(shown) > PAGE_ROWS:
+        shown = page_of(shown, backends, key="_".join(backends))
     column_config = {}
     for backend in backends:
         column_config[f"{backend}_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} (ppb)", format="%.0f")
@@ -41,7 +48,39 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
         column_config[f"{backend}_baseline"] = st.column_config.NumberColumn(
             f"{backend.upper()} baseline", format="%+.1f", help="Baseline-offset statistic, in standard deviations"
         )
-    st.dataframe(with_ppm(results, backends), hide_index=True, width="stretch", column_config=column_config)
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=column_config)
+
+
+def rows_matching(results: pd.DataFrame, backends: list[str], which: str) -> pd.Series:
+    """Which rows a table filter keeps: not cleared (above or send_to_lab by any model), outside the domain (by
+    any model), not scored, or all."""
+    if which == "not cleared":
+        columns = [results[f"{b}_verdict"].isin([ABOVE, SEND_TO_LAB]) for b in backends if f"{b}_verdict" in results]
+    elif which == "outside the domain":
+        columns = [results[f"{b}_in_domain"].eq(False).fillna(False) for b in backends if f"{b}_in_domain" in results]
+    elif which == "not scored":
+        columns = [results["status"].ne("ok")]
+    else:
+        return pd.Series(True, index=results.index)
+    return pd.concat(columns, axis=1).any(axis=1) if columns else pd.Series(False, index=results.index)
+
+
+def page_of(results: pd.DataFrame, backends: list[str], key: str) -> pd.DataFrame:
+    """A filter and a page number above a long table; returns the rows of that page."""
+    left, right = st.columns([3, 1])
+    which = left.radio("Show", TABLE_FILTERS, horizontal=True, key=f"{key}_table_filter")
+    selected = results[rows_matching(results, backends, which)]
+    pages = max(1, -(-len(selected) // PAGE_ROWS))
+    page = right.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key=f"{key}_table_page")
+    first = (min(int(page), pages) - 1) * PAGE_ROWS
+    last = min(first + PAGE_ROWS, len(selected))
+    st.caption(
+        f"Rows {first + 1:,}–{last:,} of {len(selected):,} ({which}, of {len(results):,} in the file). "
+        "The downloads hold every row."
+        if len(selected)
+        else f"No rows: none is {which}."
+    )
+    return selected.iloc[first:last]
 
 
 def summary_metrics(results: pd.DataFrame, backend: str) -> None:

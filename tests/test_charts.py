@@ -1,0 +1,50 @@
+"""The charts stay readable at any size: one marker per sample for a few, aggregate WebGL views for thousands."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from don_predictor import charts
+
+
+def scored(n: int, out_of_domain_every: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ppb = rng.lognormal(6.5, 1.2, n)
+    ppb[3] = np.nan  # a row that was not scored
+    return {
+        "ppb": ppb,
+        "low_ppb": ppb / 2,
+        "high_ppb": ppb * 2,
+        "in_domain": np.arange(n) % out_of_domain_every != 0,
+    }
+
+
+def test_a_few_samples_get_one_marker_each_with_its_interval():
+    n = charts.AGGREGATE_ABOVE - 10
+    fig = charts.intervals_figure([f"s{i}" for i in range(n)], {"rf": scored(n)}, 1500, "EU maize")
+    (trace,) = fig.data
+    assert trace.type == "scatter" and len(trace.y) == n - 1  # the unscored row is left out
+    assert trace.error_y.array is not None and list(trace.marker.symbol).count("x") > 0
+
+
+def test_thousands_of_samples_become_a_sorted_band_with_an_envelope():
+    n = 20_000
+    data = scored(n, out_of_domain_every=3)
+    fig = charts.intervals_figure([f"s{i}" for i in range(n)], {"rf": data, "tf": scored(n, seed=1)}, 1500, "EU")
+    assert {t.type for t in fig.data} == {"scattergl"}
+    curve = next(t for t in fig.data if t.name == "rf")
+    assert len(curve.y) == n - 1 and np.all(np.diff(curve.y) >= 0)  # sorted from lowest to highest
+    assert curve.x[0] > 0 and curve.x[-1] < 100
+    envelope = next(t for t in fig.data if t.name == "rf 90 % intervals")
+    assert envelope.fill == "tonexty"
+    crosses = next(t for t in fig.data if t.name == "rf outside the domain")
+    assert len(crosses.x) == charts.MAX_FLAGGED_MARKERS  # thinned: about 6,700 flagged samples
+    assert any(shape.y0 == 1500 for shape in fig.layout.shapes)
+
+
+def test_scatter_plots_switch_to_webgl_for_many_points():
+    few, many = np.arange(1, 50.0), np.arange(1, 5000.0)
+    assert charts.compare_scatter(few, few, [str(i) for i in few]).data[0].type == "scatter"
+    assert charts.compare_scatter(many, many, [str(i) for i in many]).data[0].type == "scattergl"
+    figure = charts.actual_vs_predicted(many, {"rf": many}, [str(i) for i in many])
+    assert figure.data[0].type == "scattergl"
