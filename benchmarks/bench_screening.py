@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import beta as beta_dist
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -87,6 +88,7 @@ class Tally:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.calibration_positives: dict[str, list[int]] = defaultdict(list)
+        self.r2_ppb: dict[str, list[float]] = defaultdict(list)  # per backend, one per repeat (outer test folds)
 
     def add(self, variant: str, limit_name: str, verdict: np.ndarray, y_test: np.ndarray, limit: float) -> None:
         c = self.counts[(variant, limit_name)]
@@ -133,8 +135,10 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
         params = {"n_estimators": args.trees} if backend == "rf" and args.trees else {}
         if backend == "tf" and args.members:
             params["ensemble_size"] = args.members
+        params |= dict(args.param)
         for repeat in range(args.repeats):
             outer = KFold(args.folds, shuffle=True, random_state=1000 + repeat)
+            outer_predictions = np.full(len(y), np.nan)
             for fold, (train, test) in enumerate(outer.split(X)):
                 # Inner CV on the outer training rows only: the calibration scores the bundle would store.
                 inner_scores = np.zeros(len(train))
@@ -152,6 +156,7 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
                             p = classifier_scores(X[tr], y[tr], X[te], limit)
                             inner_classifier[name][inner_test] = np.nan if p is None else p
                 test_scores, test_difficulty = fit_scores(backend, params, X[train], y[train], X[test], bands)
+                outer_predictions[test] = test_scores
                 has_difficulty = test_difficulty is not None
                 in_domain = DomainModel.fit(X[train]).in_domain(X[test])[0]
                 intervals = ConformalIntervals.fit(
@@ -184,6 +189,7 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
                     file=sys.stderr,
                     flush=True,
                 )
+            tally.r2_ppb[backend].append(float(r2_score(y, outer_predictions)))
             if on_repeat is not None:  # the figures so far, so a long run that is stopped still leaves a result
                 on_repeat(summarise(args, y, risk, tally, time.perf_counter() - started, repeat + 1))
     return summarise(args, y, risk, tally, time.perf_counter() - started, args.repeats)
@@ -203,9 +209,10 @@ def summarise(args: argparse.Namespace, y: np.ndarray, risk: Risk, tally: Tally,
         "inner_folds": args.inner_folds,
         "repeats": repeats,
         "backends": args.backends,
-        "params": {"trees": args.trees, "members": args.members},
+        "params": {"trees": args.trees, "members": args.members, **dict(args.param)},
         "risk": {"alpha": risk.false_compliant, "beta": risk.false_suspect},
         "calibration_positives_per_outer_fold": positives,
+        "r2_ppb_per_repeat": dict(tally.r2_ppb),
         "seconds": round(seconds, 1),
         "rows": tally.rows(),
     }
@@ -230,6 +237,11 @@ def format_report(result: dict) -> str:
             f"({fc_low:.1%}–{fc_high:.1%}) | {row['false_suspect']}/{row['truly_below']} = "
             f"{row['false_suspect_rate']:.1%} ({fs_low:.1%}–{fs_high:.1%}) |"
         )
+    for backend, values in result.get("r2_ppb_per_repeat", {}).items():
+        lines.append(
+            f"\n{backend}: R² in ppb on the outer test folds, mean over repeats {np.mean(values):.3f} "
+            f"(each repeat: {', '.join(f'{v:.3f}' for v in values)})"
+        )
     lines += ["", "| limit | truly above in the dev data | per outer training set (min–max) | needed at alpha |"]
     lines += ["| --- | --- | --- | --- |"]
     for name in order:
@@ -238,6 +250,15 @@ def format_report(result: dict) -> str:
             dev = result["truly_above_in_dev_data"][name]
             lines.append(f"| {name} | {dev} | {p['min']}–{p['max']} | {p['needed']} |")
     return "\n".join(lines)
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE read as JSON when it is JSON (numbers, lists, true), else as a string."""
+    key, _, value = text.partition("=")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
 
 
 def main() -> None:
@@ -251,6 +272,14 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.05)
     parser.add_argument("--trees", type=int, default=0, help="RF trees (default: the backend's default)")
     parser.add_argument("--members", type=int, default=0, help="TF ensemble members (default: the backend's)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=parse_param,
+        metavar="KEY=VALUE",
+        help="a backend parameter for a model variant, e.g. target_transform=none or hidden_units=[64,32] (repeatable)",
+    )
     parser.add_argument("--json", help="also write the raw figures here (after every repeat)")
     args = parser.parse_args()
 
