@@ -26,6 +26,7 @@ ENVIRONMENT = {
     ),
     "DON_HISTORY_RETENTION_DAYS": ("0", "delete runs older than this many days at start; 0 keeps everything"),
     "DON_METRICS_PORT": ("0", "port of this process's Prometheus /metrics endpoint; 0: no metrics"),
+    "DON_DRIFT_THRESHOLD": ("0.25", "drift score (PSI) above which the Monitoring page and the alert warn"),
     "DON_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR; logs go to stdout"),
     "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
     "DON_DEFAULT_LIMIT": ("eu-unprocessed-maize", "the limit verdicts use until a user picks another"),
@@ -59,6 +60,7 @@ class Settings:
     false_compliant_rate: float = 0.05
     false_suspect_rate: float = 0.05
     metrics_port: int = 0
+    drift_threshold: float = 0.25
 
     @property
     def risk(self):
@@ -101,6 +103,7 @@ class Settings:
             false_compliant_rate=_rate(get("DON_FALSE_COMPLIANT_RATE"), "DON_FALSE_COMPLIANT_RATE"),
             false_suspect_rate=_rate(get("DON_FALSE_SUSPECT_RATE"), "DON_FALSE_SUSPECT_RATE"),
             metrics_port=_whole_number(get("DON_METRICS_PORT"), "DON_METRICS_PORT", 0),
+            drift_threshold=_positive(get("DON_DRIFT_THRESHOLD"), "DON_DRIFT_THRESHOLD"),
         )
 
 
@@ -121,6 +124,16 @@ def _whole_number(raw: str, name: str, minimum: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _positive(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number such as 0.25, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name} must be above 0, got {raw!r}")
     return value
 
 

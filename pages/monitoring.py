@@ -1,0 +1,86 @@
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from don_predictor import drift, monitoring
+from don_predictor.config import settings
+from don_predictor.history import HistoryError
+from don_predictor.ui.frame import ensure_router
+
+ensure_router()
+st.title("Monitoring")
+st.caption(
+    "Do the spectra and predictions coming in still look like the calibration data? From the prediction history "
+    f"of every page and replica; the drift score covers the last {monitoring.DRIFT_DAYS} days."
+)
+config = settings()
+c1, c2 = st.columns(2)
+days = c1.selectbox("Show the last", [7, 30, 90, 365], index=1, format_func=lambda n: f"{n} days")
+period = c2.radio("Per", ["D", "W"], format_func={"D": "day", "W": "week"}.get, horizontal=True)
+
+
+@st.cache_data(ttl=60, show_spinner="Reading the history…")
+def window(days: int) -> monitoring.Window:
+    return monitoring.load_window(config.history_db, config.models_dir, days)
+
+
+try:
+    data = window(days)
+except HistoryError as error:
+    st.error(str(error))
+    st.stop()
+
+now = datetime.now(UTC)
+found = monitoring.drifts(data, config.drift_threshold, now=now)
+for item in sorted(found, key=lambda f: (data.active.get(f.backend) != f.version, f.backend)):
+    active = data.active.get(item.backend) == item.version
+    text = item.sentence(monitoring.DRIFT_DAYS) + ("" if active else " (not the active version)")
+    (st.error if item.exceeded else st.success if item.score is not None else st.info)(text)
+if not found:
+    st.info("No active model with a calibration reference yet: train one on the Train page.")
+
+if data.frame.empty:
+    st.info(f"Nothing scored in the last {days} days. Score a file on the Compare, RandomForest or TensorFlow page.")
+    st.stop()
+
+table = drift.by_period(data.frame, period)
+st.subheader("Out-of-domain share")
+st.plotly_chart(monitoring.share_chart(table, "out_of_domain", "out of domain"), width="stretch")
+st.subheader("Verdicts")
+st.plotly_chart(monitoring.verdict_chart(table), width="stretch")
+
+st.subheader("Against the calibration data")
+for (backend, version), reference in data.references.items():
+    rows = drift.served_by(drift.recent(data.frame, days, now), backend, version)
+    if rows.empty:
+        continue
+    st.markdown(f"**{backend.upper()} {version}** · {len(rows):,} scored spectra")
+    left, right = st.columns(2)
+    left.plotly_chart(monitoring.predictions_vs_calibration(rows, reference), width="stretch")
+    right.plotly_chart(
+        monitoring.statistic_chart(rows, reference, "baseline", reference.baseline_limit, "baseline offset (SD)"),
+        width="stretch",
+    )
+    left.plotly_chart(
+        monitoring.statistic_chart(rows, reference, "t2", reference.t2_limit, "Hotelling T²"), width="stretch"
+    )
+    right.plotly_chart(
+        monitoring.statistic_chart(rows, reference, "q", reference.q_limit, "Q residual"), width="stretch"
+    )
+
+st.subheader("Live performance")
+live = drift.live_performance(data.frame, period)
+if live.empty:
+    st.caption("No upload in this window carried measured values (a `vomitoxin_ppb` column).")
+else:
+    st.caption("From uploads that carried measured values; the dotted line is the active version's cross-validation.")
+    for backend, part in live.groupby("backend"):
+        cv = monitoring.cv_reference(config.models_dir, backend, data.active.get(backend, ""))
+        left, right = st.columns(2)
+        left.plotly_chart(
+            monitoring.performance_chart(part, "mae_ppb", cv.get("mae_ppb"), "MAE (ppb)"), width="stretch"
+        )
+        right.plotly_chart(
+            monitoring.performance_chart(part, "coverage", cv.get("coverage"), "interval coverage"), width="stretch"
+        )
+    st.dataframe(live, hide_index=True, width="stretch")

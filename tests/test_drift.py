@@ -1,0 +1,93 @@
+"""Drift monitoring: PSI itself, a real tiny RF model scoring its own kind of spectra (no drift) and shifted ones
+(drift, with the plain sentence), live error and coverage from uploads with measured values, the Monitoring page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from streamlit.testing.v1 import AppTest
+
+from don_predictor import drift, monitoring
+from don_predictor.history import RunInfo, record_run, results_since
+from don_predictor.predict import predict_table
+from don_predictor.spectra import read_spectra
+
+
+def test_psi_is_small_for_the_same_distribution_and_large_for_a_shifted_one():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=2000)
+    assert drift.psi_against_sample(reference, rng.normal(size=500)) < 0.05
+    assert drift.psi_against_sample(reference, rng.normal(0.8, 1, size=500)) > 0.25
+    assert drift.psi_against_distribution(stats.norm(), rng.normal(size=500)) < 0.05
+    assert drift.psi_against_distribution(stats.norm(), rng.normal(0, 2, size=500)) > 0.25
+
+
+@pytest.fixture(scope="module")
+def rf_models(trained_registry):
+    return trained_registry  # tiny RF and TF versions trained on the demo data, shared with the other test files
+
+
+def _score(registry, table, X=None):
+    model = registry.load("rf")
+    if X is not None:
+        table = table.__class__(**{**table.__dict__, "X": X})
+    return predict_table(table, {"rf": model}, 1500.0)
+
+
+def test_spectra_like_the_calibration_data_do_not_drift_shifted_ones_do(rf_models, demo_upload, tmp_path):
+    db = tmp_path / "h.sqlite"
+    version = rf_models.active_version("rf")
+    info = RunInfo("compare", {"rf": version}, "up.csv", "x")
+    upload = read_spectra(demo_upload.read_bytes())
+    for _ in range(2):  # 100 rows: enough for a score
+        record_run(db, _score(rf_models, upload), "hsi_id", info)
+    window = monitoring.load_window(db, rf_models.root, 30)
+    (found,) = [f for f in monitoring.drifts(window, 0.25) if f.backend == "rf"]
+    assert [f.score for f in monitoring.drifts(window, 0.25) if f.backend == "tf"] == [None]  # it scored nothing
+    assert found.score is not None and not found.exceeded, found.parts
+    assert "look like the calibration data" in found.sentence(7)
+
+    shifted = np.asarray(upload.X) + 0.05  # a reflectance offset: an instrument whose reference drifted
+    for _ in range(2):
+        record_run(db, _score(rf_models, upload, shifted), "hsi_id", info)
+    window = monitoring.load_window(db, rf_models.root, 30)
+    recent = window.frame[window.frame["created_at"] >= window.frame["created_at"].sort_values().iloc[100]]
+    found = drift.drift(recent, window.references[("rf", version)], 0.25)
+    assert found.exceeded and found.parts["baseline"] > 1, found.parts
+    assert "differ from the calibration data" in found.sentence(7) and "recalibrate" in found.sentence(7)
+    table = drift.by_period(window.frame, "D")
+    assert table["rows"].sum() == 200 and 0 <= table["out_of_domain"].iloc[0] <= 1
+
+
+def test_live_error_and_coverage_from_uploads_with_measured_values(rf_models, demo_table, tmp_path):
+    db = tmp_path / "h.sqlite"
+    results = _score(rf_models, demo_table)
+    results["vomitoxin_ppb"] = demo_table.target
+    record_run(db, results, "hsi_id", RunInfo("compare", {"rf": rf_models.active_version("rf")}, "cal.csv", "x"))
+    live = drift.live_performance(results_since(db, datetime.now(UTC) - timedelta(days=1)), "W")
+    assert live["rows"].tolist() == [len(demo_table.target)]
+    expected = np.mean(np.abs(results["rf_ppb"] - demo_table.target))
+    assert live["mae_ppb"].iloc[0] == pytest.approx(expected)
+    assert 0.5 < live["coverage"].iloc[0] <= 1.0
+    cv = monitoring.cv_reference(rf_models.root, "rf", rf_models.active_version("rf"))
+    assert cv["mae_ppb"] > 0 and 0 < cv["coverage"] <= 1
+
+
+def test_the_monitoring_page_says_whether_the_spectra_drift(rf_models, demo_upload, tmp_path, monkeypatch):
+    db = tmp_path / "h.sqlite"
+    monkeypatch.setenv("DON_HISTORY_DB", str(db))
+    monkeypatch.setenv("DON_MODELS_DIR", str(rf_models.root))
+    upload = read_spectra(demo_upload.read_bytes())
+    info = RunInfo("compare", {"rf": rf_models.active_version("rf")}, "up.csv", "x")
+    for _ in range(2):
+        record_run(db, _score(rf_models, upload, np.asarray(upload.X) + 0.05), "hsi_id", info)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.switch_page("pages/monitoring.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("differ from the calibration data" in e.value for e in at.error)
+    assert len(at.get("plotly_chart")) >= 5
