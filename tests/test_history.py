@@ -284,7 +284,16 @@ def test_an_old_sqlite_history_is_carried_over(tmp_path, version):
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA user_version").fetchone()[0] == 4  # an older app refuses it now
         tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert tables == {"runs", "samples", "results", "audit", "alembic_version", "sqlite_sequence"}
+        assert tables == {
+            "runs",
+            "samples",
+            "results",
+            "audit",
+            "jobs",
+            "job_slots",
+            "alembic_version",
+            "sqlite_sequence",
+        }
     # retention works on the carried-over times
     assert delete_older_than(db, 1) == 1 and run_rows(db, "r1").empty
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 BUSY_TIMEOUT_S = 30.0
-SCHEMA_VERSION = 4  # schema 3 was the last one before Alembic (SQLite's user_version); 4 is Alembic's "v4"
+SCHEMA_VERSION = 5  # Alembic revision "v5"; schema 3 was the last before Alembic (SQLite's user_version)
 LEGACY_MAX = 3
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 7_140_014  # any fixed number: pg_advisory_xact_lock key that serialises migrations

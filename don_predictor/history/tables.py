@@ -108,3 +108,30 @@ audit = Table(
     Column("detail", Text, nullable=False),
     Index("ix_audit_created_at", "created_at"),
 )
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("title", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("user_name", String(200)),
+    Column("backends", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("fraction", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("error", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_jobs_started_at", "started_at"),
+)
+
+job_slots = Table(
+    "job_slots",
+    metadata,
+    Column("slot", String(32), primary_key=True),
+    Column("job_id", String(32), nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)

@@ -70,7 +70,9 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
 
     description = f"{', '.join(b.upper() for b in backends)} on {name} ({usable} rows)"
     try:
-        st.session_state[JOB_KEY] = start_job("training", work, description=description, user=current_user())
+        st.session_state[JOB_KEY] = start_job(
+            "training", work, description=description, user=current_user(), backends=tuple(backends)
+        )
     except JobBusyError as error:
         st.warning(str(error))
         return False
