@@ -4,6 +4,7 @@ tests skip, except under CI=true, where they fail."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,8 +81,39 @@ def test_the_endpoint_counts_predictions_rejections_and_the_domain():
     assert metrics.start_server(free_port())  # a second call in the same process starts nothing new
 
 
-def test_every_metric_an_alert_names_exists():
+def test_every_metric_an_alert_or_the_dashboard_names_exists():
     rules = yaml.safe_load((RULES / "alerts.yml").read_text())["groups"][0]["rules"]
-    named = {name for rule in rules for name in re.findall(r"\b((?:don|process)_\w+)", rule["expr"])}
+    panels = json.loads((RULES.parent / "grafana" / "don-predictor.json").read_text())["panels"]
+    exprs = [rule["expr"] for rule in rules] + [target["expr"] for panel in panels for target in panel["targets"]]
+    named = {name for expr in exprs for name in re.findall(r"\b((?:don|process)_\w+)", expr)}
+    named = {re.sub(r"_bucket$", "", name) for name in named}  # a histogram's buckets belong to its family
     families = {family.name for family in REGISTRY.collect()}  # counters without their _total
     assert len(named) >= 8 and named - families - {f"{f}_total" for f in families} == set()
+
+
+OPS = RULES.parent
+
+
+def test_the_fleet_profile_wires_replicas_database_proxy_and_prometheus_together():
+    compose = yaml.safe_load((OPS.parent / "compose.yaml").read_text())
+    assert compose["include"] == ["ops/compose.fleet.yaml"]
+    assert all("profiles" not in s for s in compose["services"].values())  # `docker compose up`: one process
+    fleet = yaml.safe_load((OPS / "compose.fleet.yaml").read_text())["services"]
+    assert all(s["profiles"] == ["fleet"] for s in fleet.values())
+    apps = {name: s for name, s in fleet.items() if s.get("image") == "don-predictor:latest"}
+    assert len(apps) == 2
+    for app in apps.values():
+        assert app["environment"]["DON_HISTORY_URL"].startswith("postgresql+psycopg://")
+        assert "@postgres:5432/" in app["environment"]["DON_HISTORY_URL"]
+        assert [v.split(":")[1] for v in app["volumes"]] == ["/app/models"]
+    assert len({tuple(a["volumes"]) for a in apps.values()}) == 1  # one shared registry
+    port = {a["environment"]["DON_METRICS_PORT"] for a in apps.values()}.pop()
+    for service in ("proxy", "prometheus"):
+        for volume in fleet[service]["volumes"]:
+            assert (OPS / volume.split(":")[0]).is_file(), volume
+    nginx = (OPS / "nginx" / "nginx.conf").read_text()
+    assert "ip_hash;" in nginx and "proxy_set_header Upgrade $http_upgrade;" in nginx
+    assert set(re.findall(r"server (\w+):8501", nginx)) == set(apps)
+    scrape = yaml.safe_load((RULES / "prometheus.yml").read_text())
+    assert set(scrape["scrape_configs"][0]["static_configs"][0]["targets"]) == {f"{a}:{port}" for a in apps}
+    assert scrape["rule_files"] == ["/etc/prometheus/alerts.yml"]

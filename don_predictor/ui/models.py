@@ -39,8 +39,15 @@ def load_model(models_dir: str, backend: str, version: str) -> Backend:
     return model
 
 
+_SERVED: dict[str, str] = {}  # backend -> the version this process last served, to log a switch once
+
+
 def active_versions(backends: tuple[str, ...] = BACKENDS) -> tuple[dict[str, ModelVersion], list[str]]:
-    """The active version per backend, and a plain sentence for each backend that has none."""
+    """The active version per backend, and a plain sentence for each backend that has none.
+
+    Read from active.json on every page run, never cached for the process: when another replica (or the command
+    line) activates a version in the shared registry, this process serves it from its next page run on.
+    """
     found, problems = {}, []
     for backend in backends:
         try:
@@ -52,6 +59,10 @@ def active_versions(backends: tuple[str, ...] = BACKENDS) -> tuple[dict[str, Mod
             problems.append(f"No active {backend.upper()} model yet: train one on the Train page (or run make models).")
         else:
             found[backend] = version
+    for backend, version in found.items():
+        if _SERVED.get(backend, version.version) != version.version:
+            event("active_version_changed", backend=backend, previous=_SERVED[backend], version=version.version)
+        _SERVED[backend] = version.version
     metrics.observe_active(found)
     return found, problems
 
