@@ -310,3 +310,12 @@ def test_a_database_url_setting_reaches_the_history(monkeypatch):
     with pytest.raises(SettingsError, match="DON_HISTORY_URL") as error:
         settings()
     assert "secret" not in str(error.value)
+
+
+def test_a_database_that_cannot_be_reached_is_a_plain_error_and_retention_at_start_skips_it():
+    from don_predictor.history import apply_retention
+
+    unreachable = "postgresql+psycopg://don@127.0.0.1:9/nowhere?connect_timeout=2"  # port 9: nothing listens
+    with pytest.raises(HistoryError, match="cannot be opened"):
+        list_runs(unreachable)
+    assert apply_retention(unreachable, 30) == 0

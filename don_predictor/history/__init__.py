@@ -5,6 +5,7 @@ from don_predictor.history.db import SCHEMA_VERSION, HistoryError, describe, eng
 from don_predictor.history.store import (
     TRUST_FIELDS,
     RunInfo,
+    apply_retention,
     backup_bytes,
     delete_older_than,
     list_audit,
@@ -21,6 +22,7 @@ __all__ = [
     "TRUST_FIELDS",
     "HistoryError",
     "RunInfo",
+    "apply_retention",
     "backup_bytes",
     "delete_older_than",
     "describe",

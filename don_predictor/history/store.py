@@ -3,7 +3,9 @@ file path, or a database URL (`settings().history_db` is whichever DON_HISTORY_U
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import sqlite3
 import tempfile
 import uuid
@@ -14,14 +16,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sqlalchemy import and_, delete, exists, func, insert, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from don_predictor.config import BACKENDS, TARGET_COLUMN
 from don_predictor.history import tables as t
-from don_predictor.history.db import engine, history_url, writing
+from don_predictor.history.db import HistoryError, engine, history_url, writing
 
 TRUST_FIELDS = t.RESULT_FIELDS
 _NUMERIC = ("ppb", "low_ppb", "high_ppb", "t2", "q", "baseline")
 _CHUNK = 5000  # rows per INSERT batch: bounded memory for a 100,000-row upload
+
+
+def _plain_errors(function):
+    """A database that went away mid-use is a HistoryError with one plain line, like one that cannot be opened."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+            raise HistoryError(
+                f"the history database cannot be used: {reason[0] if reason else type(error).__name__}"
+            ) from error
+
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,7 @@ def _backends_of(results: pd.DataFrame, info: RunInfo, id_column: str) -> list[s
     return [b for b in candidates if f"{b}_ppb" in results.columns and f"{b}_ppb" != id_column]
 
 
+@_plain_errors
 def record_run(
     db_path: str | Path, results: pd.DataFrame, id_column: str, info: RunInfo, measured: pd.Series | None = None
 ) -> str:
@@ -150,6 +170,7 @@ def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
+@_plain_errors
 def list_runs(
     db_path: str | Path,
     *,
@@ -186,6 +207,7 @@ def list_runs(
     return frame
 
 
+@_plain_errors
 def run_rows(db_path: str | Path, run_id: str) -> pd.DataFrame:
     """A run's rows in input order, one column per backend and field (`rf_ppb`, `tf_verdict`, ...), as scored;
     columns that are empty for every row are left out."""
@@ -211,6 +233,7 @@ def run_rows(db_path: str | Path, run_id: str) -> pd.DataFrame:
     return rows.dropna(axis=1, how="all")
 
 
+@_plain_errors
 def results_since(db_path: str | Path, since: datetime, until: datetime | None = None) -> pd.DataFrame:
     """One row per (run, row, backend) of the runs in [since, until): the run's time and versions, the row's status
     and measured value, and the backend's results. The Monitoring page's input."""
@@ -240,6 +263,7 @@ def _frame(connection, query) -> pd.DataFrame:
     return pd.DataFrame(connection.execute(query).all(), columns=[c.name for c in query.selected_columns])
 
 
+@_plain_errors
 def delete_older_than(db_path: str | Path, days: int) -> int:
     """Delete runs (and their rows) older than `days` days; returns how many runs went."""
     cutoff = t.utc_now() - timedelta(days=days)
@@ -251,6 +275,7 @@ def delete_older_than(db_path: str | Path, days: int) -> int:
         return connection.execute(delete(t.runs).where(t.runs.c.created_at < cutoff)).rowcount
 
 
+@_plain_errors
 def backup_bytes(db_path: str | Path) -> bytes:
     """A consistent copy of the whole history as a SQLite file, to download. On SQLite: the online backup API.
     On PostgreSQL: every table copied in one repeatable-read snapshot into a new SQLite file, which the app opens
@@ -280,6 +305,7 @@ def _copy_into_sqlite(db_path: str | Path, copy_path: Path) -> None:
                     target.execute(insert(table), [dict(row) for row in batch])
 
 
+@_plain_errors
 def predictions_over_time(db_path: str | Path, run_ids: list[str]) -> pd.DataFrame:
     """One row per (run, sample, backend) with the run's time and the prediction: for a plot over time."""
     if not run_ids:
@@ -297,6 +323,7 @@ def predictions_over_time(db_path: str | Path, run_ids: list[str]) -> pd.DataFra
     return frame
 
 
+@_plain_errors
 def record_audit(db_path: str | Path, action: str, user: str | None, detail: dict) -> None:
     """One audit event: an activation, a rollback, an import or export, a login or a failed one, a start."""
     row = {"created_at": t.utc_now(), "user_name": user, "action": action, "detail": json.dumps(detail, default=str)}
@@ -304,6 +331,7 @@ def record_audit(db_path: str | Path, action: str, user: str | None, detail: dic
         connection.execute(insert(t.audit), [row])
 
 
+@_plain_errors
 def list_audit(db_path: str | Path, limit: int = 200) -> pd.DataFrame:
     """The newest audit events first."""
     a = t.audit
@@ -316,3 +344,16 @@ def list_audit(db_path: str | Path, limit: int = 200) -> pd.DataFrame:
         frame = _frame(connection, query)
     frame["created_utc"] = pd.to_datetime(frame["created_utc"], utc=True)
     return frame
+
+
+def apply_retention(db_path: str | Path, days: int) -> int:
+    """delete_older_than at start: a database that cannot be reached is logged and skipped, never a crash."""
+    if not days:
+        return 0
+    try:
+        return delete_older_than(db_path, days)
+    except HistoryError as error:
+        from don_predictor.logs import event
+
+        event("retention_skipped", logging.ERROR, error=str(error))
+        return 0

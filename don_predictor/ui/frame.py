@@ -11,7 +11,7 @@ import streamlit as st
 from don_predictor import __version__, metrics
 from don_predictor.audit import audit
 from don_predictor.config import Settings, settings
-from don_predictor.history import delete_older_than
+from don_predictor.history import apply_retention
 from don_predictor.limits import LIMITS, Limit, get_limit
 from don_predictor.logs import setup_logging
 from don_predictor.registry import Registry
@@ -26,9 +26,7 @@ def start_up() -> Settings:
     config = settings()
     setup_logging(config.log_level)
     metrics.start_server(config.metrics_port)
-    deleted = (
-        delete_older_than(config.history_db, config.history_retention_days) if config.history_retention_days else 0
-    )
+    deleted = apply_retention(config.history_db, config.history_retention_days)
     cleaned = Registry(config.models_dir).clean_partials()
     login = "users file" if config.users_file else "shared password" if config.password_hash else "none or secrets.toml"
     audit(
