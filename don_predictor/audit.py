@@ -6,10 +6,11 @@ A failure to write the row is logged and never stops the action (a login must no
 from __future__ import annotations
 
 import logging
+import re
 
 from don_predictor import metrics
 from don_predictor.config import settings
-from don_predictor.history import describe, list_audit, record_audit
+from don_predictor.history import list_audit, record_audit
 from don_predictor.logs import event
 
 __all__ = ["audit", "list_audit"]
@@ -29,5 +30,5 @@ def audit(action: str, *, user: str | None = None, **detail) -> None:
 
 
 def _no_password(value):
-    """A database URL (the start event's history location) is logged and kept without its password."""
-    return describe(value) if isinstance(value, str) and "://" in value else value
+    """A URL with a password (the start event's history location) is logged and kept without it."""
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", value) if isinstance(value, str) else value

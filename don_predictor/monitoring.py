@@ -22,6 +22,7 @@ from don_predictor.logs import event
 from don_predictor.registry import Registry, RegistryError
 
 DRIFT_DAYS = 7
+MAX_ROWS = 300_000  # per-backend result rows read for the page: the newest, so a long window stays in memory
 METRICS_REFRESH_S = 600
 
 
@@ -34,7 +35,7 @@ class Window:
 
 def load_window(db, models_dir: str | Path, days: int, now: datetime | None = None) -> Window:
     now = now or datetime.now(UTC)
-    frame = results_since(db, now - timedelta(days=days))
+    frame = results_since(db, now - timedelta(days=days), limit=MAX_ROWS)
     registry = Registry(models_dir)
     active = {}
     for backend in BACKENDS:

@@ -43,6 +43,8 @@ if data.frame.empty:
     st.info(f"Nothing scored in the last {days} days. Score a file on the Compare, RandomForest or TensorFlow page.")
     st.stop()
 
+if len(data.frame) >= monitoring.MAX_ROWS:
+    st.caption(f"The newest {monitoring.MAX_ROWS:,} results of this window are shown; pick a shorter window for all.")
 table = drift.by_period(data.frame, period)
 st.subheader("Out-of-domain share")
 st.plotly_chart(monitoring.share_chart(table, "out_of_domain", "out of domain"), width="stretch")

@@ -78,6 +78,9 @@ def test_a_run_keeps_every_row(db):
     assert rows["rf_verdict"].iloc[-2] == "send_to_lab" and pd.isna(rows["rf_verdict"].iloc[-1])
     assert rows["rf_verdict_reason"].iloc[-2] == "out of domain"  # a field without a column of its own
     assert "tf_ppb" not in rows.columns  # columns of backends that were not used are left out
+    if isinstance(db, Path):  # readers go on while a run is written
+        with sqlite3.connect(db) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_new_backend_and_measured_values_need_no_schema_change(db):
@@ -319,3 +322,12 @@ def test_a_database_that_cannot_be_reached_is_a_plain_error_and_retention_at_sta
     with pytest.raises(HistoryError, match="cannot be opened"):
         list_runs(unreachable)
     assert apply_retention(unreachable, 30) == 0
+
+
+def test_the_start_event_keeps_no_database_password(tmp_path, monkeypatch):
+    from don_predictor.audit import audit
+
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
+    audit("start", history_db="postgresql+psycopg://don:s3cret@db:5432/don", note="see https://example.org/a")
+    detail = list_audit(tmp_path / "h.sqlite")["detail"][0]
+    assert "s3cret" not in detail and "don:***@db:5432/don" in detail and "https://example.org/a" in detail

@@ -81,10 +81,15 @@ def _create_engine(url: URL) -> Engine:
     # backup open.
     created = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_S})
 
+    wal = []
+
     @event.listens_for(created, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below), pysqlite does not
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        if not wal:  # persistent in the file: once per process is enough
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            wal.append(True)
 
     @event.listens_for(created, "begin")
     def _on_begin(connection: Connection):

@@ -234,9 +234,12 @@ def run_rows(db_path: str | Path, run_id: str) -> pd.DataFrame:
 
 
 @_plain_errors
-def results_since(db_path: str | Path, since: datetime, until: datetime | None = None) -> pd.DataFrame:
-    """One row per (run, row, backend) of the runs in [since, until): the run's time and versions, the row's status
-    and measured value, and the backend's results. The Monitoring page's input."""
+def results_since(
+    db_path: str | Path, since: datetime, until: datetime | None = None, limit: int = 300_000
+) -> pd.DataFrame:
+    """One row per (run, row, backend) of the runs in [since, until), newest first, at most `limit` (a page must not
+    read a year of a busy lab into memory): the run's time and versions, the row's status and measured value, and
+    the backend's results. The Monitoring page's input."""
     r, s, res = t.runs, t.samples, t.results
     query = (
         select(
@@ -253,6 +256,7 @@ def results_since(db_path: str | Path, since: datetime, until: datetime | None =
     )
     if until:
         query = query.where(r.c.created_at < until)
+    query = query.order_by(r.c.created_at.desc()).limit(limit)
     with engine(db_path).connect() as connection:
         frame = _frame(connection, query)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
