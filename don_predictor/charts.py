@@ -11,7 +11,8 @@ COLORS = {"rf": "#2E7D32", "tf": "#EF6C00", "mean": "#37474F", "limit": "#C62828
 MIN_LOG_PPB = 1.0  # zeros cannot sit on a log axis: they are drawn at 1 ppb
 # Above this many samples one marker per sample becomes a wall: charts switch to WebGL and aggregate views.
 AGGREGATE_ABOVE = 300
-MAX_FLAGGED_MARKERS = 2000  # out-of-domain crosses drawn on an aggregate chart (evenly thinned beyond)
+MAX_FLAGGED_MARKERS = 400  # out-of-domain crosses drawn on an aggregate chart (evenly thinned beyond)
+CURVE_POINTS = 400  # groups of sorted samples on an aggregate chart
 
 
 def scatter_type(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
@@ -186,8 +187,10 @@ def intervals_figure(
 
 def sorted_band_figure(predictions: dict[str, dict[str, np.ndarray]], limit_ppb: float, limit_label: str) -> go.Figure:
     """Many samples at once: per backend, the predictions sorted from lowest to highest against the share of
-    samples (a quantile curve), the 90 % intervals in the same order as a shaded envelope, and the out-of-domain
-    samples as crosses on the curve. Where the curve crosses the limit reads as "this share is predicted below"."""
+    samples (a quantile curve), the median 90 % interval of the samples around each point as a shaded envelope,
+    and the out-of-domain samples as crosses on the curve. Where the curve crosses the limit reads as "this share
+    is predicted below". The sorted samples are summarised in CURVE_POINTS groups, so the chart weighs the same for
+    a thousand samples or a million."""
     fig = go.Figure()
     for name, scored in predictions.items():
         ppb = scored["ppb"]
@@ -196,25 +199,27 @@ def sorted_band_figure(predictions: dict[str, dict[str, np.ndarray]], limit_ppb:
         if not len(order):
             continue
         share = 100.0 * (np.arange(len(order)) + 0.5) / len(order)
+        groups = np.array_split(np.arange(len(order)), min(CURVE_POINTS, len(order)))
+        x = np.array([share[g].mean() for g in groups])
         color = COLORS.get(name)
         if "low_ppb" in scored:
-            high = np.maximum(scored["high_ppb"][order], MIN_LOG_PPB)
-            low = np.maximum(scored["low_ppb"][order], MIN_LOG_PPB)
-            fig.add_trace(go.Scattergl(x=share, y=high, line={"width": 0}, showlegend=False, hoverinfo="skip"))
+            low = np.array([np.median(scored["low_ppb"][order[g]]) for g in groups])
+            high = np.array([np.median(scored["high_ppb"][order[g]]) for g in groups])
             fig.add_trace(
-                go.Scattergl(
-                    x=share,
-                    y=low,
+                go.Scatter(x=x, y=np.maximum(high, MIN_LOG_PPB), line={"width": 0}, showlegend=False, hoverinfo="skip")
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=np.maximum(low, MIN_LOG_PPB),
                     fill="tonexty",
                     line={"width": 0},
-                    name=f"{name} 90 % intervals",
-                    opacity=0.25,
+                    name=f"{name} 90 % intervals (median)",
                     fillcolor=_translucent(color),
                 )
             )
-        fig.add_trace(
-            go.Scattergl(x=share, y=np.maximum(ppb[order], MIN_LOG_PPB), name=name, line={"color": color, "width": 2})
-        )
+        curve = np.array([np.median(ppb[order[g]]) for g in groups])
+        fig.add_trace(go.Scatter(x=x, y=np.maximum(curve, MIN_LOG_PPB), name=name, line={"color": color, "width": 2}))
         in_domain = scored.get("in_domain")
         if in_domain is not None:
             flagged = np.flatnonzero(~in_domain[order])
@@ -222,7 +227,7 @@ def sorted_band_figure(predictions: dict[str, dict[str, np.ndarray]], limit_ppb:
                 flagged = flagged[np.linspace(0, len(flagged) - 1, MAX_FLAGGED_MARKERS).astype(int)]
             if len(flagged):
                 fig.add_trace(
-                    go.Scattergl(
+                    go.Scatter(
                         x=share[flagged],
                         y=np.maximum(ppb[order][flagged], MIN_LOG_PPB),
                         mode="markers",
@@ -240,7 +245,7 @@ def sorted_band_figure(predictions: dict[str, dict[str, np.ndarray]], limit_ppb:
     return fig
 
 
-def _translucent(hex_color: str | None, alpha: float = 0.2) -> str:
+def _translucent(hex_color: str | None, alpha: float = 0.25) -> str:
     hex_color = (hex_color or "#37474F").lstrip("#")
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"

@@ -84,22 +84,23 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Results")
     results_table(compared, ["rf", "tf"])
-    metadata = run_metadata(
-        limit_key=limit.key,
-        limit_label=limit.label,
-        limit_ppb=limit.ppb,
-        risk=settings().risk,
-        versions=dict(versions_key),
-        data_name=upload.name,
-        data_sha256=upload.sha256,
-        thresholds=thresholds,
-    )
-    download_results(compared, upload.name, "compare", metadata, lots, target_of(table))
 with right:
     st.subheader("TF against RF")
     st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")
 
+metadata = run_metadata(
+    limit_key=limit.key,
+    limit_label=limit.label,
+    limit_ppb=limit.ppb,
+    risk=settings().risk,
+    versions=dict(versions_key),
+    data_name=upload.name,
+    data_sha256=upload.sha256,
+    thresholds=thresholds,
+)
 actual = target_of(table)
+download_results(compared, upload.name, "compare", metadata, lots, actual)
+
 if actual is not None:
     st.subheader("Against the measured values")
     in_sample = in_sample_counts(upload.data, str(registry().root), versions_key)

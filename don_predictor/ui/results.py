@@ -157,17 +157,18 @@ def download_results(
 ) -> None:
     """The run as files a lab keeps: results (CSV, ppb to the unit, the measured value when uploaded), the lot
     table, the run's details (JSON: limit, risk levels, model versions, date, input hash, thresholds), an Excel
-    workbook with all three, and a one-page printable report. The workbook and the report are built on click."""
+    workbook with all three, and a one-page printable report. Files are built on click, not on every rerun."""
     names = file_names(upload_name, suffix)
     backends = [b for b in metadata.get("model_versions", {}) if f"{b}_ppb" in results]
     cols = st.columns(5)
     cols[0].download_button(
         "Results (CSV)",
-        data=csv_bytes(results, measured),
+        data=lambda: csv_bytes(results, measured),
         file_name=names["csv"],
         mime="text/csv",
         key=f"download_{suffix}",
         type="primary",
+        on_click="ignore",
     )
     if lots is not None and not lots.empty:
         cols[1].download_button(
