@@ -7,15 +7,16 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
+.PHONY: help venv run data models lint format test bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
 	@echo "make test      set up .venv if missing, lint (ruff, hadolint) and run the whole test suite"
 	@echo "make data      regenerate the synthetic demo data in data/"
-	@echo "make models    train the default RF and TF models on the demo data into $(MODELS_DIR)/"
+	@echo "make models    train quick demo RF and TF models (train --quick) on the demo data into $(MODELS_DIR)/"
 	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
 	@echo "make bench     every benchmark: bench-predict, bench-history, bench-app, bench-accuracy"
+	@echo "make bench-batch  streamed scoring of 100k and 1M rows against the parse time, peak RSS, Dask engine"
 	@echo "make bench-train [BACKEND=rf|tf]  training in the app against the CLI, same job (target <= 1.5x)"
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
 	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
@@ -35,11 +36,17 @@ data/demo_calibration.csv data/demo_upload.csv: | $(VENV)/.installed
 data: $(VENV)/.installed
 	$(PY) -m don_predictor demo-data --out data
 
+# Quick demo models (train --quick: fewer trees, members and epochs, 2-fold CV for the intervals): about a minute or
+# two on 2 cores, so a first `make run` reaches the app in a few minutes. Train real models with the defaults.
+DEMO_TRAIN = $(PY) -m don_predictor train --data data/demo_calibration.csv --backend all --quick --models-dir $(MODELS_DIR)
+
 $(MODELS_DIR)/active.json: | $(VENV)/.installed data/demo_calibration.csv
-	$(PY) -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir $(MODELS_DIR)
+	@echo "No models in $(MODELS_DIR)/ yet: training the quick demo RF and TF models on the synthetic demo data (1-2 minutes)..."
+	$(DEMO_TRAIN)
 
 models: $(VENV)/.installed data/demo_calibration.csv
-	$(PY) -m don_predictor train --data data/demo_calibration.csv --backend all --models-dir $(MODELS_DIR)
+	@echo "Training the quick demo RF and TF models on the synthetic demo data into $(MODELS_DIR)/ (1-2 minutes)..."
+	$(DEMO_TRAIN)
 
 run: $(VENV)/.installed data/demo_calibration.csv $(MODELS_DIR)/active.json
 	DON_MODELS_DIR=$(MODELS_DIR) $(PY) -m streamlit run don_predictor/ui/server.py --server.port $(PORT)
@@ -60,6 +67,11 @@ bench: bench-predict bench-history bench-app bench-accuracy
 
 bench-predict: $(VENV)/.installed data/demo_calibration.csv
 	$(PY) benchmarks/bench_predict.py
+
+# Streamed scoring of 100k and 1M generated rows against pyarrow's parse time, peak RSS, and the Dask engine with 2
+# local workers (trains the default models on the dev data first; ~30 minutes on 2 cores, most of it the 1M rows).
+bench-batch: $(VENV)/.installed
+	$(PY) benchmarks/bench_batch.py
 
 bench-history: $(VENV)/.installed
 	$(PY) benchmarks/bench_history.py

@@ -43,9 +43,9 @@ from don_predictor.spectra import (
     read_spectra,
 )
 
-# Bytes of CSV per batch: about 8,000 spectra of 448 bands. Big enough that per-batch costs (pandas, one call per
+# Bytes of CSV per batch: about 3,500 spectra of 448 bands. Big enough that per-batch costs (pandas, one call per
 # tree) stay small, small enough that a batch's copies (text, Arrow, float64, results) stay well under 1 GB.
-BATCH_BYTES = 32 << 20
+BATCH_BYTES = 16 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NOT_BLANK = re.compile(rb"\S")
 # Warnings read_spectra gives about the rows of one batch; gathered over the whole file here instead.

@@ -23,6 +23,15 @@ from don_predictor.training import TrainingDataError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
+# `train --quick`: demo models a newcomer gets in a minute or two on 2 cores (make models, make run), instead of ~7
+# minutes for the defaults with 5-fold CV. Good enough to try the app on the synthetic demo data; calibrate real
+# instruments with the defaults.
+QUICK_PARAMS = {
+    "rf": {"n_estimators": 100},
+    "tf": {"epochs": 120, "patience": 15, "ensemble_size": 3},
+}
+QUICK_CV_FOLDS = 2  # out-of-fold predictions for the intervals and verdicts from two fits on half the data each
+
 
 class UsageError(Exception):
     """Bad input that is not about the CSV itself (a missing file, no trained model, ...)."""
@@ -74,12 +83,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     registry = Registry(_models_dir(args))
     registry.clean_partials()  # folders a crashed save left behind more than an hour ago
     refused = False
+    cv_folds = args.cv_folds or (QUICK_CV_FOLDS if args.quick else 5)
     for backend in _backends(args.backend):
-        params = {"seed": args.seed}
+        params = {"seed": args.seed} | (QUICK_PARAMS[backend] if args.quick else {})
         if backend == "rf" and args.trees:
             params["n_estimators"] = args.trees
         if backend == "tf" and args.epochs:
             params["epochs"] = args.epochs
+        if args.quick:
+            _say(f"{backend}: quick demo model ({_describe(params)}, {cv_folds}-fold CV for its intervals)")
         started = time.perf_counter()
         version = train_and_register(
             table,
@@ -88,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             data_bytes=data,
             data_name=Path(args.data).name,
             params=params,
-            cv_folds=args.cv_folds,
+            cv_folds=cv_folds,
             cv_repeats=args.cv_repeats,
             activate=False,  # a challenger: activated below only if the review allows it
             progress=_progress_printer(backend),
@@ -142,7 +154,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         models,
         limit.ppb,
         risk,
-        batch_bytes=int(args.batch_mb * (1 << 20)),
+        batch_bytes=int(args.batch_mb * (1 << 20)) if args.batch_mb else batch.BATCH_BYTES,
         keep_rows=0 if args.no_history else settings.max_upload_rows,
         say=_say,
         progress=batch.Progress(Path(args.data).stat().st_size),
@@ -208,7 +220,7 @@ def _predict_on_dask(args, registry, versions, limit, risk) -> int:
         risk,
         scheduler=args.scheduler,
         workers=args.workers,
-        partition_bytes=int(args.batch_mb * (1 << 20)),
+        partition_bytes=int(args.batch_mb * (1 << 20)) if args.batch_mb else dask_engine.PARTITION_BYTES,
     )
     for problem in summary.problems:
         _say(f"warning: {problem}")
@@ -320,6 +332,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _describe(params: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in params.items() if key != "seed")
 
 
 def _quality(version) -> str:
@@ -470,7 +486,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--trees", type=int, help="RandomForest: number of trees")
     train.add_argument("--epochs", type=int, help="TensorFlow: maximum epochs")
-    train.add_argument("--cv-folds", type=int, default=5, help="folds of the CV stored with the model (default 5)")
+    train.add_argument(
+        "--cv-folds", type=int, help=f"folds of the CV stored with the model (default 5; {QUICK_CV_FOLDS} with --quick)"
+    )
+    train.add_argument(
+        "--quick",
+        action="store_true",
+        help="small demo models, fast to build: "
+        + "; ".join(f"{b} {_describe(p)}" for b, p in QUICK_PARAMS.items())
+        + f"; {QUICK_CV_FOLDS}-fold CV",
+    )
     train.add_argument("--cv-repeats", type=int, default=1, help="repeats of that CV; 0 skips it (default 1)")
     train.set_defaults(handler=cmd_train)
 
@@ -497,7 +522,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--scheduler", help="with --engine dask: the address of a running Dask scheduler")
     predict.add_argument("--workers", type=int, help="with --engine dask and no --scheduler: local worker processes")
     predict.add_argument(
-        "--batch-mb", type=float, default=32, help="MB of input per batch (per partition with dask); default 32"
+        "--batch-mb", type=float, help="MB of input per batch (default 16), or per partition with dask (default 64)"
     )
     predict.set_defaults(handler=cmd_predict)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -200,10 +201,16 @@ def connect(scheduler: str | None = None, workers: int | None = None):
 
     from don_predictor.backends.base import available_cores
 
+    # The cluster's own log lines (workers starting, stopping) are not the user's business on the command line.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler:
         return Client(scheduler)
     cluster = LocalCluster(
-        n_workers=workers or available_cores(), threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers or available_cores(),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
     )
     return Client(cluster)
 
@@ -288,7 +295,10 @@ def _summary_document(summary, source, versions, limit_ppb, risk, written, offse
         "rows": summary.rows,
         "scored": summary.scored,
         "not_scored": summary.rows - summary.scored,
-        "verdicts": summary.verdicts,
+        "verdicts": {
+            backend: {verdict or "not_scored": n for verdict, n in counts.items()}
+            for backend, counts in summary.verdicts.items()
+        },
         "warnings": summary.warnings,
         "problems": summary.problems[:LISTED_PROBLEMS],
         "problems_not_listed": max(0, len(summary.problems) - LISTED_PROBLEMS),

@@ -57,15 +57,15 @@ def predict_table(
 
     Raises BandMismatchError (naming missing and extra bands) if the file's bands are not a model's bands.
     """
-    matrices = {name: table.bands_matrix(model.band_names) for name, model in models.items()}
     scorable = table.scorable
+    matrices = _scorable_matrices(table, models, scorable)
     results = pd.DataFrame({id_column_name(table): table.ids})
     if table.lots is not None:
         results[lot_column_name(table)] = table.lots
     results["status"] = table.statuses()
     for name, model in models.items():
         with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said once, in it
-            scored = model.predict_with_trust(matrices[name][scorable])
+            scored = model.predict_with_trust(matrices[name])
         for key in ("ppb", "low_ppb", "high_ppb"):
             if key in scored:
                 column = np.full(table.n_rows, np.nan)
@@ -91,6 +91,20 @@ def predict_table(
             results[f"{name}_verdict"] = decided.verdict
             results[f"{name}_verdict_reason"] = decided.reason
     return results
+
+
+def _scorable_matrices(table: SpectraTable, models: dict[str, Backend], scorable: np.ndarray) -> dict[str, np.ndarray]:
+    """Each model's scorable rows in its band order; one copy per band list, none when the file's bands are already
+    in that order and every row is scorable (the usual case: copies of a big batch cost more than scoring it)."""
+    by_bands: dict[tuple[str, ...], np.ndarray] = {}
+    out = {}
+    for name, model in models.items():
+        bands = tuple(model.band_names)
+        if bands not in by_bands:
+            X = table.X if list(bands) == list(table.band_names) else table.bands_matrix(model.band_names)
+            by_bands[bands] = X if scorable.all() else X[scorable]
+        out[name] = by_bands[bands]
+    return out
 
 
 def lot_column_name(table: SpectraTable) -> str:
