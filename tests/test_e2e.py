@@ -77,7 +77,6 @@ def test_compare_upload_scores_every_row_and_downloads(browser, trained_registry
     assert book["results"]["hsi_id"].tolist() == upload["hsi_id"].tolist() and "run" in book
     report = saved["r.html"].read_text()
     assert demo_upload.name in report and "Samples not cleared" in report
-    assert (tmp_path / "compare.png").stat().st_size > 10_000
     print(f"screenshot: {tmp_path / 'compare.png'}")
 
 
