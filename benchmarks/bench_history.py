@@ -69,8 +69,35 @@ def bench(name: str, db) -> None:
     print(f"{name}: 8 threads x 3 runs of 1,000 rows at once: {seconds:.2f} s, {24_000 / seconds:,.0f} rows/s")
 
 
+def bench_migration(runs: int = 10) -> None:
+    """Open a schema-3 SQLite history (the last before Alembic) of `runs` x ROWS rows: the one-time migration."""
+    import sqlite3
+
+    from test_history import _V3_AUDIT, _V3_SCHEMA
+
+    db = Path(tempfile.mkdtemp(prefix="bench_migrate_")) / "history.sqlite"
+    with sqlite3.connect(db) as connection:
+        connection.executescript(_V3_SCHEMA + _V3_AUDIT + "PRAGMA user_version = 3;")
+        for k in range(runs):
+            connection.execute(
+                "INSERT INTO runs VALUES (?, '2026-01-01T00:00:00.000+00:00', 'ann', 'cli', 'rf,tf', '{}', NULL,"
+                " 'a.csv', NULL, ?, ?, 0)",
+                [f"r{k}", ROWS, ROWS],
+            )
+            connection.executemany(
+                "INSERT INTO run_rows (run_id, position, sample_id, status, rf_ppb, rf_in_domain, rf_verdict, tf_ppb,"
+                " tf_in_domain, tf_verdict) VALUES (?, ?, ?, 'ok', ?, 1, 'below', ?, 1, 'below')",
+                [(f"r{k}", i, f"s{i}", float(i), float(i)) for i in range(ROWS)],
+            )
+    started = time.perf_counter()
+    assert len(list_runs(db)) == runs
+    seconds = time.perf_counter() - started
+    print(f"SQLite schema 3 -> current: {runs * ROWS:,} rows (2 backends) migrated in {seconds:.2f} s")
+
+
 def main() -> None:
     bench("SQLite", Path(tempfile.mkdtemp(prefix="bench_history_")) / "history.sqlite")
+    bench_migration()
     try:
         from pg_server import fresh_database
 
