@@ -135,3 +135,16 @@ def test_cli_export_and_import(trained_registry, tmp_path):
         [*run, "import", "--file", bad, "--models-dir", tmp_path / "m"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 2 and result.stderr.strip() == "error: the file is not a zip archive"
+
+
+def test_a_zip_that_unpacks_to_more_than_the_total_limit_is_refused_before_unpacking(tmp_path, monkeypatch):
+    import don_predictor.backup as backup
+
+    monkeypatch.setattr(backup, "MAX_UNPACKED_BYTES", 1024**2)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ("rf/v1/model.skops", "rf/v1/trust.npz", "rf/v1/manifest.json"):
+            archive.writestr(name, b"\0" * 400_000)  # each within its own limit, 1.2 MB together
+    with pytest.raises(BackupError, match="unpacks to more than 1 MB"):
+        import_version(Registry(tmp_path), out.getvalue())
+    assert not any(tmp_path.rglob("*.skops"))
