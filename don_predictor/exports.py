@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from don_predictor.config import TARGET_COLUMN
 from don_predictor.predict import neutralise_formulas, results_csv
 from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, verdict_counts
 
@@ -36,6 +37,30 @@ def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> p
         name = MEASURED_COLUMN if MEASURED_COLUMN not in out else f"input_{MEASURED_COLUMN}"
         out.insert(at, name, pd.array(np.round(measured), dtype="Float64").astype("Int64"))
     return out
+
+
+def history_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """A run read back from the history (history.run_rows) in the shape of the page's download: the sample id,
+    status, the measured value as `measured_ppb`, then the per-backend columns, rounded the same way."""
+    out = rows.drop(columns=[c for c in ("run_id", "position") if c in rows])
+    measured = None
+    if TARGET_COLUMN in out:
+        measured = pd.to_numeric(out.pop(TARGET_COLUMN), errors="coerce").to_numpy(dtype=float)
+    return export_frame(out[_in_results_order(list(out.columns))], measured)
+
+
+# A backend's columns in the order predict.predict_table writes them.
+RESULT_FIELDS = ("ppb", "low_ppb", "high_ppb", "in_domain", "t2", "q", "baseline", "verdict", "verdict_reason")
+
+
+def _in_results_order(columns: list[str]) -> list[str]:
+    backends = list(dict.fromkeys(c[: -len("_ppb")] for c in columns if c.endswith("_ppb") and c.count("_") == 1))
+    ordered = [c for c in columns if not any(c.startswith(f"{b}_") for b in backends)]
+    for backend in backends:
+        own = [c for c in columns if c.startswith(f"{backend}_")]
+        known = [f"{backend}_{field}" for field in RESULT_FIELDS if f"{backend}_{field}" in own]
+        ordered += known + [c for c in own if c not in known]
+    return ordered
 
 
 def significant(values: np.ndarray, digits: int) -> np.ndarray:

@@ -4,6 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from don_predictor.config import BACKENDS, settings
+from don_predictor.exports import history_frame
 from don_predictor.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.predict import results_csv
 from don_predictor.ui.frame import ensure_router
@@ -65,8 +66,12 @@ except HistoryError as error:
     st.error(str(error))
     st.stop()
 st.dataframe(rows.drop(columns=["run_id"]), hide_index=True, width="stretch")
-st.download_button(
-    "Download this run (CSV)", results_csv(rows.drop(columns=["run_id"])), f"run_{run_id[:8]}.csv", "text/csv"
+st.download_button(  # the same columns, rounding and true/false as the page's own download of that run
+    "Download this run (CSV)",
+    lambda: results_csv(history_frame(rows)),
+    f"run_{run_id[:8]}.csv",
+    "text/csv",
+    on_click="ignore",
 )
 
 st.subheader("Predictions over time")

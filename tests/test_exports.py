@@ -134,3 +134,23 @@ def test_report_names_a_limit_the_calibration_cannot_clear():
     meta["verdicts"]["rf"]["notes"] = ["no sample can be cleared below 10,000 ppb at a 5% false-compliant rate"]
     html = exports.report_html(hand_made_results(), None, meta, ["rf"])
     assert "cannot clear" in html and "no sample can be cleared below 10,000 ppb" in html
+
+
+def test_a_run_downloaded_from_the_history_has_the_columns_of_the_page_download(tmp_path, trained_registry, demo_table):
+    from don_predictor.history import RunInfo, record_run, run_rows
+    from don_predictor.predict import predict_table
+
+    models = {b: trained_registry.load(b) for b in ("rf", "tf")}
+    results = predict_table(demo_table, models, 1500.0)
+    measured = demo_table.target
+    db = tmp_path / "history.sqlite"
+    info = RunInfo(source="compare", model_versions={"rf": "a", "tf": "b"}, file_name="x.csv", file_sha256="0" * 64)
+    run_id = record_run(db, results, "hsi_id", info, measured=pd.Series(measured))
+
+    page = exports.csv_bytes(results, measured).decode().splitlines()
+    history = exports.results_csv(exports.history_frame(run_rows(db, run_id))).decode().splitlines()
+    page_frame = pd.read_csv(io.StringIO("\n".join(page)), dtype=str, keep_default_na=False)
+    history_frame = pd.read_csv(io.StringIO("\n".join(history)), dtype=str, keep_default_na=False)
+    history_frame = history_frame.rename(columns={"sample_id": "hsi_id"})
+    assert list(history_frame.columns) == list(page_frame.columns)
+    pd.testing.assert_frame_equal(history_frame, page_frame)  # same rounding, same true/false, same empty cells
