@@ -97,6 +97,19 @@ def test_malformed_upload_shows_a_plain_error_in_the_browser(browser, trained_re
 DEEP_LINKS = ["status", "history", "compare", "train", "rf", "tf", ""]
 
 
+def test_the_router_workaround_was_checked_on_this_streamlit_version():
+    """ui/frame.py flips a Streamlit internal to keep deep links behind the login; an upgrade must re-run the deep
+    link test below and then move this pin, never pass silently."""
+    import streamlit
+
+    from don_predictor.ui.frame import ROUTER_WRITTEN_FOR_STREAMLIT
+
+    assert streamlit.__version__.startswith(ROUTER_WRITTEN_FOR_STREAMLIT + "."), (
+        f"Streamlit {streamlit.__version__}: re-check ensure_router (ui/frame.py) with the deep-link test, then "
+        "update ROUTER_WRITTEN_FOR_STREAMLIT"
+    )
+
+
 def test_every_deep_link_is_behind_the_login_on_a_fresh_server(browser, trained_registry):
     """Many sessions opening deep links at once, as the first traffic after a start, all get the login form only;
     Streamlit's metrics endpoint is closed; the server log has no file-watcher flood and no traceback."""
