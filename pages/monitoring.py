@@ -20,12 +20,12 @@ period = c2.radio("Per", ["D", "W"], format_func={"D": "day", "W": "week"}.get, 
 
 
 @st.cache_data(ttl=60, show_spinner="Reading the history…")
-def window(days: int) -> monitoring.Window:
-    return monitoring.load_window(config.history_db, config.models_dir, days)
+def window(db, models_dir, days: int) -> monitoring.Window:
+    return monitoring.load_window(db, models_dir, days)
 
 
 try:
-    data = window(days)
+    data = window(config.history_db, config.models_dir, days)
 except HistoryError as error:
     st.error(str(error))
     st.stop()

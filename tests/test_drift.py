@@ -91,3 +91,23 @@ def test_the_monitoring_page_says_whether_the_spectra_drift(rf_models, demo_uplo
     assert not at.exception, [e.message for e in at.exception]
     assert any("differ from the calibration data" in e.value for e in at.error)
     assert len(at.get("plotly_chart")) >= 5
+
+
+def test_an_upload_with_measured_values_on_a_page_gives_the_live_performance(
+    rf_models, demo_calibration, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
+    monkeypatch.setenv("DON_MODELS_DIR", str(rf_models.root))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180)
+    at.switch_page("pages/rf.py")
+    at.run()
+    at.file_uploader(key="rf_file").set_value(("cal.csv", demo_calibration.read_bytes(), "text/csv"))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    rows = results_since(tmp_path / "h.sqlite", datetime.now(UTC) - timedelta(hours=1))
+    assert rows["measured_ppb"].notna().sum() > 400  # the upload's vomitoxin_ppb went into the history
+    at.switch_page("pages/monitoring.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    (live,) = [df.value for df in at.dataframe if "mae_ppb" in df.value.columns]
+    assert live["backend"].tolist() == ["rf"] and live["coverage"].iloc[0] > 0.5

@@ -331,3 +331,10 @@ def test_the_start_event_keeps_no_database_password(tmp_path, monkeypatch):
     audit("start", history_db="postgresql+psycopg://don:s3cret@db:5432/don", note="see https://example.org/a")
     detail = list_audit(tmp_path / "h.sqlite")["detail"][0]
     assert "s3cret" not in detail and "don:***@db:5432/don" in detail and "https://example.org/a" in detail
+
+
+def test_a_history_that_cannot_be_created_is_a_plain_error(tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a directory")
+    with pytest.raises(HistoryError, match="cannot be created"):
+        list_runs(blocker / "history.sqlite")

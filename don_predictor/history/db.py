@@ -75,8 +75,13 @@ def engine(location: str | Path) -> Engine:
 
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
-    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # A server that does not answer fails a page in seconds, not after the operating system's TCP timeout.
+        timeout = {"connect_timeout": 10} if "connect_timeout" not in url.query else {}
+        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8, connect_args=timeout)
+    try:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HistoryError(f"the history database cannot be created: {error.strerror or error}") from None
     # NullPool: a file's connection is opened per use (cheap), so nothing keeps a closed test file or a replaced
     # backup open.
     created = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_S})

@@ -13,7 +13,7 @@ from don_predictor.history import RunInfo, record_run
 from don_predictor.limits import Limit
 from don_predictor.logs import event
 from don_predictor.ui.login import current_user
-from don_predictor.ui.upload import Upload
+from don_predictor.ui.upload import Upload, target_of
 
 
 def record_scoring(
@@ -38,6 +38,7 @@ def record_scoring(
             results,
             id_column,
             RunInfo(source, versions, upload.name, sha256, limit.key, current_user()),
+            measured=measured_values(upload),
         )
     except Exception as error:  # scoring worked; a history failure is reported, not fatal
         metrics.HISTORY_WRITE_ERRORS.labels("run").inc()
@@ -56,3 +57,14 @@ def record_scoring(
         seconds=seconds,
         run=run_id,
     )
+
+
+def measured_values(upload: Upload) -> pd.Series | None:
+    """The upload's measured DON per row (the Monitoring page's live error), from the already-read table."""
+    from don_predictor.ui.models import read_upload
+
+    try:
+        target = target_of(read_upload(upload.data, sha256=upload.sha256))
+    except Exception:  # the table was read to be scored; if it cannot be now, the run is kept without them
+        return None
+    return None if target is None else pd.Series(target)
