@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from appserver import free_port
 
 _server: dict = {}
