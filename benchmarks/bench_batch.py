@@ -1,10 +1,11 @@
 """Benchmark: streamed batch scoring against pyarrow's parse time, and peak memory, at 100,000 and 1,000,000 rows.
 
 Run: make bench-batch. The files are the real dev spectra resampled with noise (448 bands), written into a temporary
-folder (never into the project) and deleted at the end. Models: the default RF and TF trained on the dev data
-without CV (their intervals then come from a 2-fold CV so every output column is computed), in a temporary registry,
-or the registry given with --models-dir. Each figure is one run of `python -m don_predictor predict` in a fresh
-process; the machine is shared, so compare ratios from one run rather than seconds across runs.
+folder (never into the project) and deleted at the end. Models: the default RF and TF (300 trees, 5 members) trained
+on the dev data with a 2-fold CV for their intervals and verdicts, in a temporary registry, or the registry given
+with --models-dir. Each figure is one run of `python -m don_predictor predict` in a fresh process: each backend alone
+at the first size, both into CSV and into Parquet at every size, and both through the Dask engine with 2 local
+workers. The machine is shared, so compare ratios from one run rather than seconds across runs.
 
 Targets (issue 13): 100k rows with both backends <= 2x the parse time; peak RSS <= 1 GB and 1M rows within 10 % of
 100k rows.
@@ -56,14 +57,16 @@ def parse_seconds(path: Path) -> float:
     return float(done.stdout)
 
 
-def peak_rss_mb(argv: list[str]) -> tuple[float, float]:
-    """Seconds and peak RSS of the command alone (measured by the command's own process, via a wrapper)."""
+def peak_rss_mb(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, this process's threads) and peak RSS (MB) of one `predict`, measured
+    inside its own fresh process."""
     wrapper = (
         "import resource, runpy, sys, time; sys.argv = sys.argv[1:]; t = time.perf_counter()\n"
         "try:\n    runpy.run_module('don_predictor', run_name='__main__')\n"
         "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-        "print(f'@@ {time.perf_counter() - t} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}', "
-        "file=sys.stderr); sys.exit(code)"
+        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(f'@@ {time.perf_counter() - t} {u.ru_utime + u.ru_stime} {u.ru_maxrss / 1024}', file=sys.stderr)\n"
+        "sys.exit(code)"
     )
     done = subprocess.run(
         [sys.executable, "-c", wrapper, "don_predictor", *argv], capture_output=True, text=True, cwd=ROOT
@@ -71,8 +74,8 @@ def peak_rss_mb(argv: list[str]) -> tuple[float, float]:
     if done.returncode != 0:
         raise SystemExit(f"failed: predict {' '.join(argv)}\n{done.stderr[-2000:]}")
     line = [x for x in done.stderr.splitlines() if x.startswith("@@ ")][-1]
-    seconds, rss = map(float, line.split()[1:])
-    return seconds, rss
+    seconds, cpu, rss = map(float, line.split()[1:])
+    return seconds, cpu, rss
 
 
 def train_models(models: Path) -> None:
@@ -98,34 +101,37 @@ def main() -> None:
         if not args.models_dir:
             print("training the default rf and tf on the dev data (2-fold CV for the intervals) ...", flush=True)
             train_models(models)
-        print(
-            f"{'rows':>9} {'MB':>6} {'engine':>6} {'backend':>7} {'parse s':>8} {'predict s':>9} {'ratio':>6} "
-            f"{'peak RSS MB':>11}"
-        )
-        for rows in (int(r) for r in args.rows.split(",")):
+        header = f"{'rows':>9} {'MB':>6} {'engine':>6} {'backend':>7} {'out':>8} {'parse s':>8} {'predict s':>9} "
+        print(header + f"{'CPU s':>6} {'ratio':>6} {'peak RSS MB':>11}", flush=True)
+        sizes = [int(r) for r in args.rows.split(",")]
+        first = sizes[0]
+        for rows in sizes:
             data = work / f"spectra_{rows}.csv"
             generate(data, rows)
             size = data.stat().st_size / 1e6
             parse = parse_seconds(data)
-            jobs = [("local", b) for b in ("rf", "tf", "all")]
-            jobs += [] if args.skip_dask else [("dask", "all")]
-            for engine, backend in jobs:
-                out = work / ("out_dask" if engine == "dask" else "out.csv")
+            # Each backend alone at the first size only (the 1M rows take ~10x as long); Parquet output beside CSV.
+            alone = [("local", b, ".csv") for b in ("rf", "tf")] if rows == first else []
+            jobs = [*alone, ("local", "all", ".csv"), ("local", "all", ".parquet")]
+            jobs += [] if args.skip_dask else [("dask", "all", "/")]
+            for engine, backend, suffix in jobs:
+                out = work / ("out_dask" if engine == "dask" else f"out{suffix}")
                 argv = ["predict", "--data", str(data), "--out", str(out), "--backend", backend]
                 argv += ["--models-dir", str(models), "--no-history"]
                 if engine == "dask":
                     argv += ["--engine", "dask", "--workers", "2"]
-                seconds, rss = peak_rss_mb(argv)
+                seconds, cpu, rss = peak_rss_mb(argv)
                 print(
-                    f"{rows:>9,} {size:>6.0f} {engine:>6} {backend:>7} {parse:>8.2f} {seconds:>9.2f} "
-                    f"{seconds / parse:>6.2f} {rss:>11,.0f}",
+                    f"{rows:>9,} {size:>6.0f} {engine:>6} {backend:>7} {suffix:>8} {parse:>8.2f} {seconds:>9.2f} "
+                    f"{cpu:>6.1f} {seconds / parse:>6.2f} {rss:>11,.0f}",
                     flush=True,
                 )
                 shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
             data.unlink()
         print(
-            "ratio: predict (read, validate, score, write) / pyarrow parse of the same file; peak RSS of the "
-            "predict process (with dask: the client; each worker holds its own models and partition)"
+            "ratio: predict's wall time (start-up, model loading, read, validate, score, write) / pyarrow's parse of "
+            "the same file. CPU s and peak RSS: of the predict process (with dask: the client; each worker holds its "
+            "own models and partition)."
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -70,7 +70,8 @@ def is_parquet(path: str | Path) -> bool:
 
 @dataclass
 class Batch:
-    """One batch of the file as a validated table; its row numbers and row-number ids are already the file's."""
+    """One batch of the file as a validated table. Its row-number ids (a file without an id column) are the file's;
+    its problems keep the batch's own row numbers (they index its rows): problem_lines gives the file's."""
 
     offset: int  # data rows before this batch
     table: SpectraTable
@@ -462,6 +463,12 @@ class Progress:
         self.stream.flush()
         self.shown = True
 
+    def clear(self) -> None:
+        """Blank the bar's line, so a warning printed next starts on a clean line (the bar comes back after it)."""
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.shown = False
+
     def close(self) -> None:
         if self.shown:
             self.stream.write("\n")
@@ -469,33 +476,29 @@ class Progress:
 
 
 def score_stream(
-    source: str | Path,
+    incoming: Iterable[Batch],
     writer: ResultsWriter,
     models: dict[str, Backend],
     limit_ppb: float = SCREENING_LIMIT_PPB,
     risk: Risk = DEFAULT_RISK,
     *,
-    batch_bytes: int = BATCH_BYTES,
     keep_rows: int = 0,
     say: Say | None = None,
     progress: Progress | None = None,
-    check_first: Callable[[SpectraTable], None] | None = None,
-    read: Reader = read_spectra,
 ) -> Summary:
-    """Score `source` (CSV or Parquet) batch by batch into `writer`.
+    """Score the batches of a file (batches(), read_ahead()) into `writer`, one at a time.
 
-    `say` gets one line per row problem as each batch is read (row numbers are the file's). `check_first` may refuse
-    the file on its first batch (before anything is written). Results are kept in the summary, for the history,
-    only while the file has at most `keep_rows` rows. Raises SpectraError (and BandMismatchError) for a file that
-    cannot be scored at all; the output is then not written.
+    `say` gets one line per row problem as each batch comes (row numbers are the file's). Results are kept in the
+    summary, for the history, only while the file has at most `keep_rows` rows. Raises SpectraError (and
+    BandMismatchError) for a file that cannot be scored at all; the output is then not written.
     """
     backends = list(models)
     summary = Summary()
     try:
-        for batch in read_ahead(batches(source, batch_bytes, read)):
-            if summary.batches == 0 and check_first is not None:
-                check_first(batch.table)
+        for batch in incoming:
             for line in batch.problem_lines() if say is not None else []:
+                if progress is not None:
+                    progress.clear()
                 say(f"warning: {line}")
             with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said in it
                 results = predict_table(batch.table, models, limit_ppb, risk)

@@ -18,10 +18,11 @@ from don_predictor.safe_io import dump_sklearn, load_sklearn
 MODEL_FILE = "model.skops"
 TREES_PER_STEP = 25  # trees are grown in batches so progress can be reported
 DIFFICULTY_FLOOR = 1.0  # sqrt(ppb): about the rounding of a reference measurement
-# Rows scored by every tree before the next rows: 1,024 spectra of 448 float32 bands (1.8 MB) stay in the CPU cache
-# while all the trees walk them. Tree by tree over 100,000 rows, each node visit missed the cache: 49 s instead of a
-# few seconds on 2 cores.
-ROWS_PER_CHUNK = 1024
+# Rows scored by every tree before the next rows: 2,048 spectra of 448 float32 bands (3.7 MB) stay in the CPU cache
+# while all the trees walk them. Tree by tree over 100,000 rows, node visits missed the cache: 24 s a pass instead
+# of about 5 (measured: 256 rows 5.3, 1,024 rows 4.9, 4,096 rows 4.6 CPU-s per 100k on 2 busy cores; 2,048 leaves
+# a 3,500-row batch two chunks for two cores).
+ROWS_PER_CHUNK = 2048
 
 
 class RandomForestBackend(Backend):
@@ -108,7 +109,8 @@ class RandomForestBackend(Backend):
             total = np.zeros(len(Z))
             per_tree = np.empty((len(self.model_[-1].estimators_), len(Z)))
             for i, tree in enumerate(self.model_[-1].estimators_):
-                per_tree[i] = tree.predict(Z, check_input=False)
+                # The leaf values directly (what tree.predict returns for one output, without its checks: 10 % faster)
+                per_tree[i] = tree.tree_.value[tree.tree_.apply(Z), 0, 0]
                 total += per_tree[i]  # summed in tree order, as scikit-learn's one-thread predict does
             mean[rows] = total / len(per_tree)
             spread[rows] = per_tree.std(axis=0)
