@@ -531,7 +531,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--scheduler", help="with --engine dask: the address of a running Dask scheduler")
     predict.add_argument("--workers", type=int, help="with --engine dask and no --scheduler: local worker processes")
     predict.add_argument(
-        "--batch-mb", type=float, help="MB of input per batch (default 16), or per partition with dask (default 64)"
+        "--batch-mb", type=float, help="MB of input per batch (default 8), or per partition with dask (default 64)"
     )
     predict.set_defaults(handler=cmd_predict)
 

@@ -18,11 +18,11 @@ from don_predictor.safe_io import dump_sklearn, load_sklearn
 MODEL_FILE = "model.skops"
 TREES_PER_STEP = 25  # trees are grown in batches so progress can be reported
 DIFFICULTY_FLOOR = 1.0  # sqrt(ppb): about the rounding of a reference measurement
-# Rows scored by every tree before the next rows: 2,048 spectra of 448 float32 bands (3.7 MB) stay in the CPU cache
+# Rows scored by every tree before the next rows: 1,024 spectra of 448 float32 bands (1.8 MB) stay in the CPU cache
 # while all the trees walk them. Tree by tree over 100,000 rows, node visits missed the cache: 24 s a pass instead
-# of about 5 (measured: 256 rows 5.3, 1,024 rows 4.9, 4,096 rows 4.6 CPU-s per 100k on 2 busy cores; 2,048 leaves
-# a 3,500-row batch two chunks for two cores).
-ROWS_PER_CHUNK = 2048
+# of about 5 (measured: 256 rows 5.3, 1,024 rows 4.9, 4,096 rows 4.6 CPU-s per 100k on 2 busy cores; 1,024 gives a
+# streamed batch of 1,800 rows two chunks for two cores).
+ROWS_PER_CHUNK = 1024
 
 
 class RandomForestBackend(Backend):
