@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from don_predictor.history import RunInfo, list_runs, record_run  # noqa: E402
+from don_predictor.history import RunInfo, list_runs, record_run, results_since  # noqa: E402
 
 ROWS = 10_000
 INFO = RunInfo("bench", {"rf": "v1", "tf": "v1"}, "bench.csv", "0" * 64, "fda-1ppm", "bench")
@@ -67,6 +68,10 @@ def bench(name: str, db) -> None:
     seconds = time.perf_counter() - started
     assert len(list_runs(db)) == 5 + 24
     print(f"{name}: 8 threads x 3 runs of 1,000 rows at once: {seconds:.2f} s, {24_000 / seconds:,.0f} rows/s")
+    started = time.perf_counter()
+    read = results_since(db, datetime.now(UTC) - timedelta(days=1))
+    seconds = time.perf_counter() - started
+    print(f"{name}: the Monitoring page's read of {len(read):,} results (74,000 rows x 2 backends): {seconds:.2f} s")
 
 
 def bench_migration(runs: int = 10) -> None:

@@ -84,6 +84,7 @@ def test_a_rollback_on_one_replica_is_served_by_the_other(browser, trained_regis
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
             exposed = response.read().decode()
         assert f'don_active_model_info{{backend="rf",version="{older}"}} 1.0' in exposed
+        assert "\ndon_drift_threshold 0.25\n" in exposed  # the drift refresher runs beside the metrics
     trail = list_audit(url)
     assert (trail["action"] == "start").sum() == 2  # both replicas wrote into the one database
     assert "rollback" in set(trail["action"])

@@ -237,34 +237,39 @@ def run_rows(db_path: str | Path, run_id: str) -> pd.DataFrame:
 def results_since(
     db_path: str | Path, since: datetime, until: datetime | None = None, limit: int = 300_000
 ) -> pd.DataFrame:
-    """One row per (run, row, backend) of the runs in [since, until), newest first, at most `limit` (a page must not
-    read a year of a busy lab into memory): the run's time and versions, the row's status and measured value, and
-    the backend's results. The Monitoring page's input."""
+    """One row per (run, row, backend) of the runs in [since, until), the newest runs up to about `limit` rows (a
+    page must not read a year of a busy lab into memory): the run's time and versions, the row's status and
+    measured value, and the backend's results. The Monitoring page's input."""
     r, s, res = t.runs, t.samples, t.results
-    query = (
-        select(
-            r.c.run_id,
-            r.c.created_at,
-            r.c.model_versions,
-            s.c.status,
-            s.c.measured_ppb,
-            *[c for c in res.c if c.name not in ("run_id", "position", "extra")],
-        )
-        .join(s, s.c.run_id == r.c.run_id)
-        .join(res, and_(res.c.run_id == s.c.run_id, res.c.position == s.c.position))
-        .where(r.c.created_at >= since)
+    in_window = [r.c.created_at >= since] + ([r.c.created_at < until] if until else [])
+    runs_query = (
+        select(r.c.run_id, r.c.created_at, r.c.model_versions, r.c.rows_read, r.c.backends)
+        .where(*in_window)
+        .order_by(r.c.created_at.desc())
     )
-    if until:
-        query = query.where(r.c.created_at < until)
-    query = query.order_by(r.c.created_at.desc()).limit(limit)
+    rows_query = (
+        select(s.c.run_id, s.c.status, s.c.measured_ppb, *[c for c in res.c if c.name not in ("run_id", "extra")])
+        .join(res, and_(res.c.run_id == s.c.run_id, res.c.position == s.c.position))
+        .join(r, r.c.run_id == s.c.run_id)
+    )
     with engine(db_path).connect() as connection:
-        frame = _frame(connection, query)
+        runs = _frame(connection, runs_query)
+        if runs.empty:
+            return pd.DataFrame(columns=["run_id", "created_at", "model_versions", *rows_query.selected_columns.keys()])
+        # The newest runs whose rows fit the limit; the rows are then read by time range (no list of run ids).
+        sizes = runs["rows_read"] * runs["backends"].str.count(",").add(1)
+        kept = runs[(sizes.cumsum() <= limit) | (runs.index == 0)]
+        oldest = kept["created_at"].iloc[-1]
+        rows = _frame(connection, rows_query.where(r.c.created_at >= oldest, *in_window[1:]))
+    frame = rows.merge(kept[["run_id", "created_at", "model_versions"]], on="run_id")
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    return frame
+    return frame.drop(columns=["position"])
 
 
 def _frame(connection, query) -> pd.DataFrame:
-    return pd.DataFrame(connection.execute(query).all(), columns=[c.name for c in query.selected_columns])
+    # Plain tuples: pandas probing SQLAlchemy Row objects for attributes cost more than reading the rows.
+    rows = [tuple(row) for row in connection.execute(query)]
+    return pd.DataFrame.from_records(rows, columns=[c.name for c in query.selected_columns])
 
 
 @_plain_errors
