@@ -45,7 +45,8 @@ def server_url() -> str:
     if os.geteuid() == 0:
         shutil.chown(data, "nobody")
     port = free_port()
-    run = {"check": True, "capture_output": True, "timeout": 60}
+    # cwd: the server user may not enter the directory the tests run from (a checkout under /root in CI).
+    run = {"check": True, "capture_output": True, "timeout": 60, "cwd": data}
     subprocess.run(
         _as_server_user([str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "don"]), **run
     )
@@ -67,6 +68,7 @@ def _stop(bin_dir: Path, data: Path) -> None:
         _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"]),
         capture_output=True,
         timeout=60,
+        cwd=data,
     )
     shutil.rmtree(data, ignore_errors=True)
 
