@@ -153,7 +153,7 @@ def by_period(frame: pd.DataFrame, period: str = "D") -> pd.DataFrame:
             columns=["period", "backend", "rows", "out_of_domain", "below", "above", "send_to_lab", "median_ppb"]
         )
     scored["period"] = scored["created_at"].dt.tz_convert(None).dt.to_period(period).dt.start_time
-    scored["out"] = scored["in_domain"].map(lambda v: None if v is None or pd.isna(v) else not bool(v))
+    scored["out"] = scored["in_domain"].map(lambda v: np.nan if v is None or pd.isna(v) else float(not v)).astype(float)
     groups = scored.groupby(["period", "backend"])
     table = groups.agg(
         rows=("ppb", "size"),

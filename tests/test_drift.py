@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from streamlit.testing.v1 import AppTest
@@ -111,3 +112,13 @@ def test_an_upload_with_measured_values_on_a_page_gives_the_live_performance(
     assert not at.exception, [e.message for e in at.exception]
     (live,) = [df.value for df in at.dataframe if "mae_ppb" in df.value.columns]
     assert live["backend"].tolist() == ["rf"] and live["coverage"].iloc[0] > 0.5
+
+
+def test_live_performance_without_intervals_has_no_coverage(tmp_path):
+    db = tmp_path / "h.sqlite"
+    frame = pd.DataFrame(
+        {"hsi_id": ["a", "b"], "status": ["ok", "ok"], "rf_ppb": [100.0, 2000.0], "vomitoxin_ppb": [90.0, 2100.0]}
+    )
+    record_run(db, frame, "hsi_id", RunInfo("compare", {"rf": "v1"}, "x.csv", "abc"))
+    live = drift.live_performance(results_since(db, datetime.now(UTC) - timedelta(days=1)), "D")
+    assert live["mae_ppb"].tolist() == [55.0] and live["coverage"].isna().all()

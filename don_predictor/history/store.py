@@ -263,6 +263,8 @@ def results_since(
         rows = _frame(connection, rows_query.where(r.c.created_at >= oldest, *in_window[1:]))
     frame = rows.merge(kept[["run_id", "created_at", "model_versions"]], on="run_id")
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    for name in ("measured_ppb", *_NUMERIC):  # a column empty in every row comes back as None objects, not NaN
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     return frame.drop(columns=["position"])
 
 
