@@ -39,8 +39,9 @@ elif job.running:
         f" · {job.fraction:.0%} · {job.status_line()}"
     )
 else:
-    ended = "failed" if job.state == "failed" else "finished"
-    st.caption(f"Last training {ended}: {job.description}, {format_duration(job.seconds)}.")
+    ended = {"failed": "failed", "lost": "was lost (the replica running it stopped)"}.get(job.state, "finished")
+    reason = f" {job.error}" if job.state == "failed" and job.error else ""
+    st.caption(f"Last training {ended}: {job.description}, {format_duration(job.seconds)}.{reason}")
 
 st.subheader("Models")
 models = pd.DataFrame(
