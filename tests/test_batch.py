@@ -213,3 +213,13 @@ def test_memory_stays_bounded_on_a_file_many_batches_long(trained_registry, demo
     big_rss = peak_rss_mb(big)
     assert len(pd.read_csv(tmp_path / "out.csv", usecols=["status"])) == 130 * len(rows)
     assert big_rss - peak_rss_mb(small) < 15
+
+
+def test_ids_repeated_in_different_batches_are_found(trained_registry, demo_upload, tmp_path, capsys):
+    header, *rows = demo_upload.read_text().splitlines()
+    data = tmp_path / "twice.csv"
+    data.write_text("\n".join([header, *rows, *rows[:3]]) + "\n")  # three ids again, batches later
+    argv = ["predict", "--data", data, "--out", tmp_path / "o.csv", "--models-dir", trained_registry.root]
+    code, err = run([*argv, "--backend", "rf", "--no-history", "--batch-mb", SMALL_BATCH_MB], capsys)
+    assert code == 0, err
+    assert "warning: 3 ids appear more than once (first seen at rows 1, 2, 3)" in err.splitlines()
