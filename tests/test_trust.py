@@ -64,8 +64,9 @@ def test_scaled_intervals_follow_the_difficulty():
     assert high.tolist() == [441.0, 625.0] and low.tolist() == [361.0, 225.0]  # (20 ± 1)², (20 ± 5)²
 
 
-# Conformal coverage holds for any model; smaller settings than the defaults keep the suite short (TF: 3 members).
-@pytest.mark.parametrize("backend,params", [("rf", {"n_estimators": 100}), ("tf", {"ensemble_size": 3, "epochs": 150})])
+# Conformal coverage holds for any model; smaller settings than the defaults keep the suite short (TF: 2 members,
+# 80 epochs: coverage 0.905 on the dev data, about half the time of 3 members and 150 epochs).
+@pytest.mark.parametrize("backend,params", [("rf", {"n_estimators": 100}), ("tf", {"ensemble_size": 2, "epochs": 80})])
 def test_out_of_fold_coverage_of_90_percent_intervals_on_real_data(real_data, backend, params):
     table = read_spectra(real_data, require_target=True)
     result = cross_validate(backend, table.X, table.target, table.band_names, folds=5, repeats=1, params=params)
