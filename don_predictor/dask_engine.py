@@ -6,9 +6,9 @@ scores it with the same functions as the local engine (batch.read_block, predict
 loaded once per worker process from the registry (which the workers must see at the same path: shared storage).
 The results are written as one Parquet file per partition, in input order, plus `_summary.json`.
 
-Two rounds keep row numbers the file's own: partitions are first scored (results stay on the workers), then, once
-every partition's row count is known, written with their offsets (row-number ids in a file without an id column)
-and their row problems reported with the file's row numbers.
+Row numbers stay the file's own: each partition is scored and, in a file with an id column, written at once; once
+every partition's row count is known, row problems are reported with the file's row numbers, and in a file without
+an id column (its ids are row numbers) the results kept on the workers are written with their offsets.
 """
 
 from __future__ import annotations
@@ -154,8 +154,12 @@ def worker_models(models_dir: str, versions: dict[str, str]) -> dict[str, Backen
         return {backend: _models[(models_dir, backend, version)] for backend, version in versions.items()}
 
 
-def score_partition(part: Partition, models_dir: str, versions: dict[str, str], limit_ppb: float, risk: Risk):
-    """Read, validate and score one partition (row numbers counted from the partition's first row)."""
+def score_partition(
+    part: Partition, url: str, models_dir: str, versions: dict[str, str], limit_ppb: float, risk: Risk
+) -> Scored | None:
+    """Read, validate and score one partition (row numbers counted from the partition's first row). With an id
+    column its results are written to `url` at once; without one (ids are row numbers, which need the rows before
+    it) they wait on the worker for write_partition."""
     header, block = _read_partition(part)
     if part.index > 0 and not NOT_BLANK.search(block):  # a range that held no line of its own
         return None
@@ -163,7 +167,10 @@ def score_partition(part: Partition, models_dir: str, versions: dict[str, str], 
     results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk)
     summary = Summary()
     summary.add(_AsBatch(table), results, list(versions), keep_rows=0)
-    return Scored(results, summary, list(table.problems), table.id_column is None)
+    no_id = table.id_column is None
+    if not no_id:
+        _write_parquet(results, url)
+    return Scored(results if no_id else None, summary, list(table.problems), no_id)
 
 
 @dataclass
@@ -178,18 +185,23 @@ def summary_of(scored: Scored | None) -> tuple[Summary, list[RowProblem], bool] 
 
 
 def write_partition(scored: Scored | None, offset: int, url: str) -> str | None:
-    """Write one partition's results as Parquet, with row-number ids counted from the file's first row."""
+    """Write a partition's results kept on its worker, with row-number ids counted from the file's first row; the
+    url of a partition written when it was scored."""
     if scored is None:
         return None
-    results = scored.results
-    if scored.no_id_column:
-        results = results.copy()
+    if scored.results is not None:
+        results = scored.results.copy()
         results[results.columns[0]] = [str(offset + i + 1) for i in range(len(results))]
+        _write_parquet(results, url)
+    return url
+
+
+def _write_parquet(results: pd.DataFrame, url: str) -> None:
     table = pa.Table.from_pandas(results, preserve_index=False)
+    # A column empty in this partition (no verdict reason, no lot) would be typed null: text, as in the others.
     schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
     with fsspec.open(url, "wb") as stream:
         pq.write_table(table.cast(schema.remove_metadata()), stream)
-    return url
 
 
 # --- on the client -------------------------------------------------------------------------------------------------
@@ -249,8 +261,20 @@ def score_on_dask(
 
 def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition_bytes, started) -> DaskSummary:
     parts = partitions(source, partition_bytes)
+    fs, root = fsspec.core.url_to_fs(out)
+    fs.makedirs(root, exist_ok=True)
+    for old in fs.glob(f"{root}/part-*.parquet"):  # an earlier run's parts would read as part of this one
+        fs.rm(old)
+    urls = [fs.unstrip_protocol(f"{root}/part-{p.index:05d}.parquet") for p in parts]
     scored = client.map(
-        score_partition, parts, models_dir=models_dir, versions=versions, limit_ppb=limit_ppb, risk=risk, pure=False
+        score_partition,
+        parts,
+        urls,
+        models_dir=models_dir,
+        versions=versions,
+        limit_ppb=limit_ppb,
+        risk=risk,
+        pure=False,
     )
     try:
         described = client.gather(client.map(summary_of, scored, pure=False))
@@ -263,11 +287,6 @@ def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition
             found += [_shifted(p, total.rows, no_id) for p in problems]
             total.merge(part_summary, total.rows)
         total.finish(list(versions))
-        fs, root = fsspec.core.url_to_fs(out)
-        fs.makedirs(root, exist_ok=True)
-        for old in fs.glob(f"{root}/part-*.parquet"):  # an earlier run's parts would read as part of this one
-            fs.rm(old)
-        urls = [fs.unstrip_protocol(f"{root}/part-{p.index:05d}.parquet") for p in parts]
         written = client.gather(client.map(write_partition, scored, offsets, urls, pure=False))
     finally:
         client.cancel(scored)

@@ -147,11 +147,12 @@ def test_one_pass_predictions_do_not_depend_on_the_rows_scored_with_them(trained
         np.testing.assert_array_equal(whole["high_ppb"], high)
 
 
-def test_the_dask_engine_gives_the_local_engine_results(trained_registry, demo_upload, tmp_path, capsys):
+@pytest.mark.parametrize("with_id", [True, False], ids=["id column", "row numbers"])
+def test_the_dask_engine_gives_the_local_engine_results(trained_registry, demo_upload, tmp_path, capsys, with_id):
     distributed = pytest.importorskip("distributed")
     from don_predictor.dask_engine import score_on_dask
 
-    data = multi_batch_file(demo_upload, tmp_path / "in.csv", with_id=False)
+    data = multi_batch_file(demo_upload, tmp_path / "in.csv", with_id=with_id)
     local = tmp_path / "local.parquet"
     code, err = run(
         ["predict", "--data", data, "--out", local, "--models-dir", trained_registry.root, "--no-history"], capsys
