@@ -59,13 +59,15 @@ def parse_seconds(path: Path) -> float:
 
 def peak_rss_mb(argv: list[str]) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system, this process's threads) and peak RSS (MB) of one `predict`, measured
-    inside its own fresh process."""
+    inside its own fresh process. Peak RSS is VmHWM: ru_maxrss of a child starts at its parent's RSS at the fork (it
+    survives the exec), which here held the generated rows."""
     wrapper = (
         "import resource, runpy, sys, time; sys.argv = sys.argv[1:]; t = time.perf_counter()\n"
         "try:\n    runpy.run_module('don_predictor', run_name='__main__')\n"
         "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
         "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(f'@@ {time.perf_counter() - t} {u.ru_utime + u.ru_stime} {u.ru_maxrss / 1024}', file=sys.stderr)\n"
+        "hwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')][0].split()[1]\n"
+        "print(f'@@ {time.perf_counter() - t} {u.ru_utime + u.ru_stime} {int(hwm) / 1024}', file=sys.stderr)\n"
         "sys.exit(code)"
     )
     done = subprocess.run(
