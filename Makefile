@@ -7,11 +7,12 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
+.PHONY: help venv run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
 	@echo "make test      set up .venv if missing, lint (ruff, hadolint) and run the whole test suite"
+	@echo "make test-fast the unit layer only (tests not marked slow: no model training, app or browser)"
 	@echo "make data      regenerate the synthetic demo data in data/"
 	@echo "make models    train quick demo RF and TF models (train --quick) on the demo data into $(MODELS_DIR)/"
 	@echo "make lint      ruff check + ruff format --check (+ hadolint when a Dockerfile exists)"
@@ -63,8 +64,14 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Two workers (pytest-xdist), one test file each at a time: the app, browser and training tests spend much of
+# their time waiting on a server or a browser, so two run side by side on two cores.
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 bench: bench-predict bench-history bench-app bench-accuracy
 

@@ -80,3 +80,15 @@ def _apptest_runs_like_a_started_server(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+# What makes a test slow here: it trains models, reads the real data through a model, starts the app or a browser.
+SLOW_FIXTURES = {"trained_registry", "real_data", "browser", "app_with_models"}
+SLOW_MODULES = {"test_app", "test_hostile_app", "test_e2e", "test_replicas", "test_status_page"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow tests (`make test-fast` runs the others: the unit layer, in under a minute)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
