@@ -245,6 +245,15 @@ def _predict_on_dask(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _size_params(backend: str, args: argparse.Namespace) -> dict:
+    """--trees for RF and --epochs for TF, where given (a smaller model for a quick look)."""
+    if backend == "rf" and getattr(args, "trees", None):
+        return {"n_estimators": args.trees}
+    if backend == "tf" and getattr(args, "epochs", None):
+        return {"epochs": args.epochs}
+    return {}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from don_predictor.evaluation import cross_validate, format_summary_table
 
@@ -264,6 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 repeats=args.repeats,
                 seed=args.seed,
                 progress=_progress_printer(backend),
+                params=_size_params(backend, args),
             )
         )
         _say(f"{backend}: {args.folds}x{args.repeats} CV took {time.perf_counter() - started:.1f} s")
@@ -543,6 +553,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--folds", type=int, default=5)
     evaluate.add_argument("--repeats", type=int, default=5)
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--trees", type=int, help="RandomForest: number of trees (default: the model's)")
+    evaluate.add_argument("--epochs", type=int, help="TensorFlow: maximum epochs (default: the model's)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     export = commands.add_parser("export", help="write one model version as a backup zip")
