@@ -344,6 +344,8 @@ class Summary:
     id_column: str = "row"
     warnings: list[str] = field(default_factory=list)  # about the whole file, said once
     verdicts: dict[str, dict[str, int]] = field(default_factory=dict)  # backend -> verdict -> count
+    out_of_domain: dict[str, int] = field(default_factory=dict)  # backend -> scored spectra outside its domain
+    without_lot: int = 0  # rows of a file with a lot column whose lot cell is empty: in no lot's verdict
     lots: pd.DataFrame | None = None
     history: pd.DataFrame | None = None  # the results, when they were few enough to keep for the history
     _id_hashes: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -372,8 +374,13 @@ class Summary:
                 counts = self.verdicts.setdefault(backend, dict.fromkeys(VERDICTS, 0))
                 for verdict, n in results[f"{backend}_verdict"].value_counts().items():
                     counts[verdict] = counts.get(verdict, 0) + int(n)
+        for backend in backends:
+            if f"{backend}_in_domain" in results:
+                outside = int(results[f"{backend}_in_domain"].eq(False).sum())
+                self.out_of_domain[backend] = self.out_of_domain.get(backend, 0) + outside
         if table.lots is not None:
             lot = lot_column_name(table)
+            self.without_lot += int(results[lot].isna().sum())
             keep = [self.id_column, lot, *(f"{b}_verdict" for b in backends if f"{b}_verdict" in results)]
             self._lot_parts.append(results.loc[results[lot].notna(), keep])
         if self._history_parts is not None:
@@ -398,6 +405,9 @@ class Summary:
             total = self.verdicts.setdefault(backend, dict.fromkeys(VERDICTS, 0))
             for verdict, n in counts.items():
                 total[verdict] = total.get(verdict, 0) + n
+        for backend, n in part.out_of_domain.items():
+            self.out_of_domain[backend] = self.out_of_domain.get(backend, 0) + n
+        self.without_lot += part.without_lot
         self._history_parts = None
 
     def _note_repeated_ids(self) -> None:

@@ -160,6 +160,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _say(f"warning: {warning}")
     if args.lots_out and summary.lots is not None:
         _write_output(args.lots_out, results_csv(summary.lots))
+    if summary.lots is not None and summary.without_lot:
+        _say(f"warning: {summary.without_lot:,} rows have an empty lot cell: they are in no lot's verdict")
     if not args.no_history:
         _record_history(args, settings, summary, versions, limit)
     print(f"{summary.scored} of {summary.rows} rows scored with {', '.join(names)}; results in {args.out}")
@@ -172,6 +174,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{name} against {limit.label}: {summary_line} ({rule})")
             for note in thresholds.notes() if thresholds else []:
                 _say(f"warning: {name}: {note}")
+            if outside := summary.out_of_domain.get(name, 0):
+                _say(
+                    f"warning: {name}: {outside:,} of {summary.scored:,} spectra lie outside the calibration domain "
+                    "(Hotelling T², Q residual or baseline statistic over its limit): their predictions are not "
+                    "trusted and their verdict is send_to_lab. On many rows this usually means the instrument's "
+                    "white or dark reference needs redoing, or the samples are unlike the model's calibration data"
+                )
         if summary.lots is not None and f"{name}_lot_verdict" in summary.lots:
             counts = summary.lots[f"{name}_lot_verdict"].value_counts()
             summary_line = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
@@ -436,10 +445,12 @@ def _input_errors(path: str):
 
 def _open_results(path: str):
     """A results writer for `path`, with the same plain messages as _write_output when it cannot be written."""
-    from don_predictor.batch import ResultsWriter
+    from don_predictor.batch import ResultsWriter, is_parquet
 
     if Path(path).is_dir():
         raise UsageError(f"{path}: is a directory; name a file to write")
+    if Path(path).suffix.lower() not in (".csv", ".txt", "") and not is_parquet(path):
+        raise UsageError(f"{path}: results are written as CSV (.csv) or Parquet (.parquet); name the file so")
     try:
         return ResultsWriter(path)
     except PermissionError:

@@ -292,3 +292,25 @@ def test_hash_password_adds_users_to_a_users_file(tmp_path):
     assert (
         authenticate(users, "ann", "ann-pw").role == "analyst" and authenticate(users, "ada", "ada-pw").role == "admin"
     )
+
+
+def test_predict_says_when_spectra_are_outside_the_domain_or_without_a_lot(cli_models, demo_upload, tmp_path):
+    upload = pd.read_csv(demo_upload)
+    bands = upload.columns[1:]
+    upload.loc[:9, bands] = upload.loc[:9, bands] + 0.2  # a flat offset: the baseline statistic flags these
+    lot = pd.DataFrame({"lot": ["" if i in (3, 40) else f"L{i // 10}" for i in range(len(upload))]})
+    data, out = tmp_path / "odd.csv", tmp_path / "out.csv"
+    pd.concat([upload.iloc[:, :1], lot, upload.iloc[:, 1:]], axis=1).to_csv(data, index=False)
+    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", cli_models, "--backend", "rf")
+    assert result.returncode == 0, result.stderr
+    outside = int((pd.read_csv(out)["rf_in_domain"] == False).sum())  # noqa: E712
+    assert outside >= 10
+    assert f"rf: {outside} of {len(upload)} spectra lie outside the calibration domain" in result.stderr
+    assert "2 rows have an empty lot cell: they are in no lot's verdict" in result.stderr
+
+
+def test_predict_refuses_an_output_name_it_cannot_write_in_that_format(cli_models, demo_upload, tmp_path):
+    result = run_cli("predict", "--data", demo_upload, "--out", tmp_path / "r.xlsx", "--models-dir", cli_models)
+    assert result.returncode == 2 and "written as CSV (.csv) or Parquet (.parquet)" in result.stderr
+    assert not (tmp_path / "r.xlsx").exists()
+    assert_no_traceback(result)
