@@ -232,6 +232,18 @@ def _sample_list(ids: list[str]) -> str:
     return shown + (f" and {len(ids) - MAX_LISTED_SAMPLES} more" if len(ids) > MAX_LISTED_SAMPLES else "")
 
 
+def joint_verdict(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two models' verdicts as one decision: `below` only when both clear the sample, `above` only when both reject
+    it, else `send_to_lab` (empty when neither scored it). A truly-above sample is cleared only if each model clears
+    it, so each model's false-compliant bound (and likewise false-suspect) holds for the joint verdict too."""
+    a, b = np.asarray(first, dtype=object), np.asarray(second, dtype=object)
+    out = np.full(len(a), SEND_TO_LAB, dtype=object)
+    out[(a == BELOW) & (b == BELOW)] = BELOW
+    out[(a == ABOVE) & (b == ABOVE)] = ABOVE
+    out[(a == "") & (b == "")] = ""
+    return out
+
+
 # --- summaries for the pages -------------------------------------------------------------------------------------
 
 

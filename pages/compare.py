@@ -8,7 +8,7 @@ from don_predictor.compare import add_differences, agreement
 from don_predictor.config import settings
 from don_predictor.predict import id_column_name, run_metadata
 from don_predictor.registry import RegistryError
-from don_predictor.screening import verdict_agreement
+from don_predictor.screening import joint_verdict, lot_table, verdict_agreement
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, in_sample_counts, registry, score_upload, screening_of
@@ -62,7 +62,17 @@ record_scoring(results, id_column_name(table), upload, dict(versions_key), limit
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
 st.caption(f"Scored by both models in {1000 * seconds:,.0f} ms.")
 
-verdict_summary(results, ["rf", "tf"], limit, thresholds, lots)
+# One decision per sample (and lot) from both models: below only if both clear it, above only if both reject it.
+results = results.assign(both_verdict=joint_verdict(results["rf_verdict"], results["tf_verdict"]))
+if lots is not None:
+    verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("both", "rf", "tf")}
+    lots = lot_table(table.lots, table.ids, verdicts)
+verdict_summary(results, ["both", "rf", "tf"], limit, thresholds, lots)
+st.caption(
+    "**BOTH** is the decision to act on: `below` only when both models clear the sample, `above` only when both "
+    "reject it, otherwise `send_to_lab`. It is at least as safe as either model alone (a contaminated sample is "
+    "cleared only if both clear it)."
+)
 
 st.subheader("Agreement")
 stats = agreement(rf, tf, limit.ppb)

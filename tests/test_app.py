@@ -100,6 +100,10 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
     if page == "pages/compare.py":
         verdicts = [df.value for df in at.dataframe if "send_to_lab" in df.value.columns]
         assert verdicts and (verdicts[0][["below", "send_to_lab", "above"]].sum(axis=1) == 50).all()
+        assert verdicts[0]["model"].tolist() == ["BOTH", "RF", "TF"]  # the joint decision first
+        rf, tf, both = results["rf_verdict"], results["tf_verdict"], results["both_verdict"]
+        assert ((both == "below") == ((rf == "below") & (tf == "below"))).all()
+        assert ((both == "above") == ((rf == "above") & (tf == "above"))).all()
     else:
         counts = {m.label: int(m.value) for m in at.metric if m.label in ("below", "send to lab", "above")}
         assert len(counts) == 3 and sum(counts.values()) == 50

@@ -247,3 +247,31 @@ def test_run_metadata_says_what_produced_a_results_file():
     assert meta["verdicts"]["rf"]["below_when_score_under_ppb"] == 2.0
     assert meta["verdicts"]["tf"]["rule"].startswith("interval rule")
     assert json.loads(json.dumps(meta)) == meta and meta["created_utc"].endswith("+00:00")
+
+
+def test_the_joint_verdict_decides_only_where_both_models_agree():
+    from don_predictor.screening import joint_verdict
+
+    rf = np.array(["below", "below", "above", "above", "send_to_lab", "below", ""])
+    tf = np.array(["below", "above", "above", "send_to_lab", "send_to_lab", "", ""])
+    assert joint_verdict(rf, tf).tolist() == [
+        "below",
+        "send_to_lab",
+        "above",
+        "send_to_lab",
+        "send_to_lab",
+        "send_to_lab",  # one model could not score it: no decision from one model alone
+        "",
+    ]
+
+
+def test_the_joint_verdict_clears_no_more_truly_above_samples_than_either_model():
+    from don_predictor.screening import joint_verdict
+
+    rng = np.random.default_rng(4)
+    truly_above = rng.random(2000) < 0.3
+    rf = np.where(rng.random(2000) < 0.5, "below", "send_to_lab")
+    tf = np.where(rng.random(2000) < 0.5, "below", "above")
+    joint = joint_verdict(rf, tf)
+    cleared_wrongly = {name: int(((v == "below") & truly_above).sum()) for name, v in [("rf", rf), ("tf", tf)]}
+    assert int(((joint == "below") & truly_above).sum()) <= min(cleared_wrongly.values())

@@ -18,11 +18,16 @@ from don_predictor.ui.frame import current_limit
 
 
 def with_ppm(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
-    """The results with a ppm column after each ppb column, for reading at a glance."""
+    """The results for reading at a glance: a ppm column after each ppb column, and each backend's verdict right
+    after its prediction (the joint verdict, on Compare, right after the status)."""
     shown = results.copy()
     for backend in backends:
         position = shown.columns.get_loc(f"{backend}_ppb") + 1
         shown.insert(position, f"{backend}_ppm", shown[f"{backend}_ppb"] / 1000.0)
+        if f"{backend}_verdict" in shown:
+            shown.insert(position + 1, f"{backend}_verdict", shown.pop(f"{backend}_verdict"))
+    if "both_verdict" in shown:
+        shown.insert(shown.columns.get_loc("status") + 1, "both_verdict", shown.pop("both_verdict"))
     return shown
 
 
@@ -34,7 +39,9 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
     shown = with_ppm(results, backends)
     if len(shown) > PAGE_ROWS:
         shown = page_of(shown, backends, key="_".join(backends))
-    column_config = {}
+    column_config = {
+        "both_verdict": st.column_config.TextColumn("BOTH verdict", help="below or above only when both agree")
+    }
     for backend in backends:
         column_config[f"{backend}_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} (ppb)", format="%.0f")
         column_config[f"{backend}_ppm"] = st.column_config.NumberColumn(f"{backend.upper()} (ppm)", format="%.2f")
@@ -259,7 +266,7 @@ def verdict_summary(
         st.dataframe(counts, hide_index=True)
     for backend in backends:
         t = thresholds.get(backend)
-        if t is None and f"{backend}_verdict" in results:
+        if t is None and backend in thresholds and f"{backend}_verdict" in results:
             st.info(
                 f"{backend.upper()}: this model was saved before the screening calibration; its verdicts use the "
                 "older interval rule (below / above only when the whole interval is on one side), with no "
