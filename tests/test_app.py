@@ -352,7 +352,7 @@ def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models,
 
 def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo_upload):
     upload = pd.read_csv(demo_upload)
-    lot = pd.DataFrame({"lot": [f"L{i // 10}" for i in range(len(upload))]})
+    lot = pd.DataFrame({"lot": ["" if i == 1 else f"L{i // 10}" for i in range(len(upload))]})
     data = pd.concat([upload.iloc[:, :1], lot, upload.iloc[:, 1:]], axis=1).to_csv(index=False).encode()
     at = open_page(app_with_models, "pages/rf.py")
     at.file_uploader(key="rf_file").set_value(("lots.csv", data, "text/csv"))
@@ -361,6 +361,8 @@ def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo
     lots = [df.value for df in at.dataframe if "rf_lot_verdict" in df.value.columns]
     assert lots and lots[0]["lot"].tolist() == [f"L{i}" for i in range(5)]
     assert set(lots[0]["rf_lot_verdict"]) <= {"below", "send_to_lab", "above"}
+    assert lots[0]["samples"].sum() == len(upload) - 1
+    assert any(w.value.startswith("1 row has an empty lot cell") for w in at.warning)
     # A limit of the user's own: the demo calibration holds too few samples above 60,000 ppb to clear any.
     at.number_input(key="rf_custom_limit_ppb").set_value(60000)
     at.run()

@@ -225,7 +225,7 @@ INTERVALS_AND_VERDICTS = (
 def chosen_limit(key: str) -> Limit:
     """The sidebar's limit, or a limit of the user's own typed on the page (in ppb)."""
     typed = st.number_input(
-        "Or screen against a limit of your own (ppb)",
+        "Or screen against a limit of your own (ppb; 0 = the sidebar's limit)",
         min_value=0,
         max_value=1_000_000,
         value=0,
@@ -255,6 +255,10 @@ def verdict_summary(
     if lots is not None and not lots.empty:
         st.markdown(f"**Lots** ({len(lots)}): a lot is `above` if any sample is, `below` only if all are.")
         st.dataframe(lots, hide_index=True, width="stretch")
+        lot_column = results.columns[1]  # the lot column follows the id column (predict.predict_table)
+        if without := int(results[lot_column].isna().sum()):
+            rows = "1 row has" if without == 1 else f"{without} rows have"
+            st.warning(f"{rows} an empty {lot_column} cell: in no lot's verdict (their own verdicts are below).")
     if len(counts) == 1:
         row = counts.iloc[0]
         cols = st.columns(4)
