@@ -33,9 +33,9 @@ def test_permutation_importance_samples_at_most_max_rows():
             calls.append(len(X))
             return super().predict(X)
 
-    X = np.random.default_rng(1).uniform(0.2, 0.9, (500, 16))
+    X = np.random.default_rng(1).uniform(0.2, 0.9, (500, 24))
     permutation_importance_by_window(Counting(), X, Counting().predict(X), window=8, repeats=1, max_rows=50)
-    assert calls[1:] == [50, 50, 50]  # the baseline, then one shuffle per window, each on the 50 sampled rows
+    assert calls[1:] == [50, 50, 50, 50]  # the baseline, then one shuffle per window, each on the 50 sampled rows
 
 
 def test_impurity_importance_of_a_forest_points_at_the_informative_band():
