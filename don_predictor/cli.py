@@ -116,8 +116,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             except governance.GovernanceError as error:
                 refused = True
                 _say(f"warning: {error} (pass --override-reason TEXT to activate it anyway)")
-        metrics = version.cv_metrics.get("metrics", {})
-        r2 = f", CV R² {metrics['r2']['mean']:.3f}, R² log {metrics['r2_log']['mean']:.3f}" if metrics else ""
+        r2 = version.cv_mean("r2")
+        r2 = f", CV R² {r2:.3f}, R² log {version.cv_mean('r2_log'):.3f}" if r2 is not None else ""
         print(f"{backend}: version {version.version} ({state}) in {time.perf_counter() - started:.1f} s{r2}")
     return EXIT_BAD_INPUT if refused else EXIT_OK
 

@@ -65,6 +65,11 @@ class ModelVersion:
     def cv_metrics(self) -> dict[str, Any]:
         return self.manifest.get("cv_metrics") or {}
 
+    def cv_mean(self, metric: str) -> float | None:
+        """The cross-validated mean of one metric (`r2`, `r2_log`, `mae_ppb`, ...); None without CV."""
+        value = ((self.cv_metrics.get("metrics") or {}).get(metric) or {}).get("mean")
+        return None if value is None else float(value)
+
     def history(self) -> dict[str, list[float]]:
         """The loss curves the backend recorded while fitting (empty for RF)."""
         try:

@@ -48,19 +48,27 @@ st.subheader("Active models")
 versions, problems = active_versions()
 rows = []
 for backend, version in versions.items():
-    metrics = version.cv_metrics.get("metrics", {})
     rows.append(
         {
             "model": backend.upper(),
             "version": version.version,
             "trained": version.created[:19].replace("T", " "),
             "on": f"{version.manifest.get('data_name', '?')} ({version.manifest.get('n_rows', '?')} rows)",
-            "CV R²": metrics.get("r2", {}).get("mean"),
-            "CV R² (log)": metrics.get("r2_log", {}).get("mean"),
-            "CV MAE (ppb)": metrics.get("mae_ppb", {}).get("mean"),
+            "CV R²": version.cv_mean("r2"),
+            "CV R² (log)": version.cv_mean("r2_log"),
+            "CV MAE (ppb)": version.cv_mean("mae_ppb"),
         }
     )
 if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "CV R²": st.column_config.NumberColumn(format="%.2f"),
+            "CV R² (log)": st.column_config.NumberColumn(format="%.2f"),
+            "CV MAE (ppb)": st.column_config.NumberColumn(format="%.0f"),
+        },
+    )
 for problem in problems:
     st.warning(problem)

@@ -233,3 +233,12 @@ def test_an_oversized_manifest_is_not_read(tmp_path, small_model, monkeypatch):
     monkeypatch.setattr("don_predictor.registry.MAX_MANIFEST_BYTES", 1000)
     with pytest.raises(RegistryError, match="larger than any real manifest"):
         registry.get("rf", version.version)
+
+
+def test_a_version_gives_its_cross_validated_means(trained_registry):
+    version = trained_registry.active("rf")
+    metrics = version.manifest["cv_metrics"]["metrics"]
+    assert version.cv_mean("r2") == metrics["r2"]["mean"] and version.cv_mean("mae_ppb") == metrics["mae_ppb"]["mean"]
+    assert version.cv_mean("no_such_metric") is None
+    bare = type(version)(version.backend, version.version, version.path, {"cv_metrics": None})
+    assert bare.cv_mean("r2") is None

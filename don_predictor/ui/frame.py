@@ -63,8 +63,8 @@ def sidebar() -> None:
         st.markdown("### Active models")
         versions, problems = active_versions()
         for backend, version in versions.items():
-            r2 = version.cv_metrics.get("metrics", {}).get("r2_log", {}).get("mean")
-            quality = f" · CV R² log {r2:.2f}" if r2 is not None else ""
+            r2 = version.cv_mean("r2")  # in ppb: the log-scale figure flatters (it forgives the high samples)
+            quality = f" · CV R² {r2:.2f}" if r2 is not None else ""
             st.caption(f"**{backend.upper()}** `{version.version}`{quality}")
         for problem in problems:
             st.caption(f":orange[{problem}]")

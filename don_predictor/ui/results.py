@@ -110,11 +110,11 @@ def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: di
     """Warn when uploaded rows were part of a model's training data, and show its cross-validated figures beside
     the in-sample ones below."""
     for backend, count in counts.items():
-        metrics = versions[backend].cv_metrics.get("metrics", {})
+        r2, mae = versions[backend].cv_mean("r2"), versions[backend].cv_mean("mae_ppb")
         cv = (
-            f"Its cross-validated figures (every sample predicted by a model that never saw it): R² "
-            f"{metrics['r2']['mean']:.2f}, MAE {metrics['mae_ppb']['mean']:,.0f} ppb."
-            if metrics
+            f"Its cross-validated figures (every sample predicted by a model that never saw it): R² {r2:.2f}, "
+            f"MAE {mae:,.0f} ppb."
+            if r2 is not None and mae is not None
             else ""
         )
         if count:

@@ -190,8 +190,8 @@ def versions_panel() -> None:
                 "trained": str(v.created)[:19].replace("T", " "),
                 "data": v.manifest.get("data_name", ""),
                 "rows": v.manifest.get("n_rows"),
-                "CV R²": v.cv_metrics.get("metrics", {}).get("r2", {}).get("mean"),
-                "CV R² (log)": v.cv_metrics.get("metrics", {}).get("r2_log", {}).get("mean"),
+                "CV R²": v.cv_mean("r2"),
+                "CV R² (log)": v.cv_mean("r2_log"),
             }
             for v in versions
         ]
