@@ -65,7 +65,7 @@ try:
 except HistoryError as error:
     st.error(str(error))
     st.stop()
-st.dataframe(rows.drop(columns=["run_id"]), hide_index=True, width="stretch")
+st.dataframe(history_frame(rows), hide_index=True, width="stretch")  # as the download: rounded, in file order
 st.download_button(  # the same columns, rounding and true/false as the page's own download of that run
     "Download this run (CSV)",
     lambda: results_csv(history_frame(rows)),

@@ -41,7 +41,7 @@ elif job.running:
 else:
     ended = {"failed": "failed", "lost": "was lost (the replica running it stopped)"}.get(job.state, "finished")
     reason = f" {job.error}" if job.state == "failed" and job.error else ""
-    st.caption(f"Last training {ended}: {job.description}, {format_duration(job.seconds)}.{reason}")
+    st.caption(f"Last training {ended}: {job.description}, after {format_duration(job.seconds)}.{reason}")
 
 st.subheader("Models")
 models = pd.DataFrame(
