@@ -13,6 +13,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from don_predictor.backends.base import ProgressCallback
@@ -404,10 +405,28 @@ def _silence_stdout() -> None:
 
 
 def _write_output(path: str, content: bytes) -> None:
-    target = Path(path)
+    with _writing(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(content)
+
+
+def _open_results(path: str):
+    """A results writer for `path` (CSV or Parquet by its suffix)."""
+    from don_predictor.batch import ResultsWriter, is_parquet
+
+    if Path(path).is_dir():
+        raise UsageError(f"{path}: is a directory; name a file to write")
+    if Path(path).suffix.lower() not in (".csv", ".txt", "") and not is_parquet(path):
+        raise UsageError(f"{path}: results are written as CSV (.csv) or Parquet (.parquet); name the file so")
+    with _writing(path):
+        return ResultsWriter(path)
+
+
+@contextlib.contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """A file that cannot be written is one plain line naming it (exit 2), never a traceback."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        yield
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory; name a file to write") from None
     except PermissionError:
@@ -441,24 +460,6 @@ def _input_errors(path: str):
         raise UsageError(f"{path}: is a directory, not a CSV file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
-
-
-def _open_results(path: str):
-    """A results writer for `path`, with the same plain messages as _write_output when it cannot be written."""
-    from don_predictor.batch import ResultsWriter, is_parquet
-
-    if Path(path).is_dir():
-        raise UsageError(f"{path}: is a directory; name a file to write")
-    if Path(path).suffix.lower() not in (".csv", ".txt", "") and not is_parquet(path):
-        raise UsageError(f"{path}: results are written as CSV (.csv) or Parquet (.parquet); name the file so")
-    try:
-        return ResultsWriter(path)
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
-    except (FileExistsError, NotADirectoryError):
-        raise UsageError(f"{path}: a file is in the way of the folder to write into") from None
-    except OSError as error:
-        raise UsageError(f"{path}: cannot be written ({error.strerror or type(error).__name__})") from None
 
 
 def _report_table(table) -> None:

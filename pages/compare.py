@@ -5,8 +5,7 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
-from don_predictor.config import settings
-from don_predictor.predict import id_column_name, run_metadata
+from don_predictor.predict import id_column_name
 from don_predictor.registry import RegistryError
 from don_predictor.screening import joint_verdict, lot_table, verdict_agreement
 from don_predictor.spectra import BandMismatchError
@@ -19,6 +18,7 @@ from don_predictor.ui.results import (
     download_results,
     in_sample_warning,
     results_table,
+    run_details,
     trust_columns,
     verdict_summary,
 )
@@ -98,17 +98,8 @@ with right:
     st.subheader("TF against RF")
     st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")
 
-metadata = run_metadata(
-    limit_key=limit.key,
-    limit_label=limit.label,
-    limit_ppb=limit.ppb,
-    risk=settings().risk,
-    versions=dict(versions_key),
-    data_name=upload.name,
-    data_sha256=upload.sha256,
-    thresholds=thresholds,
-)
 actual = target_of(table)
+metadata = run_details(upload, limit, dict(versions_key), thresholds)
 download_results(compared, upload.name, "compare", metadata, lots, actual)
 
 if actual is not None:

@@ -8,8 +8,7 @@ import streamlit as st
 
 from don_predictor import charts
 from don_predictor.backends import backend_class
-from don_predictor.config import settings
-from don_predictor.predict import id_column_name, run_metadata
+from don_predictor.predict import id_column_name
 from don_predictor.registry import RegistryError
 from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.model_quality import model_quality_panel
@@ -21,6 +20,7 @@ from don_predictor.ui.results import (
     download_results,
     in_sample_warning,
     results_table,
+    run_details,
     summary_metrics,
     trust_columns,
     verdict_summary,
@@ -70,16 +70,7 @@ def render_predict_page(backend: str) -> None:
     st.subheader("Predictions")
     summary_metrics(results, backend)
     results_table(results, [backend])
-    metadata = run_metadata(
-        limit_key=limit.key,
-        limit_label=limit.label,
-        limit_ppb=limit.ppb,
-        risk=settings().risk,
-        versions=dict(versions_key),
-        data_name=upload.name,
-        data_sha256=upload.sha256,
-        thresholds=thresholds,
-    )
+    metadata = run_details(upload, limit, dict(versions_key), thresholds)
     download_results(results, upload.name, backend, metadata, lots, target_of(table))
     st.plotly_chart(
         charts.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label),

@@ -12,7 +12,7 @@ from don_predictor.config import settings
 from don_predictor.evaluation import regression_metrics
 from don_predictor.exports import csv_bytes, file_names, report_html, workbook_bytes
 from don_predictor.limits import Limit, custom_limit
-from don_predictor.predict import results_csv
+from don_predictor.predict import results_csv, run_metadata
 from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, trusted_ppb, verdict_counts
 from don_predictor.ui.frame import current_limit
 
@@ -152,6 +152,20 @@ def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> 
             .format("{:,.0f}", subset=["RMSE (ppb)", "MAE (ppb)", "bias (ppb)"]),
             hide_index=True,
         )
+
+
+def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict[str, Thresholds | None]) -> dict:
+    """What produced this page's results (predict.run_metadata) for the downloads."""
+    return run_metadata(
+        limit_key=limit.key,
+        limit_label=limit.label,
+        limit_ppb=limit.ppb,
+        risk=settings().risk,
+        versions=versions,
+        data_name=upload.name,
+        data_sha256=upload.sha256,
+        thresholds=thresholds,
+    )
 
 
 def download_results(
