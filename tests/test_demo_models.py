@@ -16,7 +16,7 @@ def trainings(monkeypatch) -> list[dict]:
 
     def record(table, backend, registry, **kwargs):
         seen.append({"backend": backend, **kwargs})
-        return SimpleNamespace(version=f"{backend}-v", cv_metrics={})
+        return SimpleNamespace(version=f"{backend}-v", cv_metrics={}, cv_mean=lambda metric: None)
 
     monkeypatch.setattr("don_predictor.training.train_and_register", record)
     return seen
