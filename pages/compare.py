@@ -63,7 +63,10 @@ rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
 st.caption(f"Scored by both models in {1000 * seconds:,.0f} ms.")
 
 # One decision per sample (and lot) from both models: below only if both clear it, above only if both reject it.
-results = results.assign(both_verdict=joint_verdict(results["rf_verdict"], results["tf_verdict"]))
+results = results.assign(
+    both_verdict=joint_verdict(results["rf_verdict"], results["tf_verdict"]),
+    both_in_domain=results["rf_in_domain"] & results["tf_in_domain"],  # trusted only where both models trust it
+)
 if lots is not None:
     verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("both", "rf", "tf")}
     lots = lot_table(table.lots, table.ids, verdicts)

@@ -101,6 +101,8 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
         verdicts = [df.value for df in at.dataframe if "send_to_lab" in df.value.columns]
         assert verdicts and (verdicts[0][["below", "send_to_lab", "above"]].sum(axis=1) == 50).all()
         assert verdicts[0]["model"].tolist() == ["BOTH", "RF", "TF"]  # the joint decision first
+        outside = verdicts[0].set_index("model")["out_of_domain"]
+        assert outside["BOTH"] >= max(outside["RF"], outside["TF"])
         rf, tf, both = results["rf_verdict"], results["tf_verdict"], results["both_verdict"]
         assert ((both == "below") == ((rf == "below") & (tf == "below"))).all()
         assert ((both == "above") == ((rf == "above") & (tf == "above"))).all()
