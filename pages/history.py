@@ -6,10 +6,11 @@ import streamlit as st
 from don_predictor.config import BACKENDS, settings
 from don_predictor.exports import history_frame
 from don_predictor.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
+from don_predictor.history.store import count_runs
 from don_predictor.predict import results_csv
 from don_predictor.ui.frame import ensure_router
 
-MAX_PLOTTED_RUNS = 100
+PAGE_SIZE = 50  # runs per page: the table, the run picker and the plot over time
 
 ensure_router()
 st.title("Prediction history")
@@ -27,41 +28,49 @@ since = until = None
 if isinstance(dates, tuple) and len(dates) == 2:
     since = datetime.combine(dates[0], time.min, tzinfo=UTC)
     until = datetime.combine(dates[1], time.min, tzinfo=UTC) + timedelta(days=1)
+filters = {
+    "since": since,
+    "until": until,
+    "backend": None if backend == "any" else backend,
+    "model_version": version.strip() or None,
+    "verdict": None if verdict == "any" else verdict,
+}
 try:
-    runs = list_runs(
-        db,
-        since=since,
-        until=until,
-        backend=None if backend == "any" else backend,
-        model_version=version.strip() or None,
-        verdict=None if verdict == "any" else verdict,
-    )
+    total = count_runs(db, **filters)
+except HistoryError as error:
+    st.error(str(error))
+    st.stop()
+if total == 0:
+    st.info("No runs match. Score a file on the Compare, RandomForest or TensorFlow page and it appears here.")
+    st.stop()
+
+# One page of runs at a time: a busy lab's history holds tens of thousands of runs, and the table, the run picker and
+# the plot below read only this page's runs.
+pages = -(-total // PAGE_SIZE)
+page = 1
+if pages > 1:  # no key: when new filters change the number of pages, the widget is new and starts at page 1
+    page = int(st.number_input("Page", 1, pages, 1, step=1, help="Page 1 holds the newest runs."))
+try:
+    runs = list_runs(db, **filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 except HistoryError as error:
     st.error(str(error))
     st.stop()
 
 runs["created_utc"] = runs["created_utc"].dt.strftime("%Y-%m-%d %H:%M:%S")
-if runs.empty:
-    st.info("No runs match. Score a file on the Compare, RandomForest or TensorFlow page and it appears here.")
-    st.stop()
-
+first = (page - 1) * PAGE_SIZE + 1
+st.caption(f"Runs {first:,}–{first + len(runs) - 1:,} of {total:,}, newest first (page {page:,} of {pages:,}).")
 st.dataframe(
     runs.drop(columns=["file_sha256"]),
     hide_index=True,
     width="stretch",
     column_config={"created_utc": st.column_config.TextColumn("time (UTC)")},
 )
-run_id = st.selectbox(
-    "Run",
-    runs["run_id"],
-    format_func=lambda r: (
-        f"{runs.set_index('run_id').loc[r, 'created_utc'][:19]} · "
-        f"{runs.set_index('run_id').loc[r, 'file_name']} · {runs.set_index('run_id').loc[r, 'source']}"
-    ),
-)
+labels = runs["created_utc"] + " · " + runs["file_name"].fillna("(no name)").astype(str) + " · " + runs["source"]
+labels = dict(zip(runs["run_id"], labels, strict=True))
+run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__)  # one lookup per option, no frame copies
 try:
     rows = run_rows(db, run_id)
-    points = predictions_over_time(db, runs["run_id"].head(MAX_PLOTTED_RUNS).tolist())
+    points = predictions_over_time(db, runs["run_id"].tolist())
 except HistoryError as error:
     st.error(str(error))
     st.stop()
@@ -75,6 +84,7 @@ st.download_button(  # the same columns, rounding and true/false as the page's o
 )
 
 st.subheader("Predictions over time")
+st.caption("The runs on this page.")
 if not points.empty:
     points["ppb"] = points["ppb"].clip(lower=1.0)  # zeros cannot sit on a log axis
     figure = px.strip(points, x="time", y="ppb", color="model", log_y=True, hover_data=["sample_id"])

@@ -25,12 +25,14 @@ from don_predictor.history import (
     engine,
     list_audit,
     list_runs,
+    predictions_over_time,
     record_audit,
     record_run,
     results_since,
     run_rows,
 )
 from don_predictor.history import tables as t
+from don_predictor.history.store import count_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,6 +170,48 @@ def _age(db, run_id: str, days: int) -> None:
         connection.execute(
             update(t.runs).where(t.runs.c.run_id == run_id).values(created_at=datetime.now(UTC) - timedelta(days=days))
         )
+
+
+def _set_time(db, run_id: str, when: datetime) -> None:
+    with engine(db).begin() as connection:
+        connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(created_at=when))
+
+
+def test_runs_come_in_pages_newest_first_and_are_counted(db):
+    now = datetime.now(UTC)
+    ids = [record_run(db, results_frame(3, seed=i), "hsi_id", INFO) for i in range(5)]
+    for age, run_id in enumerate(ids):  # ids[0] the newest
+        _set_time(db, run_id, now - timedelta(minutes=age))
+    tied = record_run(db, results_frame(3), "hsi_id", INFO)
+    _set_time(db, tied, now - timedelta(minutes=2))  # the same time as ids[2]: still on exactly one page
+    everything = list_runs(db)["run_id"].tolist()
+    assert everything[:2] == ids[:2] and everything[-2:] == ids[3:] and set(everything[2:4]) == {ids[2], tied}
+    pages = [list_runs(db, limit=2, offset=offset)["run_id"].tolist() for offset in (0, 2, 4)]
+    assert pages == [everything[0:2], everything[2:4], everything[4:6]]
+    assert list_runs(db, limit=4)["run_id"].tolist() == everything[:4]
+    assert list_runs(db, offset=5)["run_id"].tolist() == everything[5:]
+    assert list_runs(db, limit=2, offset=6).empty
+    assert count_runs(db) == 6 and count_runs(db, backend="tf") == 0 and count_runs(db, verdict="send_to_lab") == 6
+    assert count_runs(db, since=now - timedelta(seconds=90)) == len(list_runs(db, since=now - timedelta(seconds=90)))
+    assert count_runs(db, since=now - timedelta(seconds=90)) == 2
+
+
+def test_predictions_over_time_has_one_point_per_scored_row_and_backend(db):
+    first = record_run(db, results_frame(4).assign(tf_ppb=[1.0, 2.0, None, 4.0]), "hsi_id", INFO)
+    second = record_run(db, results_frame(3, seed=1), "hsi_id", INFO)
+    old = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    _set_time(db, first, old)
+    points = predictions_over_time(db, [first])
+    assert list(points.columns) == ["time", "sample_id", "model", "ppb"]
+    # RF: 3 of 4 rows have a prediction (the last is not scored); TF: 3 of 4 (one empty). Never a missing ppb.
+    assert sorted(points.groupby("model").size().items()) == [("RF", 3), ("TF", 3)]
+    assert points["ppb"].notna().all() and (points["time"] == pd.Timestamp(old)).all()
+    rf = points[points["model"] == "RF"].sort_values("sample_id")
+    expected = results_frame(4).set_index("hsi_id")["rf_ppb"].dropna()
+    np.testing.assert_allclose(rf.set_index("sample_id")["ppb"].astype(float), expected.loc[rf["sample_id"]])
+    both = predictions_over_time(db, [first, second])
+    assert len(both) == 6 + 2 and set(both["sample_id"]) == {"s0", "s1", "s2", "s3"}
+    assert predictions_over_time(db, []).empty and predictions_over_time(db, ["no such run"]).empty
 
 
 def test_retention_deletes_only_old_runs(db):

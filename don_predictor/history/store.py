@@ -170,6 +170,25 @@ def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
+def _run_filters(
+    since: datetime | None, until: datetime | None, backend: str | None, model_version: str | None, verdict: str | None
+) -> list:
+    r = t.runs
+    conditions = []
+    if since:
+        conditions.append(r.c.created_at >= since)
+    if until:
+        conditions.append(r.c.created_at < until)
+    if backend:
+        conditions.append((literal(",") + r.c.backends + literal(",")).like(f"%,{backend},%"))
+    if model_version:
+        conditions.append(r.c.model_versions.like(f'%"{model_version}"%'))
+    if verdict:
+        res = t.results
+        conditions.append(exists().where(and_(res.c.run_id == r.c.run_id, res.c.verdict == verdict)))
+    return conditions
+
+
 @_plain_errors
 def list_runs(
     db_path: str | Path,
@@ -179,9 +198,12 @@ def list_runs(
     backend: str | None = None,
     model_version: str | None = None,
     verdict: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> pd.DataFrame:
     """Runs, newest first, filtered by time, backend, model version and 'has a row with this verdict'.
-    `created_utc` is an aware UTC timestamp; `user` is who ran it."""
+    `created_utc` is an aware UTC timestamp; `user` is who ran it. `limit` and `offset` give one page of them (no
+    limit: every run); `count_runs` says how many match."""
     r = t.runs
     query = select(
         r.c.run_id,
@@ -189,22 +211,32 @@ def list_runs(
         r.c.user_name.label("user"),
         *[c for c in r.c if c.name not in ("run_id", "created_at", "user_name")],
     )
-    if since:
-        query = query.where(r.c.created_at >= since)
-    if until:
-        query = query.where(r.c.created_at < until)
-    if backend:
-        query = query.where((literal(",") + r.c.backends + literal(",")).like(f"%,{backend},%"))
-    if model_version:
-        query = query.where(r.c.model_versions.like(f'%"{model_version}"%'))
-    if verdict:
-        res = t.results
-        query = query.where(exists().where(and_(res.c.run_id == r.c.run_id, res.c.verdict == verdict)))
-    query = query.order_by(r.c.created_at.desc())
+    query = query.where(*_run_filters(since, until, backend, model_version, verdict))
+    query = query.order_by(r.c.created_at.desc(), r.c.run_id.desc())  # the run id breaks ties: stable pages
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     with engine(db_path).connect() as connection:
         frame = _frame(connection, query)
     frame["created_utc"] = pd.to_datetime(frame["created_utc"], utc=True)
     return frame
+
+
+@_plain_errors
+def count_runs(
+    db_path: str | Path,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    backend: str | None = None,
+    model_version: str | None = None,
+    verdict: str | None = None,
+) -> int:
+    """How many runs list_runs gives for these filters, without reading them: the number of pages."""
+    query = select(func.count()).select_from(t.runs).where(*_run_filters(since, until, backend, model_version, verdict))
+    with engine(db_path).connect() as connection:
+        return int(connection.execute(query).scalar_one())
 
 
 @_plain_errors
