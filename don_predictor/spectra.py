@@ -181,7 +181,7 @@ def read_spectra(
         _check_row_count(data, header_start, names, delimiter, encoding, max_rows)
 
     text_columns = [name for name in (id_column, lot_column) if name]
-    frame, invalid_rows = _parse(data, header_start, names, delimiter, decimal_comma, text_columns, encoding)
+    frame, invalid_rows = _parse(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, band_names)
     frame, invalid_rows, blank_rows = _drop_blank_rows(frame, invalid_rows, names)
     n_rows = len(frame) + len(invalid_rows)
     if n_rows == 0:
@@ -432,6 +432,30 @@ def _parse(
     decimal_comma: bool,
     text_columns: list[str],
     encoding: str,
+    band_names: list[str] = (),
+) -> tuple[pd.DataFrame, dict[int, str]]:
+    # Bands read as float64 straight away: pyarrow's type inference is a third of the parse. A cell that is not a
+    # number fails that read, and the file is read again with inferred types so that each such cell gets its message.
+    numbers = {name: pa.float64() for name in band_names}
+    try:
+        return _parse_as(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, numbers)
+    except _NotAllNumbers:
+        return _parse_as(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, {})
+
+
+class _NotAllNumbers(Exception):
+    """A band cell that float64 cannot hold (text, a decimal comma in quotes, a padded number)."""
+
+
+def _parse_as(
+    data: bytes,
+    header_start: int,
+    names: list[str],
+    delimiter: str,
+    decimal_comma: bool,
+    text_columns: list[str],
+    encoding: str,
+    numbers: dict[str, pa.DataType],
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     invalid: list[tuple[int, str]] = []
 
@@ -440,7 +464,7 @@ def _parse(
         return "skip"
 
     parse_options = _parse_options(delimiter, keep_invalid)
-    column_types = {name: pa.string() for name in text_columns}
+    column_types = numbers | {name: pa.string() for name in text_columns}
     convert_options = pacsv.ConvertOptions(column_types=column_types, decimal_point="," if decimal_comma else ".")
     try:  # from the header on: skip_rows=1 must skip the header, not a blank line above it
         parsed = pacsv.read_csv(
@@ -450,6 +474,8 @@ def _parse(
             convert_options=convert_options,
         )
     except pa.ArrowInvalid as error:
+        if numbers and "conversion error" in str(error):
+            raise _NotAllNumbers from None
         if "straddl" in str(error) or "out of sync" in str(error):  # one value longer than pyarrow's block
             row = _open_quote_row(data, header_start, delimiter, encoding)
             raise SpectraError(_open_quote_message(f"row {row}" if row else "a row")) from None
@@ -610,11 +636,16 @@ def _numeric_block(
     ids: list[str],
     problems: list[RowProblem],
 ) -> np.ndarray:
-    values = np.empty((len(frame), len(band_names)))
-    text_cells = np.zeros_like(values, dtype=bool)
-    ambiguous = np.zeros_like(values, dtype=bool)
-    for j, name in enumerate(band_names):
-        values[:, j], text_cells[:, j], ambiguous[:, j] = _to_float(frame[name], decimal_comma)
+    dtypes = frame.dtypes
+    if all(pd.api.types.is_float_dtype(dtypes[name]) for name in band_names):  # the usual file: one copy, no text
+        values = frame[band_names].to_numpy(dtype=float, na_value=np.nan)
+        text_cells = ambiguous = np.zeros_like(values, dtype=bool)
+    else:
+        values = np.empty((len(frame), len(band_names)))
+        text_cells = np.zeros_like(values, dtype=bool)
+        ambiguous = np.zeros_like(values, dtype=bool)
+        for j, name in enumerate(band_names):
+            values[:, j], text_cells[:, j], ambiguous[:, j] = _to_float(frame[name], decimal_comma)
     kinds = (
         (text_cells, "not a number"),
         (ambiguous, f"not a number: {AMBIGUOUS}"),
