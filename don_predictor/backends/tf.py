@@ -6,12 +6,14 @@ TensorFlow is imported here only, and only when a TF model is fitted or loaded, 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from don_predictor.backends.base import Backend, ProgressCallback
+from don_predictor.backends.dense_network import NETWORK_FILE, DenseNetwork
 from don_predictor.preprocessing import apply_preprocessing, fit_target, forward_target, inverse_target
 
 MODEL_FILE = "model.keras"
@@ -150,6 +152,8 @@ class TensorFlowBackend(Backend):
             callbacks=callbacks,
         )
         self.history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+        # Scored from here on as a saved and reloaded model will be: an MLP by numpy, bit for bit the same.
+        self.network_ = DenseNetwork.from_keras(self.model_, *self._layout()) if self._is_mlp() else self.model_
         progress(1.0, f"stopped after {len(self.history['loss'])} epochs")
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -172,7 +176,7 @@ class TensorFlowBackend(Backend):
             block[:n] = apply_preprocessing(self.params["preprocessing"], X[rows])
             block[n:] = 0.0
             # A direct call, not model.predict(): no tf.function retracing per model, and faster for small batches.
-            z[rows] = np.asarray(self.model_(block, training=False), dtype=float).reshape(ROWS_PER_CALL, -1)[:n]
+            z[rows] = np.asarray(self.network_(block, training=False), dtype=float).reshape(ROWS_PER_CALL, -1)[:n]
         return z * self.fitted["target_std"] + self.fitted["target_mean"]
 
     def difficulty(self, X: np.ndarray) -> np.ndarray | None:
@@ -190,7 +194,23 @@ class TensorFlowBackend(Backend):
         return members.std(axis=1) + DIFFICULTY_FLOOR if self._has_spread() else None
 
     def _save(self, directory: Path) -> None:
-        self.model_.save(directory / MODEL_FILE)
+        if self.model_ is None:  # loaded without Keras: the trained network's file goes along unchanged
+            shutil.copyfile(self.keras_file_, directory / MODEL_FILE)
+        else:
+            self.model_.save(directory / MODEL_FILE)
+        if isinstance(self.network_, DenseNetwork):
+            self.network_.save(directory / NETWORK_FILE)
 
     def _load(self, directory: Path) -> None:
-        self.model_ = _keras().models.load_model(directory / MODEL_FILE, safe_mode=True, compile=False)
+        self.keras_file_ = directory / MODEL_FILE
+        if self._is_mlp() and (directory / NETWORK_FILE).exists():  # no TensorFlow needed to score
+            self.model_, self.network_ = None, DenseNetwork.load(directory / NETWORK_FILE, *self._layout())
+        else:  # a CNN, or a bundle saved before network.npz existed
+            self.model_ = _keras().models.load_model(self.keras_file_, safe_mode=True, compile=False)
+            self.network_ = self.model_
+
+    def _is_mlp(self) -> bool:
+        return self.params["architecture"] == "mlp"
+
+    def _layout(self) -> tuple[int, int]:
+        return len(self.params["hidden_units"]), int(self.params["ensemble_size"])
