@@ -248,6 +248,10 @@ class Registry:
                 raise IntegrityError(f"{where}/{name}: file is missing from the model bundle")
             if sha256_file(path) != expected:
                 raise IntegrityError(f"{where}/{name}: checksum does not match the manifest (the file was changed)")
+        # A file the manifest does not list would be read unverified (a TF bundle uses network.npz when present).
+        for path in sorted(model_version.path.iterdir()):
+            if path.name not in files and path.name != MANIFEST_FILE:
+                raise IntegrityError(f"{where}/{path.name}: file is not listed in the manifest (it was added)")
 
     def load(self, backend: str, version: str | None = None) -> Backend:
         """Load a version (default: the active one) after verifying every file's checksum."""

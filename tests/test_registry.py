@@ -47,6 +47,15 @@ def test_missing_file_is_named(tmp_path, small_model):
         registry.load("rf")
 
 
+def test_a_file_added_to_a_bundle_is_refused(tmp_path, small_model):
+    """A TF bundle scores with network.npz when it has one: a file slipped into a bundle must not be read unchecked."""
+    registry = Registry(tmp_path)
+    version = registry.save(small_model, {})
+    np.savez(version.path / "network.npz", mean=np.zeros(3))
+    with pytest.raises(IntegrityError, match=r"network\.npz: file is not listed in the manifest"):
+        registry.load("rf")
+
+
 def test_half_written_version_is_ignored_and_previous_still_loads(tmp_path, small_model, demo_table):
     registry = Registry(tmp_path)
     good = registry.save(small_model, {})
