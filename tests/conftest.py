@@ -82,8 +82,9 @@ def _apptest_runs_like_a_started_server(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-# What makes a test slow here: it trains models, reads the real data through a model, starts the app or a browser.
-SLOW_FIXTURES = {"trained_registry", "real_data", "browser", "app_with_models"}
+# What makes a test slow here: it trains TensorFlow models (cli_models, trained_registry: a TF ensemble each), reads
+# the real data through a model, starts the app or a browser.
+SLOW_FIXTURES = {"trained_registry", "real_data", "browser", "app_with_models", "cli_models"}
 SLOW_MODULES = {"test_app", "test_hostile_app", "test_e2e", "test_replicas", "test_status_page"}
 
 

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from cli_helpers import assert_no_traceback, run_cli, run_cli_process
 
 from don_predictor.cli import main
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "don_predictor", *map(str, args)], capture_output=True, text=True, cwd=ROOT
-    )
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-
-
 @pytest.fixture(scope="module")
 def cli_models(tmp_path_factory, demo_calibration):
+    """RF and TF trained by the train command (TensorFlow: a slow fixture, see conftest.py)."""
     models = tmp_path_factory.mktemp("cli_models")
     # Tiny models may score below zero in CV, which the activation review refuses: the override says why.
     result = run_cli(
@@ -45,6 +34,32 @@ def cli_models(tmp_path_factory, demo_calibration):
     )
     assert result.returncode == 0, result.stderr
     assert_no_traceback(result)
+    return models
+
+
+@pytest.fixture(scope="module")
+def rf_models(tmp_path_factory, demo_calibration):
+    """One small RF trained by the train command, with its CV and intervals: what the scoring tests need, in
+    seconds."""
+    models = tmp_path_factory.mktemp("cli_rf_models")
+    result = run_cli(
+        "train",
+        "--data",
+        demo_calibration,
+        "--models-dir",
+        models,
+        "--backend",
+        "rf",
+        "--trees",
+        20,
+        "--cv-folds",
+        3,
+        "--override-reason",
+        "tiny model for the CLI tests",
+    )
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result)
+    assert "cross-validation: fold 3 of 3" in result.stderr and "final fit" in result.stderr  # progress, on stderr
     return models
 
 
@@ -79,7 +94,7 @@ def test_predict_writes_every_row_in_order_with_a_status(cli_models, demo_upload
     assert (results[["rf_ppb", "tf_ppb"]] >= 0).all().all()
 
 
-def test_predict_keeps_bad_rows_with_their_reason(cli_models, demo_upload, tmp_path):
+def test_predict_keeps_bad_rows_with_their_reason(rf_models, demo_upload, tmp_path):
     lines = demo_upload.read_text().splitlines()
     cells = lines[3].split(",")
     cells[10] = "oops"
@@ -88,7 +103,7 @@ def test_predict_keeps_bad_rows_with_their_reason(cli_models, demo_upload, tmp_p
     data = tmp_path / "partly_bad.csv"
     data.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.csv"
-    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", cli_models, "--backend", "rf")
+    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", rf_models, "--backend", "rf")
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out)
     assert len(results) == 51
@@ -111,18 +126,20 @@ def test_predict_keeps_bad_rows_with_their_reason(cli_models, demo_upload, tmp_p
         ),
     ],
 )
-def test_bad_input_exits_2_with_one_plain_line(cli_models, tmp_path, content, message):
+def test_bad_input_exits_2_with_one_plain_line(rf_models, tmp_path, content, message):
     data = tmp_path / "bad.csv"
     data.write_bytes(content)
-    result = run_cli("predict", "--data", data, "--out", tmp_path / "o.csv", "--models-dir", cli_models)
+    result = run_cli("predict", "--data", data, "--out", tmp_path / "o.csv", "--models-dir", rf_models)
     assert result.returncode == 2
     assert message in result.stderr
     assert_no_traceback(result)
 
 
 def test_missing_file_and_missing_models_exit_2(tmp_path, demo_upload):
-    result = run_cli("predict", "--data", tmp_path / "nope.csv", "--out", tmp_path / "o.csv")
+    # As a real process once: `python -m don_predictor` exits with main's code and prints no traceback.
+    result = run_cli_process("predict", "--data", tmp_path / "nope.csv", "--out", tmp_path / "o.csv")
     assert result.returncode == 2 and "nope.csv: no such file" in result.stderr
+    assert_no_traceback(result)
     result = run_cli("predict", "--data", demo_upload, "--out", tmp_path / "o.csv", "--models-dir", tmp_path / "empty")
     assert result.returncode == 2 and "no active model" in result.stderr
     assert_no_traceback(result)
@@ -133,12 +150,12 @@ def test_train_without_target_exits_2(tmp_path, demo_upload):
     assert result.returncode == 2 and "no 'vomitoxin_ppb' column" in result.stderr
 
 
-def test_all_rows_bad_exits_2_but_still_writes_every_row(cli_models, tmp_path):
+def test_all_rows_bad_exits_2_but_still_writes_every_row(rf_models, tmp_path):
     header = "hsi_id," + ",".join(str(b) for b in range(448))
     data = tmp_path / "bad.csv"
     data.write_text(header + "\na," + ",".join(["x"] * 448) + "\nb," + ",".join([""] * 448) + "\n")
     out = tmp_path / "o.csv"
-    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", cli_models)
+    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", rf_models)
     assert result.returncode == 2 and "no row could be scored" in result.stderr
     written = pd.read_csv(out)
     assert written["hsi_id"].tolist() == ["a", "b"]
@@ -175,9 +192,9 @@ def test_demo_data_command_writes_both_files(tmp_path):
     assert (tmp_path / "demo_calibration.csv").stat().st_size > 0 and (tmp_path / "demo_upload.csv").exists()
 
 
-def test_predict_with_another_limit(cli_models, demo_upload, tmp_path):
+def test_predict_with_another_limit(rf_models, demo_upload, tmp_path):
     out_low, out_high = tmp_path / "low.csv", tmp_path / "high.csv"
-    common = ["--data", demo_upload, "--models-dir", cli_models, "--backend", "rf"]
+    common = ["--data", demo_upload, "--models-dir", rf_models, "--backend", "rf"]
     assert run_cli("predict", *common, "--out", out_low, "--limit", "eu-milling-products").returncode == 0
     low = pd.read_csv(out_low)
     assert low["rf_verdict"].isin(["below", "send_to_lab", "above"]).all() and (low["rf_verdict"] != "below").any()
@@ -195,14 +212,14 @@ def test_predict_with_another_limit(cli_models, demo_upload, tmp_path):
     assert_no_traceback(result)
 
 
-def test_predict_lots_out_writes_one_verdict_per_lot(cli_models, demo_upload, tmp_path):
+def test_predict_lots_out_writes_one_verdict_per_lot(rf_models, demo_upload, tmp_path):
     upload = pd.read_csv(demo_upload)
     lot = pd.DataFrame({"lot": [f"L{i // 5}" for i in range(len(upload))]})
     upload = pd.concat([upload.iloc[:, :1], lot, upload.iloc[:, 1:]], axis=1)
     data, out, lots_out = tmp_path / "lots.csv", tmp_path / "out.csv", tmp_path / "lot_table.csv"
     upload.to_csv(data, index=False)
     result = run_cli(
-        "predict", "--data", data, "--out", out, "--lots-out", lots_out, "--models-dir", cli_models, "--backend", "rf"
+        "predict", "--data", data, "--out", out, "--lots-out", lots_out, "--models-dir", rf_models, "--backend", "rf"
     )
     assert result.returncode == 0, result.stderr
     results, lots = pd.read_csv(out), pd.read_csv(lots_out)
@@ -214,16 +231,16 @@ def test_predict_lots_out_writes_one_verdict_per_lot(cli_models, demo_upload, tm
         assert lot["rf_lot_verdict"] == expected
     assert "rf lots: " in result.stdout
     # Without a lot column, --lots-out is a usage error.
-    result = run_cli("predict", "--data", demo_upload, "--out", out, "--lots-out", lots_out, "--models-dir", cli_models)
+    result = run_cli("predict", "--data", demo_upload, "--out", out, "--lots-out", lots_out, "--models-dir", rf_models)
     assert result.returncode == 2 and "needs a 'lot' or 'lot_id' column" in result.stderr
 
 
-def test_train_refuses_to_activate_a_clearly_worse_challenger(cli_models, demo_calibration, tmp_path):
+def test_train_refuses_to_activate_a_clearly_worse_challenger(rf_models, demo_calibration, tmp_path):
     """A challenger trained without CV cannot show it is good enough: saved, not activated, exit 2, one line."""
     from don_predictor.registry import Registry
 
     models = tmp_path / "models"
-    shutil.copytree(cli_models, models)
+    shutil.copytree(rf_models, models)
     before = Registry(models).active_version("rf")
     result = run_cli(
         "train",
@@ -268,24 +285,8 @@ def test_hash_password_adds_users_to_a_users_file(tmp_path):
 
     path = tmp_path / "users.toml"
     for name, role in (("ann", "analyst"), ("ada", "admin")):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "don_predictor",
-                "hash-password",
-                "--stdin",
-                "--users-file",
-                path,
-                "--user",
-                name,
-                "--role",
-                role,
-            ],
-            input=f"{name}-pw\n",
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
+        result = run_cli(
+            "hash-password", "--stdin", "--users-file", path, "--user", name, "--role", role, stdin=f"{name}-pw\n"
         )
         assert result.returncode == 0, result.stderr
     users = read_users(path)
@@ -294,14 +295,14 @@ def test_hash_password_adds_users_to_a_users_file(tmp_path):
     )
 
 
-def test_predict_says_when_spectra_are_outside_the_domain_or_without_a_lot(cli_models, demo_upload, tmp_path):
+def test_predict_says_when_spectra_are_outside_the_domain_or_without_a_lot(rf_models, demo_upload, tmp_path):
     upload = pd.read_csv(demo_upload)
     bands = upload.columns[1:]
     upload.loc[:9, bands] = upload.loc[:9, bands] + 0.2  # a flat offset: the baseline statistic flags these
     lot = pd.DataFrame({"lot": ["" if i in (3, 40) else f"L{i // 10}" for i in range(len(upload))]})
     data, out = tmp_path / "odd.csv", tmp_path / "out.csv"
     pd.concat([upload.iloc[:, :1], lot, upload.iloc[:, 1:]], axis=1).to_csv(data, index=False)
-    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", cli_models, "--backend", "rf")
+    result = run_cli("predict", "--data", data, "--out", out, "--models-dir", rf_models, "--backend", "rf")
     assert result.returncode == 0, result.stderr
     outside = int((pd.read_csv(out)["rf_in_domain"] == False).sum())  # noqa: E712
     assert outside >= 10
@@ -309,8 +310,8 @@ def test_predict_says_when_spectra_are_outside_the_domain_or_without_a_lot(cli_m
     assert "2 rows have an empty lot cell: they are in no lot's verdict" in result.stderr
 
 
-def test_predict_refuses_an_output_name_it_cannot_write_in_that_format(cli_models, demo_upload, tmp_path):
-    result = run_cli("predict", "--data", demo_upload, "--out", tmp_path / "r.xlsx", "--models-dir", cli_models)
+def test_predict_refuses_an_output_name_it_cannot_write_in_that_format(rf_models, demo_upload, tmp_path):
+    result = run_cli("predict", "--data", demo_upload, "--out", tmp_path / "r.xlsx", "--models-dir", rf_models)
     assert result.returncode == 2 and "written as CSV (.csv) or Parquet (.parquet)" in result.stderr
     assert not (tmp_path / "r.xlsx").exists()
     assert_no_traceback(result)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import CliResult, run_cli
 from conftest import ROOT
 from test_spectra import BANDS, SPECTRA, csv_text, good
 
@@ -417,13 +418,7 @@ def test_no_overflow_warning_when_scoring_1e300(rf_registry, demo_upload):
 # --- the command line ---------------------------------------------------------------------------------------------
 
 
-def run_cli(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "don_predictor", *map(str, args)], capture_output=True, text=True, cwd=ROOT, **kwargs
-    )
-
-
-def assert_plain(result: subprocess.CompletedProcess) -> None:
+def assert_plain(result: CliResult) -> None:
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert "Warning" not in result.stderr, result.stderr
     for line in result.stderr.splitlines():

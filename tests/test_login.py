@@ -3,10 +3,8 @@ failing closed on a broken configuration, and the audit trail of logins."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from cli_helpers import run_cli
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -77,13 +75,7 @@ def test_users_file_round_trip_and_refusals(tmp_path):
 
 
 def test_hash_password_command_prints_a_usable_hash():
-    result = subprocess.run(
-        [sys.executable, "-m", "don_predictor", "hash-password", "--stdin"],
-        input="s3cret\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    result = run_cli("hash-password", "--stdin", stdin="s3cret\n")
     assert result.returncode == 0
     assert verify_password("s3cret", result.stdout.strip())
 
