@@ -173,9 +173,9 @@ def test_internal_error_exits_1_without_traceback(monkeypatch, capsys, demo_uplo
 
 
 def test_evaluate_prints_a_metrics_table(demo_calibration):
-    # 40 trees: the table's format and the coverage line are under test here, not the default forest's accuracy.
+    # 15 trees: the table's format and the coverage line are under test here, not the default forest's accuracy.
     result = run_cli(
-        "evaluate", "--data", demo_calibration, "--backend", "rf", "--folds", 3, "--repeats", 2, "--trees", 40
+        "evaluate", "--data", demo_calibration, "--backend", "rf", "--folds", 3, "--repeats", 2, "--trees", 15
     )
     assert result.returncode == 0, result.stderr
     assert "rf (3x2 CV)" in result.stdout and "R² (log1p)" in result.stdout and "±" in result.stdout

@@ -66,3 +66,67 @@ def test_a_damaged_zip_is_refused_with_its_reason_and_nothing_is_added(status_pa
     assert Registry(tmp_path / "models").versions("rf") == []
     audit = list_audit(Settings.from_env().history_db)
     assert any(row.action == "import_refused" and "damaged.zip" in str(row.detail) for row in audit.itertuples())
+
+
+@pytest.fixture()
+def downloads(monkeypatch) -> dict:
+    """Every st.download_button the page draws, by label: its data, as the page hands it over (a callable when the
+    file is built on the click). What a browser click would fetch is data() then."""
+    import streamlit
+
+    drawn: dict = {}
+    original = streamlit.download_button
+
+    def recording(label, data, *args, **kwargs):
+        drawn[label] = (data, kwargs.get("on_click"))
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
+    return drawn
+
+
+def test_exports_are_built_only_on_the_click_and_nothing_big_is_kept(
+    trained_registry, tmp_path, monkeypatch, downloads
+):
+    import shutil
+
+    import don_predictor.backup
+    import don_predictor.history
+    from don_predictor.history import list_runs
+
+    shutil.copytree(trained_registry.root, tmp_path / "models")
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    built = []
+    for module, name in ((don_predictor.backup, "export_version"), (don_predictor.history, "backup_bytes")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k))
+    monkeypatch.setenv("DON_MODELS_DIR", str(tmp_path / "models"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/status.py")
+    at.run()
+    at.run()  # a rerun (any click elsewhere) builds nothing either
+    assert not at.exception, [e.message for e in at.exception]
+    assert built == []  # neither the model zip nor the database copy is made by a page run
+    # Nothing the size of a database or a zip sits in the session.
+    held = {key: len(value) for key, value in at.session_state.items() if isinstance(value, (bytes, bytearray))}
+    assert held == {}, held
+
+    version = trained_registry.active_version("rf")
+    zip_data, zip_click = downloads["Download the zip"]
+    db_data, db_click = downloads["Download a copy of the history database"]
+    assert callable(zip_data) and callable(db_data) and zip_click == db_click == "ignore"
+
+    archive = zip_data()  # the click: built now, audited now
+    assert built == ["export_version"]
+    fresh = Registry(tmp_path / "restored")
+    from don_predictor.backup import import_version
+
+    assert import_version(fresh, archive).version == version
+    audit = list_audit(tmp_path / "history.sqlite")
+    assert any(row.action == "export" and version in str(row.detail) for row in audit.itertuples())
+
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(db_data())
+    assert built == ["export_version", "backup_bytes"]
+    assert list_runs(copy).empty and "export" in list_audit(copy)["action"].tolist()  # a working copy, up to now
