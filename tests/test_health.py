@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from don_predictor.health import check_health, this_process
-from don_predictor.registry import Registry
+from don_predictor.health import check_health, package_versions, this_process
+from don_predictor.registry import IntegrityError, ModelVersion, Registry, RegistryError
 
 
 def test_process_cpu_is_measured_between_two_looks(tmp_path):
@@ -22,3 +22,88 @@ def test_a_registry_without_models_is_degraded_with_a_plain_reason(tmp_path):
     health = check_health(Registry(tmp_path))
     assert health.status == "DEGRADED"
     assert any("no active rf model" in reason for reason in health.reasons)
+
+
+class StubRegistry:
+    """A registry whose active versions and checksums the test decides (check_health only asks these)."""
+
+    def __init__(self, root, active=None, damaged=(), unreadable=False):
+        self.root, self._active, self._damaged, self._unreadable = root, active or {}, set(damaged), unreadable
+
+    def active(self, backend):
+        if self._unreadable:
+            raise RegistryError(f"active.json cannot be read ({backend})")
+        return self._active.get(backend)
+
+    def verify(self, version):
+        if version.backend in self._damaged:
+            raise IntegrityError(f"{version.backend}/{version.version}/model.skops: checksum does not match")
+
+
+def versions_of(root) -> dict[str, ModelVersion]:
+    return {
+        b: ModelVersion(b, f"2026-{b}", root / b, {"created": "2026-11-01T00:00:00Z", "n_rows": 400})
+        for b in ("rf", "tf")
+    }
+
+
+def test_every_active_verified_model_is_ok_with_its_load_time(tmp_path):
+    health = check_health(StubRegistry(tmp_path, versions_of(tmp_path)), {"rf/2026-rf": 1.25})
+    assert (health.status, health.reasons) == ("OK", [])
+    rf, tf = health.models
+    assert (rf["backend"], rf["version"], rf["checksum"], rf["load_s"], rf["n_rows"]) == (
+        "rf",
+        "2026-rf",
+        "verified",
+        1.25,
+        400,
+    )
+    assert (tf["version"], tf["checksum"], tf["load_s"]) == ("2026-tf", "verified", None)  # not loaded yet
+    assert health.system["models_dir"] == str(tmp_path.resolve()) and health.system["cpus"] >= 1
+    assert health.process["rss_mb"] > 10 and health.process["threads"] >= 1 and health.process["uptime_s"] >= 0
+
+
+def test_a_damaged_model_is_degraded_and_named(tmp_path):
+    health = check_health(StubRegistry(tmp_path, versions_of(tmp_path), damaged={"tf"}))
+    assert health.status == "DEGRADED"
+    assert health.reasons == ["tf/2026-tf/model.skops: checksum does not match"]
+    assert [m["checksum"] for m in health.models] == ["verified", "FAILED"]
+
+
+def test_an_unreadable_registry_says_why_for_each_backend(tmp_path):
+    health = check_health(StubRegistry(tmp_path, unreadable=True))
+    assert health.status == "DEGRADED"
+    assert health.reasons == [
+        "active.json cannot be read (rf)",
+        "no active rf model: train one on the Train page",
+        "active.json cannot be read (tf)",
+        "no active tf model: train one on the Train page",
+    ]
+
+
+def test_low_memory_and_low_disk_are_degraded_with_the_figures(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    import don_predictor.health as health_module
+
+    memory = namedtuple("memory", "total available")(16 * 1024**3, 300 * 1024**2)  # under 5 % available
+    disk = namedtuple("disk", "total used free")(100 * 1024**3, 99 * 1024**3, 200 * 1024**2)
+    monkeypatch.setattr(health_module.psutil, "virtual_memory", lambda: memory)
+    monkeypatch.setattr(health_module.shutil, "disk_usage", lambda path: disk)
+    health = check_health(StubRegistry(tmp_path, versions_of(tmp_path)))
+    assert health.status == "DEGRADED"
+    assert health.reasons == ["system memory is low: 300 MB available", "disk space for models is low: 200 MB free"]
+    assert health.system["memory_available_mb"] == 300 and health.system["disk_free_mb"] == 200
+
+
+def test_versions_report_tensorflow_only_once_something_imported_it(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert package_versions()["tensorflow"] == "not loaded"  # asking must not import it
+    assert "tensorflow" not in sys.modules
+    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(__version__="2.99.0"))
+    versions = package_versions()
+    assert versions["tensorflow"] == "2.99.0" and versions["python"].count(".") == 2
+    assert all(versions[name] not in ("", "not installed") for name in ("streamlit", "scikit-learn", "numpy", "pandas"))
