@@ -3,6 +3,7 @@ and the runtime stage's command started the way the image would start it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -49,23 +50,58 @@ def runtime_env() -> dict[str, str]:
     return env
 
 
+def exec_form(arguments: str) -> list[str]:
+    """A JSON-array (exec form) argument list; a shell-form string is not one and fails here."""
+    parsed = json.loads(arguments)
+    assert isinstance(parsed, list) and all(isinstance(a, str) for a in parsed), arguments
+    return parsed
+
+
+def copy_step(arguments: str) -> dict:
+    """COPY's flags (--from, --chown) and its sources and destination."""
+    words = shlex.split(arguments)
+    flags = dict(w[2:].split("=", 1) for w in words if w.startswith("--"))
+    paths = [w for w in words if not w.startswith("--")]
+    return {**flags, "sources": paths[:-1], "dest": paths[-1]}
+
+
+def healthcheck_command() -> list[str]:
+    options, _, command = next(rest for k, rest in runtime_stage() if k == "HEALTHCHECK").partition("CMD ")
+    assert all(o.startswith("--") for o in options.split()), options
+    return exec_form(command)
+
+
 def test_dockerfile_is_multi_stage_non_root_with_health_check():
-    froms = [rest for keyword, rest in instructions(DOCKERFILE) if keyword == "FROM"]
-    assert [f.split()[-1] for f in froms] == ["builder", "runtime"]
+    froms = [rest.split() for keyword, rest in instructions(DOCKERFILE) if keyword == "FROM"]
+    assert [(f[1], f[2]) for f in froms] == [("AS", "builder"), ("AS", "runtime")]
     runtime = runtime_stage()
-    keywords = [k for k, _ in runtime]
+    builder = instructions(DOCKERFILE)[: len(instructions(DOCKERFILE)) - len(runtime)]
+    env = runtime_env()
     user = [rest for k, rest in runtime if k == "USER"][-1]
     assert user.split(":")[0] not in ("root", "0")
-    assert any(k == "COPY" and "--from=builder" in rest and "/opt/venv" in rest for k, rest in runtime)
-    assert any(k == "COPY" and "--from=builder" in rest and "/app/models" in rest for k, rest in runtime)
-    healthcheck = next(rest for k, rest in runtime if k == "HEALTHCHECK")
-    assert '"python"' in healthcheck and "/_stcore/health" in healthcheck and "curl" not in healthcheck
-    assert next(rest for k, rest in runtime if k == "CMD") == '["streamlit", "run", "don_predictor/ui/server.py"]'
-    assert "EXPOSE" in keywords and next(rest for k, rest in runtime if k == "EXPOSE") == "8501"
-    volumes = next(rest for k, rest in runtime if k == "VOLUME")
-    assert "/app/models" in volumes and "/app/history" in volumes
-    builder = instructions(DOCKERFILE)[: len(instructions(DOCKERFILE)) - len(runtime)]
-    assert any(k == "RUN" and "don_predictor train" in rest for k, rest in builder)  # default models built in
+    copies = [copy_step(rest) for k, rest in runtime if k == "COPY"]
+    from_builder = {c["dest"]: c["sources"] for c in copies if c.get("from") == "builder"}
+    assert from_builder == {"/opt/venv": ["/opt/venv"], "/app/models": ["/app/models"]}
+    # The default models the builder trains are the ones the runtime copies, into the models directory it uses.
+    train = next(shlex.split(rest) for k, rest in builder if k == "RUN" and "don_predictor train" in rest)
+    assert train[:4] == ["python", "-m", "don_predictor", "train"]
+    assert train[train.index("--models-dir") + 1] == "/app/models" == env["DON_MODELS_DIR"]
+    assert train[train.index("--backend") + 1] == "all"
+    # Every file copied from the build context belongs to the user the app runs as.
+    assert all(c.get("chown") == user for c in copies if "from" not in c), copies
+    assert exec_form(next(rest for k, rest in runtime if k == "CMD")) == [
+        "streamlit",
+        "run",
+        "don_predictor/ui/server.py",
+    ]
+    assert (ROOT / "don_predictor/ui/server.py").exists()
+    assert next(rest for k, rest in runtime if k == "EXPOSE") == env["STREAMLIT_SERVER_PORT"] == "8501"
+    # The volumes are where the app keeps what must outlive a container: the models and the history.
+    volumes = exec_form(next(rest for k, rest in runtime if k == "VOLUME"))
+    assert volumes == [env["DON_MODELS_DIR"], str(Path(env["DON_HISTORY_DB"]).parent)]
+    health = healthcheck_command()
+    assert health[:2] == ["python", "-c"] and "curl" not in health  # the slim image has Python, not curl
+    assert f":{env['STREAMLIT_SERVER_PORT']}/_stcore/health" in health[2]  # run for real in the test below
 
 
 def test_no_secrets_are_baked_in():
@@ -117,7 +153,7 @@ def test_runtime_command_starts_healthy_as_non_root_with_read_only_models(traine
     env["DON_MODELS_DIR"], env["DON_HISTORY_DB"] = str(models), str(history / "history.sqlite")
     port = free_port()
     env["STREAMLIT_SERVER_PORT"], env["STREAMLIT_SERVER_ADDRESS"] = str(port), "127.0.0.1"
-    command = shlex.split(" ".join(eval(next(rest for k, rest in runtime_stage() if k == "CMD"))))
+    command = exec_form(next(rest for k, rest in runtime_stage() if k == "CMD"))
     command[0] = str(Path(sys.executable).parent / command[0])  # the venv's streamlit, as /opt/venv/bin is in PATH
     for path in models.rglob("*"):
         path.chmod(0o555 if path.is_dir() else 0o444)
@@ -144,6 +180,11 @@ def test_runtime_command_starts_healthy_as_non_root_with_read_only_models(traine
             pytest.fail("no health: " + process.stdout.read().decode(errors="replace")[-2000:])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
             assert response.status == 200
+        # The image's HEALTHCHECK command, pointed at this server's port: healthy now, unhealthy once it stopped.
+        health = healthcheck_command()
+        health = [str(Path(sys.executable).parent / health[0]), health[1], health[2].replace(":8501/", f":{port}/")]
+        assert subprocess.run(health, capture_output=True, timeout=30).returncode == 0
     finally:
         process.terminate()
         process.wait(timeout=10)
+    assert subprocess.run(health, capture_output=True, timeout=30).returncode != 0
