@@ -60,6 +60,9 @@ def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spe
 
 def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTable | None:
     """The validated table, or None after showing the reason the file cannot be used."""
+    # read_upload keeps parsed tables in one process-wide LRU (ui/models.py: READ_CACHE), bounded by bytes and by
+    # entries, not st.cache_data's 32 entries without a ttl: an upload at the size cap parses into a table of ~200 MB,
+    # and a hit hands back the same table instead of an unpickled copy per page run.
     try:
         return read_upload(upload.data, require_target, upload.sha256)
     except SpectraError as error:
