@@ -181,7 +181,9 @@ def read_spectra(
         _check_row_count(data, header_start, names, delimiter, encoding, max_rows)
 
     text_columns = [name for name in (id_column, lot_column) if name]
-    frame, invalid_rows = _parse(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, band_names)
+    frame, invalid_rows = _parse(
+        data, header_start, names, delimiter, decimal_comma, text_columns, encoding, band_names
+    )
     frame, invalid_rows, blank_rows = _drop_blank_rows(frame, invalid_rows, names)
     n_rows = len(frame) + len(invalid_rows)
     if n_rows == 0:
