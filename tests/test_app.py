@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pandas as pd
 import pytest
@@ -45,12 +44,51 @@ def results_frame(at: AppTest):
     return frames[0]
 
 
+TITLES = {
+    "pages/home.py": "DON Predictor",
+    "pages/compare.py": "Compare RandomForest and TensorFlow",
+    "pages/rf.py": "RandomForest predictions",
+    "pages/tf.py": "TensorFlow predictions",
+    "pages/train.py": "Train new model versions",
+    "pages/history.py": "Prediction history",
+    "pages/status.py": "Status",
+}
+UPLOADS = {
+    "pages/compare.py": "compare_file",
+    "pages/rf.py": "rf_file",
+    "pages/tf.py": "tf_file",
+    "pages/train.py": "train_file",
+}
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_without_exception(app_with_models, page):
+def test_every_page_renders_inside_the_frame_with_the_active_models(app_with_models, trained_registry, page):
     at = app_with_models
     at.run()
     open_page(at, page)
     assert not at.error, [e.value for e in at.error]
+    assert texts(at.title) == [TITLES[page]]
+    active = {b: trained_registry.active_version(b) for b in ("rf", "tf")}
+    sidebar = " ".join(texts(at.sidebar.caption))
+    assert all(f"**{b.upper()}** `{v}`" in sidebar for b, v in active.items()), sidebar  # the frame around the page
+    if page in UPLOADS:
+        assert at.file_uploader(key=UPLOADS[page]).value is None  # the drop zone, waiting for a file
+    if page in ("pages/rf.py", "pages/tf.py"):
+        backend = page[6:8]
+        assert any(f"version `{active[backend]}`" in c for c in texts(at.caption))
+    if page == "pages/compare.py":
+        assert f"RF `{active['rf']}` · TF `{active['tf']}`" in texts(at.caption)
+    if page == "pages/home.py":
+        (table,) = [df.value for df in at.dataframe if "version" in df.value.columns]
+        assert table["version"].tolist() == [active["rf"], active["tf"]]
+    if page == "pages/status.py":
+        (models,) = [df.value for df in at.dataframe if "active version" in df.value.columns]
+        assert models["active version"].tolist() == [active["rf"], active["tf"]]
+        assert models["checksums"].tolist() == ["verified", "verified"]
 
 
 @pytest.mark.parametrize("page", ["pages/rf.py", "pages/tf.py"])
@@ -71,8 +109,20 @@ def test_every_page_renders_without_any_model(tmp_path, monkeypatch, page):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     open_page(at, page)
-    if page in ("pages/rf.py", "pages/tf.py", "pages/compare.py"):
-        assert any("No active" in e.value for e in at.error)
+    assert texts(at.title) == [TITLES[page]]
+    sidebar = " ".join(texts(at.sidebar.caption))
+    assert "No active RF model yet" in sidebar and "No active TF model yet" in sidebar
+    if page in ("pages/rf.py", "pages/tf.py", "pages/compare.py"):  # nothing to score with: said, no drop zone
+        assert any("No active" in e for e in texts(at.error)) and not at.get("file_uploader")
+    elif page == "pages/home.py":
+        assert any("No active RF model yet" in w for w in texts(at.warning))
+    elif page == "pages/train.py":  # training is how the first models come
+        assert at.file_uploader(key="train_file").value is None and not at.error
+    elif page == "pages/status.py":
+        (degraded,) = texts(at.error)
+        assert degraded.startswith("**DEGRADED**") and "no active rf model" in degraded and "no active tf" in degraded
+    else:
+        assert not at.error, texts(at.error)
 
 
 @pytest.mark.parametrize(
@@ -166,22 +216,32 @@ def start_training_on_page(at: AppTest, data: bytes, backends: list[str], *, cv_
     open_page(at, "pages/train.py")
     at.file_uploader(key="train_file").set_value(("cal.csv", data, "text/csv"))
     at.run()
-    at.multiselect[0].set_value(backends)
-    at.number_input[0].set_value(trees)  # RF trees
-    at.number_input[1].set_value(8)  # TF max epochs
-    at.number_input[2].set_value(cv_repeats)
-    next(n for n in at.number_input if n.label == "TF ensemble members").set_value(2)
+    widget(at.multiselect, "Models").set_value(backends)
+    widget(at.number_input, "RF trees").set_value(trees)
+    widget(at.number_input, "TF max epochs").set_value(8)
+    widget(at.number_input, "CV repeats (5 folds)").set_value(cv_repeats)
+    widget(at.number_input, "TF ensemble members").set_value(2)
     next(b for b in at.button if b.label == "Train").click()
     at.run()
 
 
+def widget(widgets, label: str):
+    """The one widget with this label (not the n-th of its kind: a new field before it must not shift the test)."""
+    (found,) = [w for w in widgets if w.label == label]
+    return found
+
+
 def wait_for_job(at: AppTest, timeout: float = 300) -> None:
+    """Join the training job's thread (jobs.start_job names it job-<title>), then show its end on the page."""
+    import threading
+
     from don_predictor.jobs import latest_job
 
-    deadline = time.time() + timeout
-    while latest_job().running and time.time() < deadline:
-        time.sleep(0.5)
-    assert not latest_job().running, "the training job did not end in time"
+    job = latest_job()
+    for thread in threading.enumerate():
+        if thread.name == f"job-{job.title}":
+            thread.join(timeout)
+    assert not job.running, "the training job did not end in time"
     at.run()
     at.run()  # the progress fragment asks for one full rerun to show the result
     assert not at.exception, [e.message for e in at.exception]
@@ -199,11 +259,11 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     open_page(at, "pages/train.py")
     at.file_uploader(key="train_file").set_value(("cal.csv", small_calibration(demo_calibration), "text/csv"))
     at.run()
-    at.multiselect[0].set_value(["rf"])
-    at.number_input[0].set_value(20)  # trees
-    at.number_input[2].set_value(0)  # no CV: the fastest run
-    next(s for s in at.selectbox if s.label == "Target transform").set_value("cbrt")
-    next(s for s in at.select_slider if s.label == "RF features per split").set_value(0.5)
+    widget(at.multiselect, "Models").set_value(["rf"])
+    widget(at.number_input, "RF trees").set_value(20)
+    widget(at.number_input, "CV repeats (5 folds)").set_value(0)  # no CV: the fastest run
+    widget(at.selectbox, "Target transform").set_value("cbrt")
+    widget(at.select_slider, "RF features per split").set_value(0.5)
     next(b for b in at.button if b.label == "Train").click()
     at.run()
     wait_for_job(at)
@@ -348,8 +408,11 @@ def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models,
     assert rows["sample_id"].tolist() == results_frame(at)["hsi_id"].tolist()
     assert rows["rf_ppb"].notna().all() and rows["tf_verdict"].notna().all()
 
-    at = open_page(at, "pages/history.py")
-    assert not at.exception and any("run_id" in df.value.columns for df in at.dataframe)
+    at = open_page(at, "pages/history.py")  # the run is listed, and its rows shown as scored
+    (listed,) = [df.value for df in at.dataframe if "run_id" in df.value.columns]
+    assert listed["run_id"].tolist() == [run["run_id"]] and listed["file_name"].tolist() == ["demo_upload.csv"]
+    (shown,) = [df.value for df in at.dataframe if "sample_id" in df.value.columns]
+    assert shown["sample_id"].tolist() == rows["sample_id"].tolist()
 
 
 def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo_upload):
