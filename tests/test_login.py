@@ -80,8 +80,14 @@ def test_hash_password_command_prints_a_usable_hash():
     assert verify_password("s3cret", result.stdout.strip())
 
 
+def field(at: AppTest, label: str):
+    """The login form's text field with this label."""
+    (found,) = [t for t in at.text_input if t.label == label]
+    return found
+
+
 def log_in(at: AppTest, password: str) -> None:
-    at.text_input[1].set_value(password)
+    field(at, "Password").set_value(password)
     next(b for b in at.button if b.label == "Log in").click()
     at.run()
 
@@ -183,7 +189,7 @@ def users_file(tmp_path) -> str:
 
 
 def log_in_as(at: AppTest, name: str) -> None:
-    at.text_input[0].set_value(name)
+    field(at, "User name").set_value(name)
     log_in(at, f"{name}-password")
 
 
@@ -219,10 +225,10 @@ def test_unknown_user_and_wrong_password_look_the_same(guarded_app, tmp_path, mo
     monkeypatch.setenv("DON_USERS_FILE", users_file(tmp_path))
     at = guarded_app
     at.run()
-    at.text_input[0].set_value("mallory")
+    field(at, "User name").set_value("mallory")
     log_in(at, "ada-password")
     assert any(e.value == "Wrong user name or password." for e in at.error)
-    at.text_input[0].set_value("ada")
+    field(at, "User name").set_value("ada")
     log_in(at, "wrong")
     assert any(e.value == "Wrong user name or password." for e in at.error)
 
