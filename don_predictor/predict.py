@@ -61,6 +61,12 @@ def predict_table(
 
     Raises BandMismatchError (naming missing and extra bands) if the file's bands are not a model's bands.
     """
+    return add_verdicts(score_table(table, models), models, limit_ppb, risk)
+
+
+def score_table(table: SpectraTable, models: dict[str, Backend]) -> pd.DataFrame:
+    """predict_table's columns without the verdicts: what the models say whatever the limit (each model runs once,
+    and a page that changes only the limit re-decides from these without scoring again)."""
     scorable = table.scorable
     matrices = _scorable_matrices(table, models, scorable)
     results = pd.DataFrame({id_column_name(table): table.ids})
@@ -83,18 +89,31 @@ def predict_table(
                 column = np.full(table.n_rows, np.nan)
                 column[scorable] = scored[statistic]
                 results[f"{name}_{statistic}"] = column
-        engine = screening_engine(model)
-        if engine is not None:
-            trusted = results[f"{name}_in_domain"].fillna(False).to_numpy(dtype=bool)
-            if engine == ENGINE_CONFORMAL:
-                decided = conformal_verdicts(
-                    results[f"{name}_ppb"], trusted, model.trust.screening.thresholds(limit_ppb, risk)
-                )
-            else:
-                decided = interval_verdicts(results[f"{name}_low_ppb"], results[f"{name}_high_ppb"], trusted, limit_ppb)
-            results[f"{name}_verdict"] = decided.verdict
-            results[f"{name}_verdict_reason"] = decided.reason
     return results
+
+
+def add_verdicts(
+    scores: pd.DataFrame, models: dict[str, Backend], limit_ppb: float, risk: Risk = DEFAULT_RISK
+) -> pd.DataFrame:
+    """score_table's frame with `<backend>_verdict` and `<backend>_verdict_reason` after each backend's columns."""
+    verdicts = {}
+    for name, model in models.items():
+        engine = screening_engine(model)
+        if engine is None:
+            continue
+        trusted = scores[f"{name}_in_domain"].fillna(False).to_numpy(dtype=bool)
+        if engine == ENGINE_CONFORMAL:
+            thresholds = model.trust.screening.thresholds(limit_ppb, risk)
+            decided = conformal_verdicts(scores[f"{name}_ppb"], trusted, thresholds)
+        else:
+            decided = interval_verdicts(scores[f"{name}_low_ppb"], scores[f"{name}_high_ppb"], trusted, limit_ppb)
+        verdicts[f"{name}_verdict"], verdicts[f"{name}_verdict_reason"] = decided.verdict, decided.reason
+    results = scores.assign(**verdicts)
+    order = [c for c in scores.columns if not any(c.startswith(f"{name}_") for name in models)]
+    for name in models:
+        order += [c for c in results.columns if c.startswith(f"{name}_") and c in scores.columns]
+        order += [c for c in (f"{name}_verdict", f"{name}_verdict_reason") if c in verdicts]
+    return results[order]
 
 
 def _scorable_matrices(table: SpectraTable, models: dict[str, Backend], scorable: np.ndarray) -> dict[str, np.ndarray]:

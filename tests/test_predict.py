@@ -54,3 +54,28 @@ def test_differences_and_agreement():
     stats = agreement(results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy(), limit_ppb=1000)
     assert stats["n"] == 3 and stats["spearman"] == 1.0
     assert stats["same_side_share"] == 2 / 3  # 500 vs 1500 straddle the limit
+
+
+def test_another_limit_re_decides_from_the_cached_scores_without_scoring_again(
+    trained_registry, demo_upload, monkeypatch
+):
+    from don_predictor.backends.base import Backend
+    from don_predictor.ui import models as ui_models
+
+    data = demo_upload.read_bytes()
+    versions = tuple((b, trained_registry.active_version(b)) for b in ("rf", "tf"))
+    calls = []
+    original = Backend.predict_with_trust
+    monkeypatch.setattr(Backend, "predict_with_trust", lambda self, X: calls.append(self.name) or original(self, X))
+    ui_models.SCORE_CACHE.clear()
+    root = str(trained_registry.root)
+    at_1ppm = ui_models.score_upload(data, root, versions, 1000)
+    at_5ppm = ui_models.score_upload(data, root, versions, 5000)
+    assert sorted(calls) == ["rf", "tf"]  # each model ran once, for both limits
+    table = read_spectra(data)
+    loaded = {b: trained_registry.load(b) for b in ("rf", "tf")}
+    for limit, shown in ((1000, at_1ppm), (5000, at_5ppm)):
+        pd.testing.assert_frame_equal(shown, predict_table(table, loaded, limit_ppb=limit))
+    # The limit changed the decisions, not the predictions.
+    assert (at_1ppm["rf_verdict"] != at_5ppm["rf_verdict"]).any()
+    pd.testing.assert_series_equal(at_1ppm["rf_ppb"], at_5ppm["rf_ppb"])

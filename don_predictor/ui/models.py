@@ -18,7 +18,7 @@ from don_predictor import metrics
 from don_predictor.backends import Backend
 from don_predictor.config import BACKENDS, settings
 from don_predictor.logs import event
-from don_predictor.predict import lots_of, predict_table, screening_thresholds, training_overlap
+from don_predictor.predict import add_verdicts, lots_of, score_table, screening_thresholds, training_overlap
 from don_predictor.registry import ModelVersion, Registry, RegistryError
 from don_predictor.screening import Thresholds
 from don_predictor.spectra import SpectraError, SpectraTable, read_spectra
@@ -159,20 +159,19 @@ def score_upload(
     sha256: str | None = None,
 ) -> pd.DataFrame:
     """Results of the given (backend, version) models on an upload, verdicts at the settings' risk levels;
-    raises BandMismatchError."""
+    raises BandMismatchError. The models' scores are cached without the limit: another limit only re-decides."""
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    risk = settings().risk
+    models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
 
     def score() -> pd.DataFrame:
-        table = read_upload(data, sha256=sha256)
-        models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
         try:
-            return predict_table(table, models, limit_ppb, risk)
+            return score_table(read_upload(data, sha256=sha256), models)
         except Exception as error:
             metrics.SCORING_ERRORS.labels(type(error).__name__).inc()
             raise
 
-    return SCORE_CACHE.get((sha256, models_dir, versions, float(limit_ppb), risk), score, frame_bytes)
+    scores = SCORE_CACHE.get((sha256, models_dir, versions), score, frame_bytes)
+    return add_verdicts(scores, models, limit_ppb, settings().risk)
 
 
 def screening_of(
