@@ -144,6 +144,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise UsageError(f"--lots-out needs a 'lot' or 'lot_id' column in {args.data}")
         registry, versions, limit = _scoring_setup(args, settings)
         models = {name: registry.load(name, version) for name, version in versions.items()}
+        started = time.perf_counter()
         summary = batch.score_stream(
             itertools.chain([first] if first else [], incoming),
             _open_results(args.out),
@@ -164,7 +165,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if summary.lots is not None and summary.without_lot:
         _say(f"warning: {summary.without_lot:,} rows have an empty lot cell: they are in no lot's verdict")
     if not args.no_history:
-        _record_history(args, settings, summary, versions, limit)
+        _record_history(args, settings, summary, versions, limit, time.perf_counter() - started)
     print(f"{summary.scored} of {summary.rows} rows scored with {', '.join(names)}; results in {args.out}")
     for name in names:
         if name in summary.verdicts:
@@ -192,7 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _record_history(args, settings, summary, versions, limit) -> None:
+def _record_history(args, settings, summary, versions, limit, seconds: float) -> None:
     """The run and its rows in the prediction history; a file too big to keep row by row is said so instead."""
     if summary.history is None:
         _say(
@@ -201,14 +202,15 @@ def _record_history(args, settings, summary, versions, limit) -> None:
             "nothing)"
         )
         return
-    from don_predictor.history import RunInfo, record_run
+    from don_predictor.history import RunInfo
+    from don_predictor.scoring import record_scored_run
 
     digest = hashlib.sha256()
     with open(args.data, "rb") as stream:
         while block := stream.read(1 << 20):
             digest.update(block)
     info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
-    record_run(settings.history_db, summary.history, summary.id_column, info)
+    record_scored_run(settings.history_db, summary.history, summary.id_column, info, seconds)
 
 
 def _scoring_setup(args: argparse.Namespace, settings: Settings):

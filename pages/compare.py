@@ -1,17 +1,11 @@
-import time
-
 import numpy as np
 import streamlit as st
 
 from don_predictor import charts
 from don_predictor.compare import add_differences, agreement
-from don_predictor.predict import id_column_name
-from don_predictor.registry import RegistryError
 from don_predictor.screening import joint_verdict, lot_table, verdict_agreement
-from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.frame import ensure_router
-from don_predictor.ui.models import active_versions, in_sample_counts, registry, score_upload, screening_of
-from don_predictor.ui.recording import record_scoring
+from don_predictor.ui.models import active_versions, in_sample_counts, registry
 from don_predictor.ui.results import (
     accuracy_metrics,
     chosen_limit,
@@ -22,6 +16,7 @@ from don_predictor.ui.results import (
     trust_columns,
     verdict_summary,
 )
+from don_predictor.ui.scored_upload import score_and_record
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 MAX_PICKER_ROWS = 1000
@@ -45,22 +40,12 @@ if table is None:
     st.stop()
 validation_report(table)
 
-started = time.perf_counter()
-try:
-    versions_key = tuple((b, v.version) for b, v in versions.items())
-    with st.spinner(f"Scoring {table.n_rows:,} spectra with both models…", show_time=True):
-        results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
-        thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
-except BandMismatchError as error:
-    st.error(f"**{upload.name}** does not fit the models: {error}")
+scored = score_and_record(upload, table, versions, limit, "compare")
+if scored is None:
     st.stop()
-except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
-    st.error(f"The active models cannot be loaded: {error}")
-    st.stop()
-seconds = time.perf_counter() - started
-record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, "compare", seconds)
+results, thresholds, lots = scored.results, scored.thresholds, scored.lots
+versions_key = tuple(scored.versions.items())
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
-st.caption(f"Scored by both models in {1000 * seconds:,.0f} ms.")
 
 # One decision per sample (and lot) from both models: below only if both clear it, above only if both reject it.
 results = results.assign(
@@ -102,7 +87,7 @@ with right:
     st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")
 
 actual = target_of(table)
-metadata = run_details(upload, limit, dict(versions_key), thresholds)
+metadata = run_details(upload, limit, scored.versions, thresholds)
 download_results(compared, upload.name, "compare", metadata, lots, actual)
 
 if actual is not None:

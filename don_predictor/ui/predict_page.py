@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from don_predictor import charts
 from don_predictor.backends import backend_class
-from don_predictor.predict import id_column_name
-from don_predictor.registry import RegistryError
-from don_predictor.spectra import BandMismatchError
 from don_predictor.ui.model_quality import model_quality_panel
-from don_predictor.ui.models import active_versions, in_sample_counts, registry, score_upload, screening_of
-from don_predictor.ui.recording import record_scoring
+from don_predictor.ui.models import active_versions, in_sample_counts, registry
 from don_predictor.ui.results import (
     accuracy_metrics,
     chosen_limit,
@@ -25,6 +19,7 @@ from don_predictor.ui.results import (
     trust_columns,
     verdict_summary,
 )
+from don_predictor.ui.scored_upload import score_and_record
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 
@@ -49,28 +44,18 @@ def render_predict_page(backend: str) -> None:
     if table is None:
         return
     validation_report(table)
-    started = time.perf_counter()
-    versions_key = ((backend, version.version),)
-    try:
-        with st.spinner(f"Scoring {table.n_rows:,} spectra with the {label} model…", show_time=True):
-            results = score_upload(upload.data, str(registry().root), versions_key, limit.ppb, upload.sha256)
-            thresholds, lots = screening_of(upload.data, str(registry().root), versions_key, results, limit.ppb)
-    except BandMismatchError as error:
-        st.error(f"**{upload.name}** does not fit the {label} model: {error}")
+    scored = score_and_record(upload, table, {backend: version}, limit, backend)
+    if scored is None:
         return
-    except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
-        st.error(f"The active {label} model cannot be loaded: {error}")
-        return
-    seconds = time.perf_counter() - started
-    record_scoring(results, id_column_name(table), upload, {backend: version.version}, limit, backend, seconds)
+    results, thresholds, lots = scored.results, scored.thresholds, scored.lots
+    versions_key = tuple(scored.versions.items())
     ppb = results[f"{backend}_ppb"].to_numpy()
-    st.caption(f"Scored in {1000 * seconds:,.0f} ms.")
 
     verdict_summary(results, [backend], limit, thresholds, lots)
     st.subheader("Predictions")
     summary_metrics(results, backend)
     results_table(results, [backend])
-    metadata = run_details(upload, limit, dict(versions_key), thresholds)
+    metadata = run_details(upload, limit, scored.versions, thresholds)
     download_results(results, upload.name, backend, metadata, lots, target_of(table))
     st.plotly_chart(
         charts.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label),

@@ -7,11 +7,11 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from don_predictor import metrics
 from don_predictor.config import settings
-from don_predictor.history import RunInfo, record_run
+from don_predictor.history import RunInfo
 from don_predictor.limits import Limit
 from don_predictor.logs import event
+from don_predictor.scoring import record_scored_run
 from don_predictor.ui.login import current_user
 from don_predictor.ui.upload import Upload, target_of
 
@@ -30,33 +30,14 @@ def record_scoring(
     recorded = st.session_state.setdefault("recorded_runs", set())
     if key in recorded:
         return
-    scored = int((results["status"] == "ok").sum())
-    metrics.observe_scoring(results, list(versions), source, seconds)
+    info = RunInfo(source, versions, upload.name, sha256, limit.key, current_user())
     try:
-        run_id = record_run(
-            settings().history_db,
-            results,
-            id_column,
-            RunInfo(source, versions, upload.name, sha256, limit.key, current_user()),
-            measured=measured_values(upload),
-        )
+        record_scored_run(settings().history_db, results, id_column, info, seconds, measured_values(upload))
     except Exception as error:  # scoring worked; a history failure is reported, not fatal
-        metrics.HISTORY_WRITE_ERRORS.labels("run").inc()
         event("history_write_failed", logging.ERROR, page=source, error=f"{type(error).__name__}: {error}")
         st.warning(f"This run could not be saved to the prediction history: {error}")
         return
     recorded.add(key)
-    event(
-        "scored",
-        page=source,
-        backends=",".join(versions),
-        versions=",".join(versions.values()),
-        rows=len(results),
-        scored=scored,
-        rejected=len(results) - scored,
-        seconds=seconds,
-        run=run_id,
-    )
 
 
 def measured_values(upload: Upload) -> pd.Series | None:

@@ -1,0 +1,56 @@
+"""Score an upload on a page and keep the run: the step every prediction page shares (the spinner, the plain
+errors for a file that does not fit or a model that cannot load, the history record, the time taken)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from don_predictor.backends import backend_class
+from don_predictor.limits import Limit
+from don_predictor.predict import id_column_name
+from don_predictor.registry import ModelVersion, RegistryError
+from don_predictor.screening import Thresholds
+from don_predictor.spectra import BandMismatchError, SpectraTable
+from don_predictor.ui.models import registry, score_upload, screening_of
+from don_predictor.ui.recording import record_scoring
+from don_predictor.ui.upload import Upload
+
+
+@dataclass(frozen=True)
+class ScoredUpload:
+    results: pd.DataFrame
+    thresholds: dict[str, Thresholds | None]
+    lots: pd.DataFrame | None  # None when the upload has no lot column
+    versions: dict[str, str]  # backend -> version
+    seconds: float
+
+
+def score_and_record(
+    upload: Upload, table: SpectraTable, versions: dict[str, ModelVersion], limit: Limit, source: str
+) -> ScoredUpload | None:
+    """The upload scored by the given active versions at `limit`, recorded once in the history; None (after saying
+    why on the page) when it cannot be scored."""
+    several = len(versions) > 1
+    models = "the models" if several else f"the {backend_class(next(iter(versions))).label} model"
+    by = "both models" if several else models
+    versions_key = tuple((backend, version.version) for backend, version in versions.items())
+    root = str(registry().root)
+    started = time.perf_counter()
+    try:
+        with st.spinner(f"Scoring {table.n_rows:,} spectra with {by}…", show_time=True):
+            results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
+            thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb)
+    except BandMismatchError as error:
+        st.error(f"**{upload.name}** does not fit {models}: {error}")
+        return None
+    except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
+        st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")
+        return None
+    seconds = time.perf_counter() - started
+    record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, source, seconds)
+    st.caption(f"Scored by {by} in {1000 * seconds:,.0f} ms.")
+    return ScoredUpload(results, thresholds, lots, dict(versions_key), seconds)
