@@ -502,11 +502,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="data", help="output directory (default: data)")
     demo.set_defaults(handler=cmd_demo_data)
 
+    def add_models_dir(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+
     def common(sub: argparse.ArgumentParser, models_dir: bool = True) -> None:
         sub.add_argument("--data", required=True, help="spectra CSV")
         if models_dir:
             sub.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-            sub.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+            add_models_dir(sub)
 
     train = commands.add_parser("train", help="train and register new model versions")
     common(train)
@@ -575,14 +578,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--backend", choices=BACKENDS, required=True)
     export.add_argument("--version", help="default: the active version")
     export.add_argument("--out", required=True, help="zip file to write")
-    export.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+    add_models_dir(export)
     export.set_defaults(handler=cmd_export)
 
     importing = commands.add_parser("import", help="add a model version from a backup zip, after checking it")
     importing.add_argument("--file", required=True, help="backup zip")
     importing.add_argument("--activate", action="store_true", help="activate the imported version (after review)")
     importing.add_argument("--override-reason", default="", help="activate even if the review refuses; audited")
-    importing.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+    add_models_dir(importing)
     importing.set_defaults(handler=cmd_import)
 
     hashing = commands.add_parser(
@@ -595,6 +598,6 @@ def _parser() -> argparse.ArgumentParser:
     hashing.set_defaults(handler=cmd_hash_password)
 
     info = commands.add_parser("info", help="list model versions and which are active")
-    info.add_argument("--models-dir", help="model registry (default: $DON_MODELS_DIR, else ./models)")
+    add_models_dir(info)
     info.set_defaults(handler=cmd_info)
     return parser

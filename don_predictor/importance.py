@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from don_predictor.backends import Backend
+from don_predictor.preprocessing import sqrt_ppb
 
 WINDOW = 8
 
@@ -31,10 +32,10 @@ def permutation_importance_by_window(
     rng = np.random.default_rng(seed)
     rows = rng.permutation(len(X))[:max_rows]
     X = np.asarray(X, float)[rows]
-    target = np.sqrt(np.clip(np.asarray(y_ppb, float)[rows], 0.0, None))
+    target = sqrt_ppb(np.asarray(y_ppb, float)[rows])
 
     def error(matrix: np.ndarray) -> float:
-        return float(np.mean(np.abs(np.sqrt(model.predict(matrix)) - target)))
+        return float(np.mean(np.abs(sqrt_ppb(model.predict(matrix)) - target)))
 
     baseline = error(X)
     starts = list(range(0, X.shape[1], window))

@@ -57,7 +57,7 @@ def forward_target(name: str, y: np.ndarray, fitted: dict | None = None) -> np.n
     if name == "log1p":
         return np.log1p(y)
     if name == "sqrt":
-        return np.sqrt(np.clip(y, 0.0, None))
+        return sqrt_ppb(y)
     if name == "cbrt":
         return np.cbrt(np.clip(y, 0.0, None))
     if name == "yeo-johnson":
@@ -65,6 +65,11 @@ def forward_target(name: str, y: np.ndarray, fitted: dict | None = None) -> np.n
     if name == "none":
         return y
     raise ValueError(f"unknown target transform {name!r}")
+
+
+def sqrt_ppb(ppb: np.ndarray) -> np.ndarray:
+    """The sqrt(ppb) scale on which intervals, difficulty and band importance are measured (negatives as 0)."""
+    return np.sqrt(np.clip(np.asarray(ppb, dtype=float), 0.0, None))
 
 
 TARGET_TRANSFORMS = ("log1p", "sqrt", "cbrt", "yeo-johnson", "none")

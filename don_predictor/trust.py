@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 
+from don_predictor.preprocessing import sqrt_ppb
 from don_predictor.screening import ScreeningCalibration
 
 TRUST_FILE = "trust.npz"
@@ -53,7 +54,7 @@ class ConformalIntervals:
     def fit(
         cls, y_ppb: np.ndarray, oof_ppb: np.ndarray, level: float = DEFAULT_LEVEL, difficulty: np.ndarray | None = None
     ) -> ConformalIntervals:
-        residuals = np.abs(_root(y_ppb) - _root(oof_ppb))
+        residuals = np.abs(sqrt_ppb(y_ppb) - sqrt_ppb(oof_ppb))
         if difficulty is not None:
             residuals = residuals / difficulty
         n = len(residuals)
@@ -62,15 +63,11 @@ class ConformalIntervals:
         return cls(level, float(np.sort(residuals)[rank - 1]), difficulty is not None)
 
     def interval(self, ppb: np.ndarray, difficulty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        centre = _root(ppb)
+        centre = sqrt_ppb(ppb)
         half = self.half_width_sqrt * (difficulty if self.scaled else 1.0)
         low = np.square(np.clip(centre - half, 0.0, None))
         high = np.square(centre + half)
         return low, high
-
-
-def _root(ppb) -> np.ndarray:
-    return np.sqrt(np.clip(np.asarray(ppb, float), 0.0, None))
 
 
 @dataclass
