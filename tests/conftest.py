@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -82,8 +83,8 @@ def _apptest_runs_like_a_started_server(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-# What makes a test slow here: it trains TensorFlow models (cli_models, trained_registry: a TF ensemble each), reads
-# the real data through a model, starts the app or a browser.
+# What makes a test slow here: it trains TensorFlow models (cli_models, trained_registry: a TF ensemble each; a test
+# named or parametrised "tf" fits one itself), reads the real data through a model, starts the app or a browser.
 SLOW_FIXTURES = {"trained_registry", "real_data", "browser", "app_with_models", "cli_models"}
 SLOW_MODULES = {"test_app", "test_hostile_app", "test_e2e", "test_replicas", "test_status_page"}
 
@@ -91,5 +92,6 @@ SLOW_MODULES = {"test_app", "test_hostile_app", "test_e2e", "test_replicas", "te
 def pytest_collection_modifyitems(config, items):
     """Mark the slow tests (`make test-fast` runs the others: the unit layer, in under a minute)."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in SLOW_MODULES:
+        fits_tf = "tf" in re.split(r"[^a-z0-9]+", item.name.lower())
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in SLOW_MODULES or fits_tf:
             item.add_marker(pytest.mark.slow)
