@@ -57,7 +57,7 @@ def test_predictions_are_never_negative_even_far_outside_the_training_data(split
 def test_wrong_number_of_bands_is_refused(split, demo_table):
     X_train, y_train, X_test, _ = split
     model = make_backend("rf", n_estimators=5).fit(X_train, y_train, demo_table.band_names)
-    with pytest.raises(ValueError, match="expects 448 bands, got 447"):
+    with pytest.raises(ValueError, match="X has 447 features, but RandomForestBackend is expecting 448 features"):
         model.predict(X_test[:, :447])
 
 

@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from don_predictor.backends.base import Backend, ProgressCallback
-from don_predictor.preprocessing import fit_target, forward_target, inverse_target, make_preprocessor
+from don_predictor.preprocessing import make_preprocessor
 from don_predictor.safe_io import dump_sklearn, load_sklearn
 
 MODEL_FILE = "model.skops"
@@ -32,7 +32,7 @@ class PLSBackend(Backend):
         "seed": 0,
     }
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
+    def _fit(self, X: np.ndarray, z: np.ndarray, progress: ProgressCallback) -> None:
         p = self.params
         pipeline = Pipeline(
             [("spectra", make_preprocessor(p["preprocessing"])), ("scale", StandardScaler()), ("pls", PLSRegression())]
@@ -44,14 +44,13 @@ class PLSBackend(Backend):
             cv=KFold(5, shuffle=True, random_state=p["seed"]),
             scoring="neg_mean_absolute_error",
         )
-        target = fit_target(self.target_transform, y)
-        search.fit(X, forward_target(self.target_transform, y, target))
+        search.fit(X, z)
         self.model_ = search.best_estimator_
-        self.fitted = {"n_components": int(search.best_params_["pls__n_components"]), **target}
+        self.fitted_numbers_["n_components"] = int(search.best_params_["pls__n_components"])
         progress(1.0, f"{self.fitted['n_components']} latent variables")
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        return inverse_target(self.target_transform, np.ravel(self.model_.predict(X)), self.fitted)
+    def _predict_transformed(self, X: np.ndarray) -> np.ndarray:
+        return np.ravel(self.model_.predict(X))
 
     def _save(self, directory: Path) -> None:
         dump_sklearn(self.model_, directory / MODEL_FILE)

@@ -1,5 +1,5 @@
-"""RandomForest backend: a scikit-learn Pipeline (spectral preprocessing + forest) on a transformed target,
-saved with skops (no pickle)."""
+"""RandomForest backend: a scikit-learn Pipeline (spectral preprocessing + forest) on the transformed target (the
+base class transforms it), saved with skops (no pickle)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
 from don_predictor.backends.base import Backend, ProgressCallback, available_cores
-from don_predictor.preprocessing import fit_target, forward_target, inverse_target, make_preprocessor
+from don_predictor.preprocessing import make_preprocessor
 from don_predictor.safe_io import dump_sklearn, load_sklearn
 
 MODEL_FILE = "model.skops"
@@ -40,11 +40,10 @@ class RandomForestBackend(Backend):
         "n_jobs": -1,
     }
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
+    def _fit(self, X: np.ndarray, z: np.ndarray, progress: ProgressCallback) -> None:
         p = self.params
         spectra = make_preprocessor(p["preprocessing"]).fit(X)
-        self.fitted = fit_target(self.target_transform, y)
-        Z, z = spectra.transform(X), forward_target(self.target_transform, y, self.fitted)
+        Z = spectra.transform(X)
         forest = RandomForestRegressor(
             n_estimators=0,
             max_features=p["max_features"],
@@ -62,14 +61,13 @@ class RandomForestBackend(Backend):
         forest.set_params(n_jobs=1)
         self.model_ = Pipeline([("spectra", spectra), ("forest", forest)])
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
+    def _predict_transformed(self, X: np.ndarray) -> np.ndarray:
         return self._predict_with_difficulty(X)[0]
 
     def _predict_with_difficulty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """One pass over the trees gives the forest's prediction (their mean) and its difficulty (their spread)."""
         mean, spread = self._tree_statistics(X)
-        ppb = inverse_target(self.target_transform, mean, self.fitted)
-        return ppb, spread + DIFFICULTY_FLOOR if self.target_transform == "sqrt" else None
+        return mean, spread + DIFFICULTY_FLOOR if self.target_transform == "sqrt" else None
 
     def _save(self, directory: Path) -> None:
         dump_sklearn(self.model_, directory / MODEL_FILE)

@@ -14,7 +14,7 @@ import numpy as np
 
 from don_predictor.backends.base import Backend, ProgressCallback
 from don_predictor.backends.dense_network import NETWORK_FILE, DenseNetwork
-from don_predictor.preprocessing import apply_preprocessing, fit_target, forward_target, inverse_target
+from don_predictor.preprocessing import apply_preprocessing
 
 MODEL_FILE = "model.keras"
 DIFFICULTY_FLOOR = 1.0  # sqrt(ppb), as for RF: members that agree do not make a sample certain
@@ -80,6 +80,7 @@ class TensorFlowBackend(Backend):
             # file like any other weight, so the projection can never be separated from the model.
             scaled_X = np.asarray(normalization(X.astype("float32")))
             _, _, vt = np.linalg.svd(scaled_X - scaled_X.mean(axis=0), full_matrices=False)
+            k = min(k, len(vt))  # fewer bands (or rows) than components: all there are
             projection = keras.layers.Dense(k, use_bias=False, trainable=False, name="pca")
             projection.build((None, X.shape[1]))
             projection.set_weights([vt[:k].T.astype("float32")])
@@ -116,14 +117,13 @@ class TensorFlowBackend(Backend):
             x = keras.layers.Dropout(p["dropout"], name=f"m{index}_dropout{j}")(x)
         return keras.layers.Dense(1, name=f"don_{index}")(x)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback) -> None:
+    def _fit(self, X: np.ndarray, z: np.ndarray, progress: ProgressCallback) -> None:
         keras = _keras()
         p = self.params
         keras.utils.set_random_seed(p["seed"])
         Z = apply_preprocessing(p["preprocessing"], X)
-        self.fitted = fit_target(self.target_transform, y)
-        z = forward_target(self.target_transform, y, self.fitted)
-        self.fitted |= {"target_mean": float(z.mean()), "target_std": float(z.std() or 1.0)}
+        # The network learns the transformed target standardised; its mean and SD go to backend.json.
+        self.fitted_numbers_ |= {"target_mean": float(z.mean()), "target_std": float(z.std() or 1.0)}
         z = (z - self.fitted["target_mean"]) / self.fitted["target_std"]
         z = np.repeat(z[:, None], int(p["ensemble_size"]), axis=1)  # the same target for every member
 
@@ -151,19 +151,18 @@ class TensorFlowBackend(Backend):
             verbose=0,
             callbacks=callbacks,
         )
-        self.history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+        self.history_ = {key: [float(v) for v in values] for key, values in fitted.history.items()}
         # Scored from here on as a saved and reloaded model will be: an MLP by numpy, bit for bit the same.
         self.network_ = DenseNetwork.from_keras(self.model_, *self._layout()) if self._is_mlp() else self.model_
         progress(1.0, f"stopped after {len(self.history['loss'])} epochs")
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        return inverse_target(self.target_transform, self.member_predictions(X).mean(axis=1), self.fitted)
+    def _predict_transformed(self, X: np.ndarray) -> np.ndarray:
+        return self.member_predictions(X).mean(axis=1)
 
     def _predict_with_difficulty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The members run once: their mean is the prediction, their spread the difficulty."""
         members = self.member_predictions(X)
-        ppb = inverse_target(self.target_transform, members.mean(axis=1), self.fitted)
-        return ppb, self._spread(members)
+        return members.mean(axis=1), self._spread(members)
 
     def member_predictions(self, X: np.ndarray) -> np.ndarray:
         """Each member's prediction on the model's transformed target scale: (rows, members)."""
