@@ -1,21 +1,24 @@
 """Repeated k-fold cross-validation and metrics in ppb.
 
-A fresh backend is fitted in every fold, so every fitted step (scaling, target transform, early stopping) sees only
-that fold's training rows. Metrics are computed on each repeat's out-of-fold predictions and reported as the mean
-and standard deviation over repeats.
+One CV routine, `out_of_fold`, serves evaluation, training, tuning and the benchmarks: scikit-learn's cross_validate
+fits a clone of the estimator in every fold, so every fitted step (scaling, target transform, early stopping, an
+inner search) sees only that fold's training rows. Metrics are computed on each repeat's out-of-fold predictions and
+reported as the mean and standard deviation over repeats.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn import model_selection
 from sklearn.metrics import mean_absolute_error, median_absolute_error, r2_score, roc_auc_score
 from sklearn.model_selection import KFold
 
-from don_predictor.backends import make_backend
-from don_predictor.backends.base import ProgressCallback, no_progress
+from don_predictor.backends import Backend, make_backend
+from don_predictor.backends.base import FIT_STARTED, ProgressCallback, no_progress
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.trust import DEFAULT_LEVEL, ConformalIntervals
 
@@ -96,11 +99,86 @@ class CVResult:
         }
 
 
+def repeated_kfold(folds: int, repeats: int, seed: int = 0) -> list[KFold]:
+    """The project's repeated k-fold: one shuffled KFold per repeat, repeat r seeded with seed + r. (RepeatedKFold
+    draws its repeats' seeds from one generator instead: other folds than those behind the figures in docs/.)"""
+    return [KFold(n_splits=folds, shuffle=True, random_state=seed + repeat) for repeat in range(repeats)]
+
+
+Scorer = Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray | None]]  # (fitted model, X) -> scores, difficulty
+
+
+def ppb_and_difficulty(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A backend's prediction and difficulty from one pass; any other regressor's prediction alone."""
+    if isinstance(model, Backend):
+        return model.predict_with_difficulty(X)
+    return model.predict(X), None
+
+
+@dataclass
+class OutOfFold:
+    scores: np.ndarray  # (rows,) each row scored by the model fitted without its fold (ppb for a regressor)
+    difficulty: np.ndarray | None  # (rows,) when every fold's model estimates its own uncertainty
+    fold_ids: np.ndarray  # (rows,) the fold in which each row was held out
+    models: list  # the fitted fold models, in fold order
+
+
+def out_of_fold(
+    estimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    cv: KFold,
+    *,
+    score: Scorer = ppb_and_difficulty,
+    progress: ProgressCallback | None = None,
+) -> OutOfFold:
+    """Fit a clone of `estimator` on each training part of `cv` (a partition: every row is held out once) and score
+    the held-out rows with it. `progress`, when given, goes to each backend's fit."""
+    fitted = model_selection.cross_validate(
+        estimator,
+        X,
+        y,
+        cv=cv,
+        params={} if progress is None else {"progress": progress},
+        return_estimator=True,
+        return_indices=True,
+        error_score="raise",  # a fold that fails stops the CV instead of scoring NaN
+    )
+    scores, difficulty = np.zeros(len(y)), np.zeros(len(y))
+    fold_ids = np.zeros(len(y), dtype=int)
+    has_difficulty = True
+    for fold, (model, test) in enumerate(zip(fitted["estimator"], fitted["indices"]["test"], strict=True)):
+        scores[test], d = score(model, X[test])
+        fold_ids[test] = fold
+        has_difficulty = has_difficulty and d is not None
+        if d is not None:
+            difficulty[test] = d
+    return OutOfFold(scores, difficulty if has_difficulty else None, fold_ids, fitted["estimator"])
+
+
+class FoldProgress:
+    """One fit's progress (0..1) as the whole CV's: the folds' fits run one after another, and each fit starts by
+    reporting (0, FIT_STARTED)."""
+
+    def __init__(self, folds: int, repeats: int, progress: ProgressCallback):
+        self.folds, self.repeats, self.progress = folds, repeats, progress
+        self.fits = -1
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if fraction == 0.0 and message == FIT_STARTED:
+            self.fits += 1
+        repeat, fold = divmod(self.fits, self.folds)
+        where = f"fold {fold + 1} of {self.folds}" + (
+            f", repeat {repeat + 1} of {self.repeats}" if self.repeats > 1 else ""
+        )
+        self.progress((self.fits + fraction) / (self.folds * self.repeats), f"{where}: {message}")
+
+
 def cross_validate(
     backend: str,
     X: np.ndarray,
     y: np.ndarray,
-    band_names: list[str],
+    band_names: list[str] | None = None,
     *,
     folds: int = 5,
     repeats: int = 5,
@@ -108,37 +186,25 @@ def cross_validate(
     params: dict[str, Any] | None = None,
     progress: ProgressCallback = no_progress,
 ) -> CVResult:
+    """Repeated k-fold CV of a backend with these settings. The fold models are scored and dropped, so they need no
+    band names (`band_names` is accepted for the callers that pass it)."""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     if len(y) < folds:
         raise ValueError(f"{folds}-fold cross-validation needs at least {folds} rows with a target, got {len(y)}")
-    params = dict(params or {})
+    estimator = make_backend(backend, **(params or {}))
+    fold_progress = FoldProgress(folds, repeats, progress)
     predictions = np.zeros((repeats, len(y)))
     fold_ids = np.zeros((repeats, len(y)), dtype=int)
-    difficulty = np.zeros((repeats, len(y)))
-    has_difficulty = True
-    per_repeat = []
-    total, done = folds * repeats, 0
-    for repeat in range(repeats):
-        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
-        for fold, (train, test) in enumerate(splitter.split(X)):
-            fold_ids[repeat, test] = fold
-            where = f"fold {fold + 1} of {folds}" + (f", repeat {repeat + 1} of {repeats}" if repeats > 1 else "")
-            model = make_backend(backend, **params).fit(
-                X[train],
-                y[train],
-                band_names,
-                progress=lambda f, m, done=done, where=where: progress((done + f) / total, f"{where}: {m}"),
-            )
-            predictions[repeat, test] = model.predict(X[test])
-            d = model.difficulty(X[test])
-            if d is None:
-                has_difficulty = False
-            else:
-                difficulty[repeat, test] = d
-            done += 1
-            progress(done / total, f"{where}: done")
-        per_repeat.append(regression_metrics(y, predictions[repeat]))
-    return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids, difficulty if has_difficulty else None)
+    difficulty: np.ndarray | None = np.zeros((repeats, len(y)))
+    for repeat, cv in enumerate(repeated_kfold(folds, repeats, seed)):
+        run = out_of_fold(estimator, X, y, cv, progress=fold_progress)
+        predictions[repeat], fold_ids[repeat] = run.scores, run.fold_ids
+        if run.difficulty is None:
+            difficulty = None
+        elif difficulty is not None:
+            difficulty[repeat] = run.difficulty
+    per_repeat = [regression_metrics(y, p) for p in predictions]
+    return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids, difficulty)
 
 
 def format_summary_table(results: list[CVResult]) -> str:
