@@ -1,8 +1,10 @@
 """Hyperparameter search nested inside cross-validation, on the real dev data.
 
-For every outer fold, each candidate setting is scored by an inner 3-fold CV on that fold's training rows only; the
-winner is refitted on those rows and scored on the outer test fold, which never took part in the choice. Prints the
-honest outer metrics of "tune, then fit" and how often each setting won. Run: make bench-tune (BACKEND=rf|tf).
+For every outer fold, each candidate setting is scored by an inner 3-fold CV on that fold's training rows only
+(GridSearchCV, inner folds shuffled with seed 0); the winner is refitted on those rows and scored on the
+outer test fold, which never took part in the choice. The outer CV is evaluation's own
+(repeated_cross_validation). Prints the honest outer metrics of "tune, then fit" and how often each setting won.
+Run: make bench-tune (BACKEND=rf|tf).
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GridSearchCV, KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from don_predictor.backends import make_backend
-from don_predictor.evaluation import CVResult, format_summary_table, regression_metrics
+from don_predictor.evaluation import OutOfFold, format_summary_table, repeated_cross_validation
 from don_predictor.spectra import read_spectra
 
 CANDIDATES = {
@@ -40,13 +41,15 @@ CANDIDATES = {
 }
 
 
-def inner_score(backend: str, params: dict, X: np.ndarray, y: np.ndarray, bands: list[str], seed: int) -> float:
-    """Mean absolute error in ppb of an inner 3-fold CV: the quantity a lab cares about."""
-    errors = []
-    for train, test in KFold(3, shuffle=True, random_state=seed).split(X):
-        model = make_backend(backend, **params).fit(X[train], y[train], bands)
-        errors.append(np.abs(model.predict(X[test]) - y[test]).mean())
-    return float(np.mean(errors))
+def tuned(backend: str, candidates: list[dict]) -> GridSearchCV:
+    """A search over the candidates by the mean absolute error in ppb of an inner 3-fold CV (the quantity a lab
+    cares about), refitted with the winner."""
+    return GridSearchCV(
+        make_backend(backend),
+        [{key: [value] for key, value in candidate.items()} for candidate in candidates],
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring="neg_mean_absolute_error",
+    )
 
 
 def main() -> None:
@@ -57,23 +60,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     table = read_spectra(args.data, require_target=True)
-    X, y, bands = table.X, table.target, table.band_names
     candidates = CANDIDATES[args.backend]
-    predictions = np.zeros((args.repeats, len(y)))
-    fold_ids = np.zeros((args.repeats, len(y)), dtype=int)
-    per_repeat, wins = [], collections.Counter()
+    wins = collections.Counter()
+
+    def count_wins(repeat: int, run: OutOfFold) -> None:
+        for fold, search in enumerate(run.models):
+            wins[json.dumps(search.best_params_, sort_keys=True)] += 1
+            print(f"repeat {repeat + 1} fold {fold + 1}: chose {search.best_params_}", file=sys.stderr, flush=True)
+
     started = time.perf_counter()
-    for repeat in range(args.repeats):
-        for fold, (train, test) in enumerate(KFold(args.folds, shuffle=True, random_state=repeat).split(X)):
-            scores = [inner_score(args.backend, c, X[train], y[train], bands, seed=fold) for c in candidates]
-            best = candidates[int(np.argmin(scores))]
-            wins[json.dumps(best, sort_keys=True)] += 1
-            model = make_backend(args.backend, **best).fit(X[train], y[train], bands)
-            predictions[repeat, test] = model.predict(X[test])
-            fold_ids[repeat, test] = fold
-            print(f"repeat {repeat + 1} fold {fold + 1}: chose {best}", file=sys.stderr, flush=True)
-        per_repeat.append(regression_metrics(y, predictions[repeat]))
-    result = CVResult(f"{args.backend} tuned", args.folds, args.repeats, per_repeat, predictions, fold_ids)
+    result = repeated_cross_validation(
+        tuned(args.backend, candidates),
+        table.X,
+        table.target,
+        f"{args.backend} tuned",
+        folds=args.folds,
+        repeats=args.repeats,
+        on_repeat=count_wins,
+    )
     print(
         f"nested CV ({args.folds}x{args.repeats} outer, 3-fold inner, {len(candidates)} candidates) "
         f"took {time.perf_counter() - started:.0f} s"

@@ -193,18 +193,39 @@ def cross_validate(
         raise ValueError(f"{folds}-fold cross-validation needs at least {folds} rows with a target, got {len(y)}")
     estimator = make_backend(backend, **(params or {}))
     fold_progress = FoldProgress(folds, repeats, progress)
+    return repeated_cross_validation(
+        estimator, X, y, backend, folds=folds, repeats=repeats, seed=seed, progress=fold_progress
+    )
+
+
+def repeated_cross_validation(
+    estimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    label: str,
+    *,
+    folds: int,
+    repeats: int,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+    on_repeat: Callable[[int, OutOfFold], None] | None = None,
+) -> CVResult:
+    """out_of_fold over each repeat of repeated_kfold, with the metrics of each repeat; `on_repeat(repeat, run)` sees
+    each repeat's fold models before they are dropped (a tuning benchmark reads the settings they chose)."""
     predictions = np.zeros((repeats, len(y)))
     fold_ids = np.zeros((repeats, len(y)), dtype=int)
     difficulty: np.ndarray | None = np.zeros((repeats, len(y)))
     for repeat, cv in enumerate(repeated_kfold(folds, repeats, seed)):
-        run = out_of_fold(estimator, X, y, cv, progress=fold_progress)
+        run = out_of_fold(estimator, X, y, cv, progress=progress)
         predictions[repeat], fold_ids[repeat] = run.scores, run.fold_ids
         if run.difficulty is None:
             difficulty = None
         elif difficulty is not None:
             difficulty[repeat] = run.difficulty
+        if on_repeat is not None:
+            on_repeat(repeat, run)
     per_repeat = [regression_metrics(y, p) for p in predictions]
-    return CVResult(backend, folds, repeats, per_repeat, predictions, fold_ids, difficulty)
+    return CVResult(label, folds, repeats, per_repeat, predictions, fold_ids, difficulty)
 
 
 def format_summary_table(results: list[CVResult]) -> str:
