@@ -42,10 +42,13 @@ def _score(registry, table, X=None):
 def test_spectra_like_the_calibration_data_do_not_drift_shifted_ones_do(rf_models, demo_upload, tmp_path):
     db = tmp_path / "h.sqlite"
     version = rf_models.active_version("rf")
-    info = RunInfo("compare", {"rf": version}, "up.csv", "x")
     upload = read_spectra(demo_upload.read_bytes())
-    for _ in range(2):  # 100 rows: enough for a score
-        record_run(db, _score(rf_models, upload), "hsi_id", info)
+
+    def info(n: int) -> RunInfo:  # each run a different file (a file scored twice counts once in the window)
+        return RunInfo("compare", {"rf": version}, f"up{n}.csv", f"sha{n}")
+
+    for n in range(2):  # 100 rows: enough for a score
+        record_run(db, _score(rf_models, upload), "hsi_id", info(n))
     window = monitoring.load_window(db, rf_models.root, 30)
     (found,) = [f for f in monitoring.drifts(window, 0.25) if f.backend == "rf"]
     assert [f.score for f in monitoring.drifts(window, 0.25) if f.backend == "tf"] == [None]  # it scored nothing
@@ -53,8 +56,8 @@ def test_spectra_like_the_calibration_data_do_not_drift_shifted_ones_do(rf_model
     assert "look like the calibration data" in found.sentence(7)
 
     shifted = np.asarray(upload.X) + 0.05  # a reflectance offset: an instrument whose reference drifted
-    for _ in range(2):
-        record_run(db, _score(rf_models, upload, shifted), "hsi_id", info)
+    for n in range(2, 4):
+        record_run(db, _score(rf_models, upload, shifted), "hsi_id", info(n))
     window = monitoring.load_window(db, rf_models.root, 30)
     recent = window.frame[window.frame["created_at"] >= window.frame["created_at"].sort_values().iloc[100]]
     found = drift.drift(recent, window.references[("rf", version)], 0.25)

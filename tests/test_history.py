@@ -382,3 +382,18 @@ def test_a_history_that_cannot_be_created_is_a_plain_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(HistoryError, match="cannot be created"):
         list_runs(blocker / "history.sqlite")
+
+
+def test_a_file_screened_again_by_the_same_models_counts_once_in_the_monitoring_window(db):
+    """Re-screening a file at another limit records a second run (the history shows both), but the Monitoring
+    window keeps its newest: the same spectra must not weigh twice in drift and domain shares."""
+    at_1ppm = RunInfo("compare", {"rf": "v1"}, "lot.csv", "same-file", "1ppm")
+    at_5ppm = RunInfo("compare", {"rf": "v1"}, "lot.csv", "same-file", "5ppm")
+    by_v2 = RunInfo("compare", {"rf": "v2"}, "lot.csv", "same-file", "5ppm")
+    record_run(db, results_frame(5), "hsi_id", at_1ppm)
+    newest = record_run(db, results_frame(5).assign(rf_verdict=["above"] * 5), "hsi_id", at_5ppm)
+    other_model = record_run(db, results_frame(5), "hsi_id", by_v2)
+    assert count_runs(db) == 3
+    window = results_since(db, datetime.now(UTC) - timedelta(hours=1))
+    assert sorted(window["run_id"].unique()) == sorted([newest, other_model])
+    assert (window.loc[window["run_id"] == newest, "verdict"] == "above").all()

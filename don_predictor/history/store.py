@@ -271,13 +271,16 @@ def results_since(
 ) -> pd.DataFrame:
     """One row per (run, row, backend) of the runs in [since, until), the newest runs up to about `limit` rows (a
     page must not read a year of a busy lab into memory): the run's time and versions, the row's status and
-    measured value, and the backend's results. The Monitoring page's input."""
+    measured value, and the backend's results. The Monitoring page's input.
+
+    A file scored again by the same model versions (at another limit, or uploaded twice) counts once, by its newest
+    run: the same spectra twice would double their weight in the drift, the domain shares and the live error."""
     r, s, res = t.runs, t.samples, t.results
     in_window = [r.c.created_at >= since] + ([r.c.created_at < until] if until else [])
     runs_query = (
-        select(r.c.run_id, r.c.created_at, r.c.model_versions, r.c.rows_read, r.c.backends)
+        select(r.c.run_id, r.c.created_at, r.c.model_versions, r.c.rows_read, r.c.backends, r.c.file_sha256)
         .where(*in_window)
-        .order_by(r.c.created_at.desc())
+        .order_by(r.c.created_at.desc(), r.c.run_id.desc())
     )
     rows_query = (
         select(s.c.run_id, s.c.status, s.c.measured_ppb, *[c for c in res.c if c.name not in ("run_id", "extra")])
@@ -288,6 +291,7 @@ def results_since(
         runs = _frame(connection, runs_query)
         if runs.empty:
             return pd.DataFrame(columns=["run_id", "created_at", "model_versions", *rows_query.selected_columns.keys()])
+        runs = runs.drop_duplicates(["file_sha256", "model_versions"]).reset_index(drop=True)
         # The newest runs whose rows fit the limit; the rows are then read by time range (no list of run ids).
         sizes = runs["rows_read"] * runs["backends"].str.count(",").add(1)
         kept = runs[(sizes.cumsum() <= limit) | (runs.index == 0)]
