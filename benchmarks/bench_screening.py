@@ -39,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from don_predictor.backends import make_backend
+from don_predictor.evaluation import out_of_fold
 from don_predictor.preprocessing import make_preprocessor
 from don_predictor.screening import (
     ABOVE,
@@ -70,16 +71,28 @@ def classifier() -> object:
     )
 
 
-def fit_scores(backend: str, params: dict, X_train, y_train, X_test, bands) -> tuple[np.ndarray, np.ndarray | None]:
-    model = make_backend(backend, **params).fit(X_train, y_train, bands)
-    return model.predict(X_test), model.difficulty(X_test)
+def has_both_classes(labels: np.ndarray) -> bool:
+    """At least two samples on each side of the limit: what the logistic regression needs to fit."""
+    return labels.sum() >= 2 and (~labels).sum() >= 2
+
+
+def probability_above(model, X: np.ndarray) -> tuple[np.ndarray, None]:
+    return model.predict_proba(X)[:, 1], None
 
 
 def classifier_scores(X_train, y_train, X_test, limit: float) -> np.ndarray | None:
     labels = y_train > limit
-    if labels.sum() < 2 or (~labels).sum() < 2:
+    if not has_both_classes(labels):
         return None
     return classifier().fit(X_train, labels).predict_proba(X_test)[:, 1]
+
+
+def classifier_out_of_fold(X: np.ndarray, y: np.ndarray, cv: KFold, limit: float) -> np.ndarray | None:
+    """The classifier's out-of-fold probabilities, or None when a training fold lacks one side of the limit."""
+    labels = y > limit
+    if not all(has_both_classes(labels[train]) for train, _ in cv.split(X)):
+        return None
+    return out_of_fold(classifier(), X, labels, cv, score=probability_above).scores
 
 
 class Tally:
@@ -126,7 +139,7 @@ class Tally:
 def run(args: argparse.Namespace, on_repeat=None) -> dict:
     table = read_spectra(args.data, require_target=True)
     usable = table.trainable
-    X, y, bands = table.X[usable], table.target[usable], table.band_names
+    X, y = table.X[usable], table.target[usable]
     risk = Risk(args.alpha, args.beta)
     tally = Tally()
     started = time.perf_counter()
@@ -136,28 +149,20 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
         if backend == "tf" and args.members:
             params["ensemble_size"] = args.members
         params |= dict(args.param)
+        estimator = make_backend(backend, **params)
         for repeat in range(args.repeats):
-            outer = KFold(args.folds, shuffle=True, random_state=1000 + repeat)
-            outer_predictions = np.full(len(y), np.nan)
-            for fold, (train, test) in enumerate(outer.split(X)):
+            outer_cv = KFold(args.folds, shuffle=True, random_state=1000 + repeat)
+            # Each outer test fold scored by the model fitted on the other folds, as the app's model would score it.
+            outer = out_of_fold(estimator, X, y, outer_cv)
+            for fold, (train, test) in enumerate(outer_cv.split(X)):
                 # Inner CV on the outer training rows only: the calibration scores the bundle would store.
-                inner_scores = np.zeros(len(train))
-                inner_difficulty = np.ones(len(train))
-                inner_classifier = {name: np.zeros(len(train)) for name in LIMITS_PPB}
-                inner = KFold(args.inner_folds, shuffle=True, random_state=repeat)
-                for inner_train, inner_test in inner.split(train):
-                    tr, te = train[inner_train], train[inner_test]
-                    scores, difficulty = fit_scores(backend, params, X[tr], y[tr], X[te], bands)
-                    inner_scores[inner_test] = scores
-                    if difficulty is not None:
-                        inner_difficulty[inner_test] = difficulty
-                    if with_classifier:
-                        for name, limit in LIMITS_PPB.items():
-                            p = classifier_scores(X[tr], y[tr], X[te], limit)
-                            inner_classifier[name][inner_test] = np.nan if p is None else p
-                test_scores, test_difficulty = fit_scores(backend, params, X[train], y[train], X[test], bands)
-                outer_predictions[test] = test_scores
-                has_difficulty = test_difficulty is not None
+                inner_cv = KFold(args.inner_folds, shuffle=True, random_state=repeat)
+                inner = out_of_fold(estimator, X[train], y[train], inner_cv)
+                inner_scores = inner.scores
+                has_difficulty = outer.difficulty is not None
+                inner_difficulty = inner.difficulty if has_difficulty else np.ones(len(train))
+                test_scores = outer.scores[test]
+                test_difficulty = outer.difficulty[test] if has_difficulty else None
                 in_domain = DomainModel.fit(X[train]).in_domain(X[test])[0]
                 intervals = ConformalIntervals.fit(
                     y[train], inner_scores, 0.90, inner_difficulty if has_difficulty else None
@@ -178,9 +183,12 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
                         # Thresholds on a unitless score; ScreeningCalibration compares y with the limit in ppb.
                         v = conformal_verdicts(test_scaled, in_domain, cal.thresholds(limit, risk)).verdict
                         tally.add(f"{backend} scaled", name, v, y[test], limit)
-                    p = classifier_scores(X[train], y[train], X[test], limit) if with_classifier else None
-                    if p is not None and np.isfinite(inner_classifier[name]).all():
-                        cal = ScreeningCalibration(y[train], inner_classifier[name])
+                    if not with_classifier:
+                        continue
+                    p = classifier_scores(X[train], y[train], X[test], limit)
+                    inner_p = classifier_out_of_fold(X[train], y[train], inner_cv, limit)
+                    if p is not None and inner_p is not None:
+                        cal = ScreeningCalibration(y[train], inner_p)
                         v = conformal_verdicts(p, in_domain, cal.thresholds(limit, risk)).verdict
                         tally.add("logistic classifier", name, v, y[test], limit)
                 print(
@@ -189,7 +197,7 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
                     file=sys.stderr,
                     flush=True,
                 )
-            tally.r2_ppb[backend].append(float(r2_score(y, outer_predictions)))
+            tally.r2_ppb[backend].append(float(r2_score(y, outer.scores)))
             if on_repeat is not None:  # the figures so far, so a long run that is stopped still leaves a result
                 on_repeat(summarise(args, y, risk, tally, time.perf_counter() - started, repeat + 1))
     return summarise(args, y, risk, tally, time.perf_counter() - started, args.repeats)
