@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.model_selection import GridSearchCV
 
-from don_predictor.evaluation import cross_validate, format_summary_table, regression_metrics
+from don_predictor.backends import make_backend
+from don_predictor.evaluation import (
+    cross_validate,
+    format_summary_table,
+    out_of_fold,
+    regression_metrics,
+    repeated_kfold,
+)
 
 
 def test_metrics_on_a_hand_made_case():
@@ -51,3 +59,40 @@ def test_shuffled_target_learns_nothing(demo_table):
 def test_too_few_rows_for_the_folds_is_refused(demo_table):
     with pytest.raises(ValueError, match="needs at least 5 rows"):
         cross_validate("rf", demo_table.X[:3], demo_table.target[:3], demo_table.band_names, folds=5, repeats=1)
+
+
+def test_one_cv_routine_fits_each_fold_on_its_training_rows_only(demo_table):
+    """out_of_fold gives what fitting by hand on each training part and predicting its test part gives, bit for bit."""
+    X, y = demo_table.X[:90], demo_table.target[:90]
+    cv = repeated_kfold(3, 2, seed=4)[1]
+    assert cv.random_state == 5  # repeat r shuffles with seed + r, the seeds of the figures in docs/
+    run = out_of_fold(make_backend("rf", n_estimators=5), X, y, cv)
+    for fold, (train, test) in enumerate(cv.split(X)):
+        model = make_backend("rf", n_estimators=5).fit(X[train], y[train])
+        np.testing.assert_array_equal(run.scores[test], model.predict(X[test]))
+        np.testing.assert_array_equal(run.difficulty[test], model.difficulty(X[test]))
+        assert (run.fold_ids[test] == fold).all() and run.models[fold] is not model
+
+
+def test_any_scikit_learn_estimator_goes_through_the_same_routine(demo_table):
+    X, y = demo_table.X[:60], demo_table.target[:60]
+    search = GridSearchCV(make_backend("pls", components=[2]), {"target_transform": ["sqrt", "log1p"]}, cv=3)
+    run = out_of_fold(search, X, y, repeated_kfold(3, 1)[0])
+    assert run.difficulty is None and np.isfinite(run.scores).all()
+    assert {m.best_params_["target_transform"] for m in run.models} <= {"sqrt", "log1p"}
+
+
+def test_cv_progress_counts_the_folds_of_every_repeat(demo_table):
+    reports = []
+    cross_validate(
+        "pls",
+        demo_table.X[:60],
+        demo_table.target[:60],
+        folds=3,
+        repeats=2,
+        params={"components": [2]},
+        progress=lambda fraction, message: reports.append((fraction, message)),
+    )
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert reports[-1][1] == "fold 3 of 3, repeat 2 of 2: 2 latent variables"
