@@ -523,7 +523,7 @@ def score_stream(
                     progress.clear()
                 say(f"warning: {line}")
             with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said in it
-                results = predict_table(batch.table, models, limit_ppb, risk)
+                results = predict_table(batch.table, models, limit_ppb, risk, measured=True)
             writer.write(results)
             summary.add(batch, results, backends, keep_rows)
             if progress is not None:

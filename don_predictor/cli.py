@@ -203,6 +203,7 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
         )
         return
     from don_predictor.history import RunInfo
+    from don_predictor.predict import MEASURED_COLUMN
     from don_predictor.scoring import record_scored_run
 
     digest = hashlib.sha256()
@@ -210,7 +211,9 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
         while block := stream.read(1 << 20):
             digest.update(block)
     info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
-    record_scored_run(settings.history_db, summary.history, summary.id_column, info, seconds)
+    results = summary.history
+    measured = results.pop(MEASURED_COLUMN) if MEASURED_COLUMN in results else None  # kept as the measured value
+    record_scored_run(settings.history_db, results, summary.id_column, info, seconds, measured)
 
 
 def _scoring_setup(args: argparse.Namespace, settings: Settings):

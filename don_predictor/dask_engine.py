@@ -164,7 +164,7 @@ def score_partition(
     if part.index > 0 and not NOT_BLANK.search(block):  # a range that held no line of its own
         return None
     table = read_block(header, block, 0)
-    results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk)
+    results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk, measured=True)
     summary = Summary()
     summary.add(_AsBatch(table), results, list(versions), keep_rows=0)
     no_id = table.id_column is None

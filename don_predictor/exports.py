@@ -12,10 +12,9 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
-from don_predictor.predict import neutralise_formulas, results_csv
+from don_predictor.predict import MEASURED_COLUMN, neutralise_formulas, results_csv
 from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, verdict_counts
 
-MEASURED_COLUMN = "measured_ppb"
 PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
 SIGNIFICANT_DIGITS = 4  # T², Q and the baseline statistic: enough to compare with their limits, no false precision
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all

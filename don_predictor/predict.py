@@ -32,6 +32,9 @@ def id_column_name(table: SpectraTable) -> str:
     return table.output_id_column
 
 
+MEASURED_COLUMN = "measured_ppb"
+
+
 def screening_engine(model: Backend) -> str | None:
     """Which rule gives this model's verdicts: the conformal engine, the older interval rule, or none."""
     trust = model.trust
@@ -50,18 +53,29 @@ def screening_thresholds(model: Backend, limit_ppb: float, risk: Risk = DEFAULT_
 
 
 def predict_table(
-    table: SpectraTable, models: dict[str, Backend], limit_ppb: float = SCREENING_LIMIT_PPB, risk: Risk = DEFAULT_RISK
+    table: SpectraTable,
+    models: dict[str, Backend],
+    limit_ppb: float = SCREENING_LIMIT_PPB,
+    risk: Risk = DEFAULT_RISK,
+    *,
+    measured: bool = False,
 ) -> pd.DataFrame:
     """Columns: the id column, the lot column when the file has one, status, then per backend `<backend>_ppb` and,
     when the model has them, `<backend>_low_ppb`, `<backend>_high_ppb` (the prediction interval),
     `<backend>_in_domain` with the statistics behind it (`<backend>_t2`, `<backend>_q`, `<backend>_baseline`:
     Hotelling T², Q residual and the baseline-offset statistic in SDs), `<backend>_verdict` against `limit_ppb`
     (below / above / send_to_lab, from the screening engine at `risk`, or the interval rule for models saved
-    before it) and `<backend>_verdict_reason`. Rows that were not scored have empty cells.
+    before it) and `<backend>_verdict_reason`. Rows that were not scored have empty cells. With `measured`, a file
+    with measured DON (vomitoxin_ppb) also gets it as `measured_ppb` after status (the command line's output: a lab
+    checking the screening against its reference values has both in one file).
 
     Raises BandMismatchError (naming missing and extra bands) if the file's bands are not a model's bands.
     """
-    return add_verdicts(score_table(table, models), models, limit_ppb, risk)
+    results = add_verdicts(score_table(table, models), models, limit_ppb, risk)
+    if measured and table.target is not None:
+        name = MEASURED_COLUMN if MEASURED_COLUMN not in results else f"input_{MEASURED_COLUMN}"
+        results.insert(results.columns.get_loc("status") + 1, name, table.target)
+    return results
 
 
 def score_table(table: SpectraTable, models: dict[str, Backend]) -> pd.DataFrame:

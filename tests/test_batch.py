@@ -53,7 +53,7 @@ def in_memory(path: Path, registry, backends=("rf", "tf")):
     table = read_spectra(path)
     models = {name: registry.load(name) for name in backends}
     limit = get_limit(Settings.from_env().default_limit)
-    return predict_table(table, models, limit.ppb, Settings.from_env().risk), table
+    return predict_table(table, models, limit.ppb, Settings.from_env().risk, measured=True), table
 
 
 def run(argv: list, capsys) -> tuple[int, str]:

@@ -315,3 +315,24 @@ def test_predict_refuses_an_output_name_it_cannot_write_in_that_format(rf_models
     assert result.returncode == 2 and "written as CSV (.csv) or Parquet (.parquet)" in result.stderr
     assert not (tmp_path / "r.xlsx").exists()
     assert_no_traceback(result)
+
+
+def test_predict_carries_the_measured_value_into_the_output_and_the_history(
+    rf_models, demo_calibration, tmp_path, monkeypatch
+):
+    """A lab checking the screening against its reference values gets both in one file, and the Monitoring page's
+    live error gets CLI runs too."""
+    from datetime import UTC, datetime, timedelta
+
+    from don_predictor.history import results_since
+
+    out, db = tmp_path / "out.csv", tmp_path / "h.sqlite"
+    monkeypatch.setenv("DON_HISTORY_DB", str(db))
+    result = run_cli("predict", "--data", demo_calibration, "--models-dir", rf_models, "--backend", "rf", "--out", out)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(out)
+    expected = pd.read_csv(demo_calibration)["vomitoxin_ppb"]
+    assert list(written.columns[:3]) == ["hsi_id", "status", "measured_ppb"]
+    pd.testing.assert_series_equal(written["measured_ppb"], expected, check_names=False)
+    kept = results_since(db, datetime.now(UTC) - timedelta(hours=1))
+    assert kept["measured_ppb"].notna().sum() == expected.notna().sum()
