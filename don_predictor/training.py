@@ -107,6 +107,8 @@ def train_and_register(
         coverage = result.interval_coverage(y, interval_level)
         # The screening verdicts need one out-of-fold score per sample: the first repeat's (docs/validation_report.md).
         screening = ScreeningCalibration(y, result.oof_predictions[0])
+    # Attached after fit, not learned in it: the intervals and screening thresholds come from the CV's out-of-fold
+    # predictions, which one fit on all rows cannot give (a cross-conformal wrapper, as MAPIE's, does the same).
     model.trust = Trust(intervals, DomainModel.fit(X), screening, spectrum_hashes(X))
     stages.reporter("band importance")(0.0, "shuffling windows of bands")
     importance = {"permutation": permutation_importance_by_window(model, X, y), "impurity": impurity_importance(model)}
