@@ -438,11 +438,16 @@ def _parse(
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     # Bands read as float64 straight away: pyarrow's type inference is a third of the parse. A cell that is not a
     # number fails that read, and the file is read again with inferred types so that each such cell gets its message.
-    numbers = {name: pa.float64() for name in band_names}
+    text = {name: pa.string() for name in text_columns}
+    decimal_point = "," if decimal_comma else "."
+    typed = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(band_names, pa.float64()) | text, decimal_point=decimal_point
+    )
+    inferred = pacsv.ConvertOptions(column_types=text, decimal_point=decimal_point)
     try:
-        return _parse_as(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, numbers)
+        return _parse_as(data, header_start, names, delimiter, encoding, typed, may_fail_on_a_value=True)
     except _NotAllNumbers:
-        return _parse_as(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, {})
+        return _parse_as(data, header_start, names, delimiter, encoding, inferred)
 
 
 class _NotAllNumbers(Exception):
@@ -454,10 +459,9 @@ def _parse_as(
     header_start: int,
     names: list[str],
     delimiter: str,
-    decimal_comma: bool,
-    text_columns: list[str],
     encoding: str,
-    numbers: dict[str, pa.DataType],
+    convert: pacsv.ConvertOptions,
+    may_fail_on_a_value: bool = False,
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     invalid: list[tuple[int, str]] = []
 
@@ -466,17 +470,15 @@ def _parse_as(
         return "skip"
 
     parse_options = _parse_options(delimiter, keep_invalid)
-    column_types = numbers | {name: pa.string() for name in text_columns}
-    convert_options = pacsv.ConvertOptions(column_types=column_types, decimal_point="," if decimal_comma else ".")
     try:  # from the header on: skip_rows=1 must skip the header, not a blank line above it
         parsed = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data)[header_start:]),
             read_options=_read_options(names, encoding),
             parse_options=parse_options,
-            convert_options=convert_options,
+            convert_options=convert,
         )
     except pa.ArrowInvalid as error:
-        if numbers and "conversion error" in str(error):
+        if may_fail_on_a_value and "conversion error" in str(error):
             raise _NotAllNumbers from None
         if "straddl" in str(error) or "out of sync" in str(error):  # one value longer than pyarrow's block
             row = _open_quote_row(data, header_start, delimiter, encoding)

@@ -171,8 +171,14 @@ def _jsonable(value):
 
 
 def _run_filters(
-    since: datetime | None, until: datetime | None, backend: str | None, model_version: str | None, verdict: str | None
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    backend: str | None = None,
+    model_version: str | None = None,
+    verdict: str | None = None,
 ) -> list:
+    """The conditions of list_runs' and count_runs' filters."""
     r = t.runs
     conditions = []
     if since:
@@ -190,20 +196,10 @@ def _run_filters(
 
 
 @_plain_errors
-def list_runs(
-    db_path: str | Path,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    backend: str | None = None,
-    model_version: str | None = None,
-    verdict: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> pd.DataFrame:
-    """Runs, newest first, filtered by time, backend, model version and 'has a row with this verdict'.
-    `created_utc` is an aware UTC timestamp; `user` is who ran it. `limit` and `offset` give one page of them (no
-    limit: every run); `count_runs` says how many match."""
+def list_runs(db_path: str | Path, *, limit: int | None = None, offset: int = 0, **filters) -> pd.DataFrame:
+    """Runs, newest first, filtered by time (`since`, `until`), `backend`, `model_version` and `verdict` ('has a row
+    with this verdict'). `created_utc` is an aware UTC timestamp; `user` is who ran it. `limit` and `offset` give one
+    page of them (no limit: every run); `count_runs` says how many match."""
     r = t.runs
     query = select(
         r.c.run_id,
@@ -211,7 +207,7 @@ def list_runs(
         r.c.user_name.label("user"),
         *[c for c in r.c if c.name not in ("run_id", "created_at", "user_name")],
     )
-    query = query.where(*_run_filters(since, until, backend, model_version, verdict))
+    query = query.where(*_run_filters(**filters))
     query = query.order_by(r.c.created_at.desc(), r.c.run_id.desc())  # the run id breaks ties: stable pages
     if limit is not None:
         query = query.limit(limit)
@@ -224,17 +220,9 @@ def list_runs(
 
 
 @_plain_errors
-def count_runs(
-    db_path: str | Path,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    backend: str | None = None,
-    model_version: str | None = None,
-    verdict: str | None = None,
-) -> int:
+def count_runs(db_path: str | Path, **filters) -> int:
     """How many runs list_runs gives for these filters, without reading them: the number of pages."""
-    query = select(func.count()).select_from(t.runs).where(*_run_filters(since, until, backend, model_version, verdict))
+    query = select(func.count()).select_from(t.runs).where(*_run_filters(**filters))
     with engine(db_path).connect() as connection:
         return int(connection.execute(query).scalar_one())
 
