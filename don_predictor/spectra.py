@@ -200,8 +200,9 @@ def read_spectra(
             for value in _ids(frame, lot_column, parsed_positions, invalid_rows, n_rows, names, delimiter, "\x00")
         ]
     problems: list[RowProblem] = []
-    X = np.full((n_rows, len(band_names)), np.nan)
-    X[parsed_positions] = _numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems)
+    X = _numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems)
+    if len(parsed_positions) < n_rows:  # rows pyarrow could not split into fields: all NaN, in their place
+        X = _placed(X, parsed_positions, n_rows)
     target = None
     if target_column is not None:
         target = np.full(n_rows, np.nan)
@@ -232,6 +233,12 @@ def read_spectra(
     if id_column is not None and output_id != id_column:
         warnings.append(_renamed_id_warning(id_column, output_id))
     return SpectraTable(ids, id_column, band_names, X, target, problems, warnings, lot_column, lots)
+
+
+def _placed(values: np.ndarray, positions: np.ndarray, n_rows: int) -> np.ndarray:
+    out = np.full((n_rows, *values.shape[1:]), np.nan)
+    out[positions] = values
+    return out
 
 
 def output_id_name(id_column: str | None) -> str:
