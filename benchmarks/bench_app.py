@@ -27,7 +27,7 @@ from appserver import running_app  # noqa: E402
 from test_e2e import CHROMIUM_ARGS  # noqa: E402
 
 from don_predictor.config import Settings  # noqa: E402
-from don_predictor.demo import demo_frame  # noqa: E402
+from don_predictor.spectra.demo import demo_frame  # noqa: E402
 
 SIZES = (500, 5000)
 UPLOADS_PER_SIZE = 3

@@ -82,8 +82,9 @@ def peak_rss_mb(argv: list[str]) -> tuple[float, float, float]:
 
 def train_models(models: Path) -> None:
     script = (
-        "import sys; from pathlib import Path; from don_predictor.registry import Registry; "
-        "from don_predictor.spectra import read_spectra; from don_predictor.training import train_and_register; "
+        "import sys; from pathlib import Path; from don_predictor.store.registry import Registry; "
+        "from don_predictor.spectra.reader import read_spectra; "
+        "from don_predictor.modeling.training import train_and_register; "
         "p = Path(sys.argv[1]); data = p.read_bytes(); table = read_spectra(data, require_target=True); "
         "registry = Registry(sys.argv[2]); "
         "[train_and_register(table, b, registry, data_bytes=data, data_name=p.name, cv_folds=2) for b in ('rf', 'tf')]"

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from don_predictor.history import RunInfo, list_runs, record_run, results_since  # noqa: E402
+from don_predictor.store.history import RunInfo, list_runs, record_run, results_since  # noqa: E402
 
 ROWS = 10_000
 INFO = RunInfo("bench", {"rf": "v1", "tf": "v1"}, "bench.csv", "0" * 64, "fda-1ppm", "bench")

@@ -15,11 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from don_predictor.demo import demo_frame  # noqa: E402
-from don_predictor.predict import predict_table  # noqa: E402
-from don_predictor.registry import Registry  # noqa: E402
-from don_predictor.spectra import read_spectra  # noqa: E402
-from don_predictor.training import train_and_register  # noqa: E402
+from don_predictor.modeling.training import train_and_register  # noqa: E402
+from don_predictor.services.predict import predict_table  # noqa: E402
+from don_predictor.spectra.demo import demo_frame  # noqa: E402
+from don_predictor.spectra.reader import read_spectra  # noqa: E402
+from don_predictor.store.registry import Registry  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -38,10 +38,13 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from don_predictor.backends import make_backend
-from don_predictor.evaluation import out_of_fold
-from don_predictor.preprocessing import make_preprocessor
-from don_predictor.screening import (
+from don_predictor.modeling.backends import make_backend
+from don_predictor.modeling.evaluation import out_of_fold
+from don_predictor.modeling.preprocessing import make_preprocessor
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.trust.domain import DomainModel
+from don_predictor.trust.intervals import ConformalIntervals
+from don_predictor.trust.screening import (
     ABOVE,
     BELOW,
     Risk,
@@ -50,8 +53,6 @@ from don_predictor.screening import (
     interval_verdicts,
     positives_needed,
 )
-from don_predictor.spectra import read_spectra
-from don_predictor.trust import ConformalIntervals, DomainModel
 
 LIMITS_PPB = {"1 ppm": 1000.0, "EU maize 1,500": 1500.0, "5 ppm": 5000.0, "10 ppm": 10000.0}
 

@@ -67,9 +67,9 @@ def app_seconds(page, url: str, data: Path, backend: str) -> tuple[float, list[s
 
 def load_tf_in_the_app(page, url: str, models_dir: Path, data: Path) -> None:
     """A tiny TF version in the app's registry, then the TensorFlow page scores the demo file with it."""
-    from don_predictor.registry import Registry
-    from don_predictor.spectra import read_spectra
-    from don_predictor.training import train_and_register
+    from don_predictor.modeling.training import train_and_register
+    from don_predictor.spectra.reader import read_spectra
+    from don_predictor.store.registry import Registry
 
     table = read_spectra(data, require_target=True)
     params = {"epochs": 3, "ensemble_size": 2}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from don_predictor.evaluation import cross_validate
-from don_predictor.spectra import read_spectra
+from don_predictor.modeling.evaluation import cross_validate
+from don_predictor.spectra.reader import read_spectra
 
 # Each group: the backend, the settings every variant starts from (the defaults when the group was run, so the
 # figures in docs/model_card.md stay reproducible after the defaults moved on), and one change per variant.

@@ -20,9 +20,9 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from don_predictor.backends import make_backend
-from don_predictor.evaluation import OutOfFold, format_summary_table, repeated_cross_validation
-from don_predictor.spectra import read_spectra
+from don_predictor.modeling.backends import make_backend
+from don_predictor.modeling.evaluation import OutOfFold, format_summary_table, repeated_cross_validation
+from don_predictor.spectra.reader import read_spectra
 
 CANDIDATES = {
     "rf": [

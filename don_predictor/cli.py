@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from don_predictor.backends.base import ProgressCallback
 from don_predictor.config import BACKENDS, Settings, SettingsError
-from don_predictor.limits import ABOVE, BELOW, DEFAULT_LIMIT, LIMITS, SEND_TO_LAB, get_limit
-from don_predictor.registry import Registry, RegistryError
-from don_predictor.spectra import SpectraError, read_spectra
-from don_predictor.training import TrainingDataError
+from don_predictor.modeling.backends.base import ProgressCallback
+from don_predictor.modeling.training import TrainingDataError
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.spectra.table import SpectraError
+from don_predictor.store.registry import Registry, RegistryError
+from don_predictor.trust.limits import ABOVE, BELOW, DEFAULT_LIMIT, LIMITS, SEND_TO_LAB, get_limit
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from don_predictor.demo import write_demo_data
+    from don_predictor.spectra.demo import write_demo_data
 
     for path in write_demo_data(args.out):
         print(path)
@@ -76,8 +77,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from don_predictor import governance
-    from don_predictor.training import train_and_register
+    from don_predictor.modeling.training import train_and_register
+    from don_predictor.store import governance
 
     data = _read_input(args.data)
     table = read_spectra(data, require_target=True)
@@ -125,8 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
-    from don_predictor import batch
-    from don_predictor.predict import results_csv, screening_thresholds
+    from don_predictor.services import batch
+    from don_predictor.services.predict import results_csv, screening_thresholds
 
     _check_input(args.data)
     settings = Settings.from_env()
@@ -202,9 +203,9 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
             "nothing)"
         )
         return
-    from don_predictor.history import RunInfo
-    from don_predictor.predict import MEASURED_COLUMN
-    from don_predictor.scoring import record_scored_run
+    from don_predictor.services.predict import MEASURED_COLUMN
+    from don_predictor.services.scoring import record_scored_run
+    from don_predictor.store.history import RunInfo
 
     digest = hashlib.sha256()
     with open(args.data, "rb") as stream:
@@ -229,7 +230,7 @@ def _scoring_setup(args: argparse.Namespace, settings: Settings):
 
 
 def _predict_on_dask(args: argparse.Namespace, settings: Settings) -> int:
-    from don_predictor import dask_engine
+    from don_predictor.services import dask_engine
 
     if args.lots_out:
         raise UsageError("--lots-out is not available with --engine dask (each partition is scored on its own)")
@@ -270,7 +271,7 @@ def _size_params(backend: str, args: argparse.Namespace) -> dict:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from don_predictor.evaluation import cross_validate, format_summary_table
+    from don_predictor.modeling.evaluation import cross_validate, format_summary_table
 
     table = read_spectra(_read_input(args.data), require_target=True)
     _report_table(table)
@@ -305,7 +306,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from don_predictor.backup import export_version
+    from don_predictor.store.backup import export_version
 
     registry = Registry(_models_dir(args))
     version = args.version or registry.active_version(args.backend)
@@ -317,9 +318,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from don_predictor import governance
-    from don_predictor.audit import audit
-    from don_predictor.backup import import_version
+    from don_predictor.store import governance
+    from don_predictor.store.audit import audit
+    from don_predictor.store.backup import import_version
 
     registry = Registry(_models_dir(args))
     version = import_version(registry, _read_input(args.file), activate=False)
@@ -335,7 +336,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
-    from don_predictor.auth import hash_password, write_user
+    from don_predictor.services.auth import hash_password, write_user
 
     password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Password: ")
     if not args.stdin and getpass.getpass("Again: ") != password:
@@ -417,7 +418,7 @@ def _write_output(path: str, content: bytes) -> None:
 
 def _open_results(path: str):
     """A results writer for `path` (CSV or Parquet by its suffix)."""
-    from don_predictor.batch import ResultsWriter, is_parquet
+    from don_predictor.services.batch import ResultsWriter, is_parquet
 
     if Path(path).is_dir():
         raise UsageError(f"{path}: is a directory; name a file to write")

@@ -65,7 +65,7 @@ class Settings:
     @property
     def risk(self):
         """The verdicts' risk levels as a screening.Risk."""
-        from don_predictor.screening import Risk
+        from don_predictor.trust.screening import Risk
 
         return Risk(self.false_compliant_rate, self.false_suspect_rate)
 
@@ -80,7 +80,7 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"DON_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         default_limit = get("DON_DEFAULT_LIMIT")
-        from don_predictor.limits import LIMITS  # limits imports nothing from here; imported late to keep it so
+        from don_predictor.trust.limits import LIMITS
 
         keys = [limit.key for limit in LIMITS]
         if default_limit not in keys:

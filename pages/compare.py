@@ -1,9 +1,9 @@
 import numpy as np
 import streamlit as st
 
-from don_predictor import charts
-from don_predictor.compare import add_differences, agreement
-from don_predictor.screening import joint_verdict, lot_table, verdict_agreement
+from don_predictor.services.compare import add_differences, agreement
+from don_predictor.trust.screening import joint_verdict, lot_table, verdict_agreement
+from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
 from don_predictor.ui.results import (

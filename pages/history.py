@@ -4,10 +4,10 @@ import plotly.express as px
 import streamlit as st
 
 from don_predictor.config import BACKENDS, settings
-from don_predictor.exports import history_frame
-from don_predictor.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
-from don_predictor.history.store import count_runs
-from don_predictor.predict import results_csv
+from don_predictor.services.exports import history_frame
+from don_predictor.services.predict import results_csv
+from don_predictor.store.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
+from don_predictor.store.history.store import count_runs
 from don_predictor.ui.frame import ensure_router
 
 PAGE_SIZE = 50  # runs per page: the table, the run picker and the plot over time

@@ -2,9 +2,9 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from don_predictor import drift, monitoring
 from don_predictor.config import settings
-from don_predictor.history import HistoryError
+from don_predictor.services import drift, monitoring
+from don_predictor.store.history import HistoryError
 from don_predictor.ui.frame import ensure_router
 
 ensure_router()

@@ -1,13 +1,13 @@
 import pandas as pd
 import streamlit as st
 
-from don_predictor.audit import audit, list_audit
-from don_predictor.backup import export_version, import_version
 from don_predictor.config import settings
-from don_predictor.health import check_health
-from don_predictor.history import backup_bytes
-from don_predictor.jobs import format_duration, latest_job
-from don_predictor.registry import RegistryError
+from don_predictor.services.health import check_health
+from don_predictor.services.jobs import format_duration, latest_job
+from don_predictor.store.audit import audit, list_audit
+from don_predictor.store.backup import export_version, import_version
+from don_predictor.store.history import backup_bytes
+from don_predictor.store.registry import RegistryError
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.login import can, current_user, explain_missing
 from don_predictor.ui.models import LOAD_SECONDS, registry

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from don_predictor.demo import CALIBRATION_FILE, UPLOAD_FILE, write_demo_data
-from don_predictor.registry import Registry
-from don_predictor.spectra import read_spectra
-from don_predictor.training import train_and_register
+from don_predictor.modeling.training import train_and_register
+from don_predictor.spectra.demo import CALIBRATION_FILE, UPLOAD_FILE, write_demo_data
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.store.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "corn_hsi_dev.csv"

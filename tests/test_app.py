@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.registry import Registry
+from don_predictor.store.registry import Registry
 
 APP = str(ROOT / "app.py")
 PAGES = [
@@ -235,7 +235,7 @@ def wait_for_job(at: AppTest, timeout: float = 300) -> None:
     """Join the training job's thread (jobs.start_job names it job-<title>), then show its end on the page."""
     import threading
 
-    from don_predictor.jobs import latest_job
+    from don_predictor.services.jobs import latest_job
 
     job = latest_job()
     for thread in threading.enumerate():
@@ -284,8 +284,8 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     at.run()
     assert registry.active_version("rf") == version
 
-    from don_predictor.audit import list_audit
     from don_predictor.config import settings
+    from don_predictor.store.audit import list_audit
 
     override = list_audit(settings().history_db).query("action == 'activation_override'").iloc[0]
     assert version in override["detail"] and "smoke test of the new instrument" in override["detail"]
@@ -306,7 +306,7 @@ def test_train_page_trains_tf_in_a_process_that_already_scored_with_tf(app_with_
     assert len(new) == 1 and new[0].cv_metrics["metrics"]["r2"]["mean"] is not None
     assert any(b.label == f"Activate TF {new[0].version}" for b in at.button)
     registry.verify(new[0])
-    from don_predictor.spectra import read_spectra
+    from don_predictor.spectra.reader import read_spectra
 
     upload = read_spectra(demo_upload)
     assert registry.load("tf", new[0].version).predict(upload.X).shape == (upload.n_rows,)
@@ -346,7 +346,7 @@ def test_one_job_trains_both_backends_and_a_failure_of_one_is_reported(app_with_
 
 
 def test_too_few_usable_rows_are_refused_on_the_page_before_any_job(app_with_models, demo_calibration):
-    from don_predictor.jobs import latest_job
+    from don_predictor.services.jobs import latest_job
 
     before = latest_job()
     few = ("\n".join(demo_calibration.read_text().splitlines()[:6]) + "\n").encode()  # 5 rows
@@ -392,7 +392,7 @@ def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_m
 
 
 def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models, demo_upload, monkeypatch, tmp_path):
-    from don_predictor.history import list_runs, run_rows
+    from don_predictor.store.history import list_runs, run_rows
 
     db = tmp_path / "history.sqlite"
     monkeypatch.setenv("DON_HISTORY_DB", str(db))
@@ -437,7 +437,7 @@ def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo
 
 
 def test_a_long_upload_pages_its_table_and_draws_aggregate_charts(app_with_models, demo_upload):
-    from don_predictor.demo import demo_frame
+    from don_predictor.spectra.demo import demo_frame
     from don_predictor.ui.results import PAGE_ROWS
 
     rows = 2 * PAGE_ROWS + 120
@@ -463,7 +463,7 @@ def test_a_long_upload_pages_its_table_and_draws_aggregate_charts(app_with_model
         len(not_cleared) and not ((not_cleared["rf_verdict"] == "below") & (not_cleared["tf_verdict"] == "below")).any()
     )
     # Over a thousand samples: the interval chart is the sorted band, not one error bar per sample.
-    from don_predictor.charts import CURVE_POINTS
+    from don_predictor.ui.charts import CURVE_POINTS
 
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     band = next(c for c in charts if "share of samples" in str(c["layout"].get("xaxis", {}).get("title")))

@@ -10,11 +10,11 @@ import pytest
 from conftest import ROOT, TINY_PARAMS
 from scipy.stats import spearmanr
 
-from don_predictor.backends import backend_class, make_backend
+from don_predictor.modeling.backends import backend_class, make_backend
 
 LOAD_AND_PREDICT = """
 import sys, numpy as np
-from don_predictor.backends import backend_class
+from don_predictor.modeling.backends import backend_class
 model = backend_class(sys.argv[1]).load(sys.argv[2])
 np.save(sys.argv[4], model.predict(np.load(sys.argv[3])))
 """
@@ -68,8 +68,8 @@ def test_unknown_setting_is_refused():
 
 def test_tensorflow_is_not_imported_until_a_tf_model_is_needed():
     code = (
-        "import sys; import don_predictor.cli, don_predictor.registry, don_predictor.predict; "
-        "from don_predictor.backends import backend_class; backend_class('rf'); "
+        "import sys; import don_predictor.cli, don_predictor.store.registry, don_predictor.services.predict; "
+        "from don_predictor.modeling.backends import backend_class; backend_class('rf'); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
@@ -95,7 +95,7 @@ def test_a_saved_tf_model_scores_without_tensorflow(split, demo_table, tmp_path)
     model.save(tmp_path)
     np.save(tmp_path / "X.npy", X_test)
     code = (
-        "import sys, numpy as np; from don_predictor.backends import backend_class; "
+        "import sys, numpy as np; from don_predictor.modeling.backends import backend_class; "
         f"m = backend_class('tf').load({str(tmp_path)!r}); "
         f"p = m.predict_with_trust(np.load({str(tmp_path / 'X.npy')!r})); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules, len(p['ppb']))"

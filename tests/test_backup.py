@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from don_predictor.backup import BackupError, export_version, import_version
-from don_predictor.registry import Registry, seal_manifest
+from don_predictor.store.backup import BackupError, export_version, import_version
+from don_predictor.store.registry import Registry, seal_manifest
 
 
 def rewrite(data: bytes, change) -> bytes:
@@ -138,7 +138,7 @@ def test_cli_export_and_import(trained_registry, tmp_path):
 
 
 def test_a_zip_that_unpacks_to_more_than_the_total_limit_is_refused_before_unpacking(tmp_path, monkeypatch):
-    import don_predictor.backup as backup
+    import don_predictor.store.backup as backup
 
     monkeypatch.setattr(backup, "MAX_UNPACKED_BYTES", 1024**2)
     out = io.BytesIO()

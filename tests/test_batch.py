@@ -1,5 +1,5 @@
-"""Streamed scoring (don_predictor.batch), the Dask engine and one-pass prediction: the same results as scoring the
-whole file in memory, whatever the batches, in bounded memory."""
+"""Streamed scoring (don_predictor.services.batch), the Dask engine and one-pass prediction: the same results as
+scoring the whole file in memory, whatever the batches, in bounded memory."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 from don_predictor.cli import main
 from don_predictor.config import Settings
-from don_predictor.limits import get_limit
-from don_predictor.predict import predict_table, results_csv
-from don_predictor.spectra import read_spectra
+from don_predictor.services.predict import predict_table, results_csv
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.trust.limits import get_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_BATCH_MB = 0.05  # about 14 rows of 448 bands per batch: a 300-row file is read in 20-odd batches
@@ -150,7 +150,7 @@ def test_one_pass_predictions_do_not_depend_on_the_rows_scored_with_them(trained
 @pytest.mark.parametrize("with_id", [True, False], ids=["id column", "row numbers"])
 def test_the_dask_engine_gives_the_local_engine_results(trained_registry, demo_upload, tmp_path, capsys, with_id):
     distributed = pytest.importorskip("distributed")
-    from don_predictor.dask_engine import score_on_dask
+    from don_predictor.services.dask_engine import score_on_dask
 
     data = multi_batch_file(demo_upload, tmp_path / "in.csv", with_id=with_id)
     local = tmp_path / "local.parquet"

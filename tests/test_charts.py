@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from don_predictor import charts
+from don_predictor.ui import charts
 
 
 def scored(n: int, out_of_domain_every: int = 7, seed: int = 0) -> dict[str, np.ndarray]:

@@ -237,7 +237,7 @@ def test_predict_lots_out_writes_one_verdict_per_lot(rf_models, demo_upload, tmp
 
 def test_train_refuses_to_activate_a_clearly_worse_challenger(rf_models, demo_calibration, tmp_path):
     """A challenger trained without CV cannot show it is good enough: saved, not activated, exit 2, one line."""
-    from don_predictor.registry import Registry
+    from don_predictor.store.registry import Registry
 
     models = tmp_path / "models"
     shutil.copytree(rf_models, models)
@@ -281,7 +281,7 @@ def test_train_refuses_to_activate_a_clearly_worse_challenger(rf_models, demo_ca
 
 
 def test_hash_password_adds_users_to_a_users_file(tmp_path):
-    from don_predictor.auth import authenticate, read_users
+    from don_predictor.services.auth import authenticate, read_users
 
     path = tmp_path / "users.toml"
     for name, role in (("ann", "analyst"), ("ada", "admin")):
@@ -324,7 +324,7 @@ def test_predict_carries_the_measured_value_into_the_output_and_the_history(
     live error gets CLI runs too."""
     from datetime import UTC, datetime, timedelta
 
-    from don_predictor.history import results_since
+    from don_predictor.store.history import results_since
 
     out, db = tmp_path / "out.csv", tmp_path / "h.sqlite"
     monkeypatch.setenv("DON_HISTORY_DB", str(db))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from conftest import ROOT
 
-from don_predictor.demo import N_BANDS, demo_frame
-from don_predictor.spectra import read_spectra
+from don_predictor.spectra.demo import N_BANDS, demo_frame
+from don_predictor.spectra.reader import read_spectra
 
 
 def test_demo_generation_is_deterministic():

@@ -18,7 +18,7 @@ def trainings(monkeypatch) -> list[dict]:
         seen.append({"backend": backend, **kwargs})
         return SimpleNamespace(version=f"{backend}-v", cv_metrics={}, cv_mean=lambda metric: None)
 
-    monkeypatch.setattr("don_predictor.training.train_and_register", record)
+    monkeypatch.setattr("don_predictor.modeling.training.train_and_register", record)
     return seen
 
 

@@ -12,10 +12,10 @@ import pytest
 from scipy import stats
 from streamlit.testing.v1 import AppTest
 
-from don_predictor import drift, monitoring
-from don_predictor.history import RunInfo, record_run, results_since
-from don_predictor.predict import predict_table
-from don_predictor.spectra import read_spectra
+from don_predictor.services import drift, monitoring
+from don_predictor.services.predict import predict_table
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.store.history import RunInfo, record_run, results_since
 
 
 def test_psi_is_small_for_the_same_distribution_and_large_for_a_shifted_one():

@@ -118,7 +118,7 @@ def test_every_deep_link_is_behind_the_login_on_a_fresh_server(browser, trained_
     import urllib.error
     import urllib.request
 
-    from don_predictor.auth import hash_password
+    from don_predictor.services.auth import hash_password
 
     env = {"DON_PASSWORD_HASH": hash_password("s3cret")}
     for _round in range(2):  # two fresh servers: the first visits after a start are the risky ones

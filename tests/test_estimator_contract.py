@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from don_predictor.backends import make_backend
+from don_predictor.modeling.backends import make_backend
 
 # Checks that fail for a stated reason (anything else failing fails the test).
 EVERY_BACKEND = {

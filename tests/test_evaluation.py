@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from don_predictor.backends import make_backend
-from don_predictor.evaluation import (
+from don_predictor.modeling.backends import make_backend
+from don_predictor.modeling.evaluation import (
     cross_validate,
     format_summary_table,
     out_of_fold,

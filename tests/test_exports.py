@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from don_predictor import exports
-from don_predictor.screening import lot_table
+from don_predictor.services import exports
+from don_predictor.trust.screening import lot_table
 
 
 def hand_made_results(n: int = 6) -> pd.DataFrame:
@@ -137,8 +137,8 @@ def test_report_names_a_limit_the_calibration_cannot_clear():
 
 
 def test_a_run_downloaded_from_the_history_has_the_columns_of_the_page_download(tmp_path, trained_registry, demo_table):
-    from don_predictor.history import RunInfo, record_run, run_rows
-    from don_predictor.predict import predict_table
+    from don_predictor.services.predict import predict_table
+    from don_predictor.store.history import RunInfo, record_run, run_rows
 
     models = {b: trained_registry.load(b) for b in ("rf", "tf")}
     results = predict_table(demo_table, models, 1500.0)

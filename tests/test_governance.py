@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from don_predictor import governance
-from don_predictor.audit import list_audit
-from don_predictor.backends import make_backend
-from don_predictor.registry import Registry
+from don_predictor.modeling.backends import make_backend
+from don_predictor.store import governance
+from don_predictor.store.audit import list_audit
+from don_predictor.store.registry import Registry
 
 
 @pytest.fixture()

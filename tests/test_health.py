@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from don_predictor.health import check_health, package_versions, this_process
-from don_predictor.registry import IntegrityError, ModelVersion, Registry, RegistryError
+from don_predictor.services.health import check_health, package_versions, this_process
+from don_predictor.store.registry import IntegrityError, ModelVersion, Registry, RegistryError
 
 
 def test_process_cpu_is_measured_between_two_looks(tmp_path):
@@ -84,7 +84,7 @@ def test_an_unreadable_registry_says_why_for_each_backend(tmp_path):
 def test_low_memory_and_low_disk_are_degraded_with_the_figures(tmp_path, monkeypatch):
     from collections import namedtuple
 
-    import don_predictor.health as health_module
+    import don_predictor.services.health as health_module
 
     memory = namedtuple("memory", "total available")(16 * 1024**3, 300 * 1024**2)  # under 5 % available
     disk = namedtuple("disk", "total used free")(100 * 1024**3, 99 * 1024**3, 200 * 1024**2)

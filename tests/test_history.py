@@ -17,7 +17,7 @@ import pytest
 from pg_server import fresh_database
 from sqlalchemy import func, select, text, update
 
-from don_predictor.history import (
+from don_predictor.store.history import (
     HistoryError,
     RunInfo,
     backup_bytes,
@@ -31,8 +31,8 @@ from don_predictor.history import (
     results_since,
     run_rows,
 )
-from don_predictor.history import tables as t
-from don_predictor.history.store import count_runs
+from don_predictor.store.history import tables as t
+from don_predictor.store.history.store import count_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def test_eight_threads_writing_at_once_lose_nothing(db):
 WRITER = """
 import sys
 import numpy as np, pandas as pd
-from don_predictor.history import RunInfo, record_run, record_audit
+from don_predictor.store.history import RunInfo, record_run, record_audit
 db = sys.argv[1]
 db = db if "://" in db else __import__("pathlib").Path(db)
 for k in range(6):
@@ -246,7 +246,7 @@ def test_newer_schema_is_refused(db):
     engine(db)
     with engine(db).begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = 'v99'"))
-    from don_predictor.history import db as history_db
+    from don_predictor.store.history import db as history_db
 
     history_db.dispose_all()  # a process that starts now
     with pytest.raises(HistoryError, match="newer version"):
@@ -360,7 +360,7 @@ def test_a_database_url_setting_reaches_the_history(monkeypatch):
 
 
 def test_a_database_that_cannot_be_reached_is_a_plain_error_and_retention_at_start_skips_it():
-    from don_predictor.history import apply_retention
+    from don_predictor.store.history import apply_retention
 
     unreachable = "postgresql+psycopg://don@127.0.0.1:9/nowhere?connect_timeout=2"  # port 9: nothing listens
     with pytest.raises(HistoryError, match="cannot be opened"):
@@ -369,7 +369,7 @@ def test_a_database_that_cannot_be_reached_is_a_plain_error_and_retention_at_sta
 
 
 def test_the_start_event_keeps_no_database_password(tmp_path, monkeypatch):
-    from don_predictor.audit import audit
+    from don_predictor.store.audit import audit
 
     monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
     audit("start", history_db="postgresql+psycopg://don:s3cret@db:5432/don", note="see https://example.org/a")

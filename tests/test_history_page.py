@@ -13,8 +13,8 @@ from conftest import ROOT
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.history import RunInfo, engine, record_run
-from don_predictor.history import tables as t
+from don_predictor.store.history import RunInfo, engine, record_run
+from don_predictor.store.history import tables as t
 
 APP = str(ROOT / "app.py")
 RUNS = 120  # three pages of 50, 50 and 20

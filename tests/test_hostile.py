@@ -31,13 +31,14 @@ from cli_helpers import CliResult, run_cli
 from conftest import ROOT
 from test_spectra import BANDS, SPECTRA, csv_text, good
 
-from don_predictor import spectra
-from don_predictor.backup import BackupError, export_version, import_version
 from don_predictor.cli import main
-from don_predictor.predict import id_column_name, predict_table, results_csv
-from don_predictor.registry import MANIFEST_CHECKSUM_KEY, Registry, seal_manifest
-from don_predictor.spectra import SpectraError, read_spectra
-from don_predictor.training import train_and_register
+from don_predictor.modeling.training import train_and_register
+from don_predictor.services.predict import id_column_name, predict_table, results_csv
+from don_predictor.spectra import reader
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.spectra.table import SpectraError
+from don_predictor.store.backup import BackupError, export_version, import_version
+from don_predictor.store.registry import MANIFEST_CHECKSUM_KEY, Registry, seal_manifest
 
 TEXT = csv_text()
 REFERENCE = np.array(SPECTRA)
@@ -332,7 +333,7 @@ def test_too_many_rows_is_refused_before_the_file_is_parsed(monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the whole file was parsed")
 
-    monkeypatch.setattr(spectra, "_parse", never)
+    monkeypatch.setattr(reader, "_parse", never)
     started = time.perf_counter()
     with pytest.raises(SpectraError, match="more than 100,000 rows; this app accepts at most 100,000"):
         read_spectra(data, max_rows=100_000)
@@ -386,7 +387,7 @@ def test_an_id_column_named_like_a_results_column_keeps_its_ids(rf_registry, dem
 
 
 def test_history_stores_the_ids_of_a_status_column(rf_registry, demo_upload, tmp_path):
-    from don_predictor.history import RunInfo, list_runs, record_run, run_rows
+    from don_predictor.store.history import RunInfo, list_runs, record_run, run_rows
 
     table = read_spectra(upload_with_id_header(demo_upload, "status"))
     results = predict_table(table, {"rf": rf_registry.load("rf")})
@@ -711,7 +712,7 @@ def duplicated_member(version: str, data: bytes) -> bytes:
 
 
 def test_hostile_backups_are_refused_plainly_without_writing_into_the_registry(rf_backup, tmp_path, monkeypatch):
-    monkeypatch.setattr("don_predictor.backup.MAX_LOADED_BYTES", 32 * 1024**2)  # a small zip bomb is enough
+    monkeypatch.setattr("don_predictor.store.backup.MAX_LOADED_BYTES", 32 * 1024**2)  # a small zip bomb is enough
     version, data = rf_backup
     marker = tmp_path / "pwned"
     cases = hostile_zips(version, data, marker)
@@ -729,7 +730,7 @@ def test_hostile_backups_are_refused_plainly_without_writing_into_the_registry(r
 
 def test_a_hostile_member_is_never_staged_inside_the_registry(rf_backup, tmp_path, monkeypatch):
     """While unpacking, files go to a temporary directory outside the registry."""
-    import don_predictor.backup as backup
+    import don_predictor.store.backup as backup
 
     _, data = rf_backup
     seen = []

@@ -14,8 +14,8 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from test_hostile import READABLE, REFUSED, upload_with_id_header
 
-from don_predictor.registry import Registry
-from don_predictor.training import train_and_register
+from don_predictor.modeling.training import train_and_register
+from don_predictor.store.registry import Registry
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 60
@@ -123,7 +123,7 @@ def test_awkward_but_readable_files_reach_a_clear_band_error(app, name, data, ex
 def test_an_id_column_named_like_a_results_column_keeps_its_ids_on_the_page_and_in_the_history(
     app, demo_upload, tmp_path, name
 ):
-    from don_predictor.history import list_runs, run_rows
+    from don_predictor.store.history import list_runs, run_rows
 
     at = upload(app, "pages/rf.py", "rf_file", "ids.csv", upload_with_id_header(demo_upload, name))
     assert not at.exception, [e.message for e in at.exception]

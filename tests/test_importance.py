@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from don_predictor.backends import make_backend
-from don_predictor.importance import impurity_importance, permutation_importance_by_window
+from don_predictor.modeling.backends import make_backend
+from don_predictor.modeling.importance import impurity_importance, permutation_importance_by_window
 
 
 class UsesOneWindow:

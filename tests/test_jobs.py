@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from don_predictor import jobs
+from don_predictor.services import jobs
 
 
 @pytest.fixture(autouse=True)

@@ -15,15 +15,15 @@ import pytest
 from pg_server import fresh_database
 from sqlalchemy import update
 
-from don_predictor import jobs
-from don_predictor.history import engine, job_store
-from don_predictor.history import tables as t
+from don_predictor.services import jobs
+from don_predictor.store.history import engine, job_store
+from don_predictor.store.history import tables as t
 
 ROOT = Path(__file__).resolve().parents[1]
 
 OTHER_REPLICA = """
 import json, threading
-from don_predictor.jobs import JobBusyError, latest_job, start_job
+from don_predictor.services.jobs import JobBusyError, latest_job, start_job
 shown = latest_job()
 out = {"shown": [shown.description, shown.state, shown.owner is not None, round(shown.fraction, 2)]}
 try:

@@ -8,7 +8,7 @@ from cli_helpers import run_cli
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.auth import (
+from don_predictor.services.auth import (
     FAILURES,
     MAX_FAILURES,
     FailureTracker,
@@ -107,8 +107,8 @@ def new_session() -> AppTest:
 
 
 def audit_actions() -> list[str]:
-    from don_predictor.audit import list_audit
     from don_predictor.config import settings
+    from don_predictor.store.audit import list_audit
 
     return list_audit(settings().history_db)["action"].tolist()
 
@@ -215,7 +215,7 @@ def test_roles_from_the_users_file_decide_what_a_user_may_do(
     assert not at.exception
     assert any(u.key == "import_zip" for u in at.get("file_uploader")) == can_import
     from don_predictor.config import settings
-    from don_predictor.history import list_audit
+    from don_predictor.store.history import list_audit
 
     login = list_audit(settings().history_db).query("action == 'login'").iloc[0]
     assert login["user"] == name

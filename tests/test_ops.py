@@ -19,7 +19,7 @@ import yaml
 from appserver import free_port
 from prometheus_client import REGISTRY, generate_latest
 
-from don_predictor import metrics
+from don_predictor.services import metrics
 
 RULES = Path(__file__).resolve().parents[1] / "ops" / "prometheus"
 

@@ -35,7 +35,7 @@ def test_the_wheel_has_the_version_the_dependencies_and_the_data_files(tmp_path)
     (wheel,) = tmp_path.glob("don_predictor-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "don_predictor/templates/run_report.html" in names
-    assert any(n.startswith("don_predictor/history/migrations/versions/") for n in names)
+    assert any(n.startswith("don_predictor/store/history/migrations/versions/") for n in names)
     metadata = Parser().parsestr(zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode())
     assert metadata["Version"] == don_predictor.__version__
     pinned = {pin(line) for line in metadata.get_all("Requires-Dist")}

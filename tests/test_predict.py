@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pandas as pd
 
-from don_predictor.compare import add_differences, agreement
-from don_predictor.predict import neutralise_formulas, predict_table, results_csv
-from don_predictor.spectra import read_spectra
+from don_predictor.services.compare import add_differences, agreement
+from don_predictor.services.predict import neutralise_formulas, predict_table, results_csv
+from don_predictor.spectra.reader import read_spectra
 
 
 def test_every_row_comes_back_in_order_with_trust_columns(trained_registry, demo_upload):
@@ -59,7 +59,7 @@ def test_differences_and_agreement():
 def test_another_limit_re_decides_from_the_cached_scores_without_scoring_again(
     trained_registry, demo_upload, monkeypatch
 ):
-    from don_predictor.backends.base import Backend
+    from don_predictor.modeling.backends.base import Backend
     from don_predictor.ui import models as ui_models
 
     data = demo_upload.read_bytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from don_predictor.preprocessing import (
+from don_predictor.modeling.preprocessing import (
     PREPROCESSING,
     TARGET_TRANSFORMS,
     fit_target,

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
-from don_predictor.backends import make_backend
-from don_predictor.evaluation import cross_validate, regression_metrics
-from don_predictor.spectra import read_spectra
+from don_predictor.modeling.backends import make_backend
+from don_predictor.modeling.evaluation import cross_validate, regression_metrics
+from don_predictor.spectra.reader import read_spectra
 
 
 def test_real_data_reads_with_every_row_and_band(real_data):
@@ -59,7 +59,7 @@ def test_screening_false_compliant_rate_on_held_out_folds(real_data):
     """The screening engine on real spectra: thresholds fitted on the other folds' out-of-fold scores only, verdicts
     counted on each held-out fold. At 1 and 5 ppm at most 5 % of truly-above samples may be cleared, and the
     engine must still decide a useful share (docs/validation_report.md has the full nested benchmark)."""
-    from don_predictor.screening import BELOW, ScreeningCalibration, conformal_verdicts
+    from don_predictor.trust.screening import BELOW, ScreeningCalibration, conformal_verdicts
 
     table = read_spectra(real_data, require_target=True)
     y = table.target

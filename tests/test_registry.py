@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from don_predictor.backends import make_backend
-from don_predictor.registry import IntegrityError, Registry, RegistryError
+from don_predictor.modeling.backends import make_backend
+from don_predictor.store.registry import IntegrityError, Registry, RegistryError
 
 
 @pytest.fixture()
@@ -161,7 +161,7 @@ def test_concurrent_activations_from_two_processes_lose_no_update(tmp_path):
 
     expected = {backend: fake_versions(tmp_path, backend, 200) for backend in ("rf", "tf")}
     script = (
-        "import sys\nfrom don_predictor.registry import Registry\n"
+        "import sys\nfrom don_predictor.store.registry import Registry\n"
         "root, backend, names = sys.argv[1], sys.argv[2], sys.argv[3].split(',')\n"
         "for name in names:\n    Registry(root).activate(backend, name)\n"
     )
@@ -239,7 +239,7 @@ def test_a_corrupt_manifest_is_named_as_such(tmp_path, small_model, content, rea
 def test_an_oversized_manifest_is_not_read(tmp_path, small_model, monkeypatch):
     registry = Registry(tmp_path)
     version = registry.save(small_model, {})
-    monkeypatch.setattr("don_predictor.registry.MAX_MANIFEST_BYTES", 1000)
+    monkeypatch.setattr("don_predictor.store.registry.MAX_MANIFEST_BYTES", 1000)
     with pytest.raises(RegistryError, match="larger than any real manifest"):
         registry.get("rf", version.version)
 

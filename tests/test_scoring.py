@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from don_predictor import metrics
-from don_predictor.history import RunInfo
-from don_predictor.history.store import count_runs, list_runs
-from don_predictor.scoring import record_scored_run
+from don_predictor.services import metrics
+from don_predictor.services.scoring import record_scored_run
+from don_predictor.store.history import RunInfo
+from don_predictor.store.history.store import count_runs, list_runs
 
 
 def _results() -> pd.DataFrame:

@@ -7,8 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from don_predictor.limits import DEFAULT_LIMIT, get_limit
-from don_predictor.screening import (
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.trust.bundle import Trust
+from don_predictor.trust.domain import DomainModel
+from don_predictor.trust.limits import DEFAULT_LIMIT, get_limit
+from don_predictor.trust.screening import (
     ABOVE,
     BELOW,
     SEND_TO_LAB,
@@ -20,8 +23,6 @@ from don_predictor.screening import (
     lot_verdict,
     positives_needed,
 )
-from don_predictor.spectra import read_spectra
-from don_predictor.trust import DomainModel, Trust
 
 
 def calibration(n_above: int, n_below: int) -> ScreeningCalibration:
@@ -170,7 +171,7 @@ def test_a_lot_column_is_read_as_text_and_is_not_the_id():
 
 
 def test_page_summaries_count_verdicts_and_keep_untrusted_figures_out():
-    from don_predictor.screening import trusted_ppb, verdict_agreement, verdict_counts
+    from don_predictor.trust.screening import trusted_ppb, verdict_agreement, verdict_counts
 
     results = pd.DataFrame(
         {
@@ -194,7 +195,7 @@ def test_page_summaries_count_verdicts_and_keep_untrusted_figures_out():
 
 
 def test_training_spectra_are_recognised_by_their_hash(tmp_path):
-    from don_predictor.trust import spectrum_hashes
+    from don_predictor.trust.bundle import spectrum_hashes
 
     X = np.random.default_rng(2).normal(size=(25, 6))
     trust = Trust(None, DomainModel.fit(X), None, spectrum_hashes(X))
@@ -206,9 +207,9 @@ def test_training_spectra_are_recognised_by_their_hash(tmp_path):
 
 
 def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_table):
-    from don_predictor.backends import make_backend
-    from don_predictor.predict import predict_table, screening_engine
-    from don_predictor.trust import ConformalIntervals
+    from don_predictor.modeling.backends import make_backend
+    from don_predictor.services.predict import predict_table, screening_engine
+    from don_predictor.trust.intervals import ConformalIntervals
 
     X, y = demo_table.X, demo_table.target
     model = make_backend("rf", n_estimators=10).fit(X, y, demo_table.band_names)
@@ -229,7 +230,7 @@ def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_tab
 def test_run_metadata_says_what_produced_a_results_file():
     import json
 
-    from don_predictor.predict import run_metadata
+    from don_predictor.services.predict import run_metadata
 
     t = calibration(39, 59).thresholds(1000)
     meta = run_metadata(
@@ -250,7 +251,7 @@ def test_run_metadata_says_what_produced_a_results_file():
 
 
 def test_the_joint_verdict_decides_only_where_both_models_agree():
-    from don_predictor.screening import joint_verdict
+    from don_predictor.trust.screening import joint_verdict
 
     rf = np.array(["below", "below", "above", "above", "send_to_lab", "below", ""])
     tf = np.array(["below", "above", "above", "send_to_lab", "send_to_lab", "", ""])
@@ -266,7 +267,7 @@ def test_the_joint_verdict_decides_only_where_both_models_agree():
 
 
 def test_the_joint_verdict_clears_no_more_truly_above_samples_than_either_model():
-    from don_predictor.screening import joint_verdict
+    from don_predictor.trust.screening import joint_verdict
 
     rng = np.random.default_rng(4)
     truly_above = rng.random(2000) < 0.3

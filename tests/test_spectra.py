@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from don_predictor.spectra import BandMismatchError, SpectraError, read_spectra
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.spectra.table import BandMismatchError, SpectraError
 
 BANDS = ["0", "1", "2", "3", "4"]
 SPECTRA = [[0.41, 0.42, 0.43, 0.44, 0.45], [0.51, 0.52, 0.53, 0.54, 0.55], [0.61, 0.62, 0.63, 0.64, 0.65]]

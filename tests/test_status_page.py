@@ -10,10 +10,10 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.backup import export_version
 from don_predictor.config import Settings
-from don_predictor.history import list_audit
-from don_predictor.registry import Registry
+from don_predictor.store.backup import export_version
+from don_predictor.store.history import list_audit
+from don_predictor.store.registry import Registry
 
 APP = str(ROOT / "app.py")
 
@@ -90,14 +90,14 @@ def test_exports_are_built_only_on_the_click_and_nothing_big_is_kept(
 ):
     import shutil
 
-    import don_predictor.backup
-    import don_predictor.history
-    from don_predictor.history import list_runs
+    import don_predictor.store.backup
+    import don_predictor.store.history
+    from don_predictor.store.history import list_runs
 
     shutil.copytree(trained_registry.root, tmp_path / "models")
     monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
     built = []
-    for module, name in ((don_predictor.backup, "export_version"), (don_predictor.history, "backup_bytes")):
+    for module, name in ((don_predictor.store.backup, "export_version"), (don_predictor.store.history, "backup_bytes")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k))
     monkeypatch.setenv("DON_MODELS_DIR", str(tmp_path / "models"))
@@ -120,7 +120,7 @@ def test_exports_are_built_only_on_the_click_and_nothing_big_is_kept(
     archive = zip_data()  # the click: built now, audited now
     assert built == ["export_version"]
     fresh = Registry(tmp_path / "restored")
-    from don_predictor.backup import import_version
+    from don_predictor.store.backup import import_version
 
     assert import_version(fresh, archive).version == version
     audit = list_audit(tmp_path / "history.sqlite")

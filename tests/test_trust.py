@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold
 
-from don_predictor.evaluation import cross_validate
-from don_predictor.limits import LIMITS, get_limit, verdicts
-from don_predictor.spectra import read_spectra
-from don_predictor.trust import ConformalIntervals, DomainModel, Trust
+from don_predictor.modeling.evaluation import cross_validate
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.trust.bundle import Trust
+from don_predictor.trust.domain import DomainModel
+from don_predictor.trust.intervals import ConformalIntervals
+from don_predictor.trust.limits import LIMITS, get_limit, verdicts
 
 # --- verdicts -------------------------------------------------------------------------------------------------------
 
@@ -137,7 +139,7 @@ def test_trust_round_trips_without_pickle(tmp_path, demo_table):
 
 
 def test_domain_limits_spend_the_false_flag_budget_and_no_more():
-    from don_predictor.trust import DOMAIN_FALSE_FLAG_RATE, _limits
+    from don_predictor.trust.domain import DOMAIN_FALSE_FLAG_RATE, _limits
 
     held_out = np.abs(np.random.default_rng(3).standard_normal((2_000, 3)))
     t2_limit, q_limit, baseline_limit = _limits(held_out)

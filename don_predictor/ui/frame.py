@@ -8,13 +8,14 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from don_predictor import __version__, metrics
-from don_predictor.audit import audit
+from don_predictor import __version__
 from don_predictor.config import Settings, settings
-from don_predictor.history import apply_retention
-from don_predictor.limits import LIMITS, Limit, get_limit
 from don_predictor.logs import setup_logging
-from don_predictor.registry import Registry
+from don_predictor.services import metrics
+from don_predictor.store.audit import audit
+from don_predictor.store.history import apply_retention
+from don_predictor.store.registry import Registry
+from don_predictor.trust.limits import LIMITS, Limit, get_limit
 from don_predictor.ui.models import active_versions
 
 LIMIT_KEY = "limit_key"

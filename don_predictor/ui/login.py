@@ -18,8 +18,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from don_predictor.audit import audit
-from don_predictor.auth import (
+from don_predictor.config import settings
+from don_predictor.services.auth import (
     FAILURE_DELAY_SECONDS,
     FAILURES,
     PERMISSIONS,
@@ -31,7 +31,7 @@ from don_predictor.auth import (
     role_allows,
     verify_password,
 )
-from don_predictor.config import settings
+from don_predictor.store.audit import audit
 
 ROLE_KEY, USER_KEY = "role", "user"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from don_predictor.registry import ModelVersion
-from don_predictor.trust import DOMAIN_FALSE_FLAG_RATE
+from don_predictor.store.registry import ModelVersion
+from don_predictor.trust.domain import DOMAIN_FALSE_FLAG_RATE
 
 
 def model_quality_panel(version: ModelVersion) -> None:

@@ -14,14 +14,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from don_predictor import metrics
-from don_predictor.backends import Backend
 from don_predictor.config import BACKENDS, settings
 from don_predictor.logs import event
-from don_predictor.predict import add_verdicts, lots_of, score_table, screening_thresholds, training_overlap
-from don_predictor.registry import ModelVersion, Registry, RegistryError
-from don_predictor.screening import Thresholds
-from don_predictor.spectra import SpectraError, SpectraTable, read_spectra
+from don_predictor.modeling.backends import Backend
+from don_predictor.services import metrics
+from don_predictor.services.predict import add_verdicts, lots_of, score_table, screening_thresholds, training_overlap
+from don_predictor.spectra.reader import read_spectra
+from don_predictor.spectra.table import SpectraError, SpectraTable
+from don_predictor.store.registry import ModelVersion, Registry, RegistryError
+from don_predictor.trust.screening import Thresholds
 
 LOAD_SECONDS: dict[str, float] = {}  # "backend/version" -> seconds its first load took, for the Status page
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from don_predictor import charts
-from don_predictor.backends import backend_class
+from don_predictor.modeling.backends import backend_class
+from don_predictor.ui import charts
 from don_predictor.ui.model_quality import model_quality_panel
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
 from don_predictor.ui.results import (

@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.config import settings
-from don_predictor.history import RunInfo
-from don_predictor.limits import Limit
 from don_predictor.logs import event
-from don_predictor.scoring import record_scored_run
+from don_predictor.services.scoring import record_scored_run
+from don_predictor.store.history import RunInfo
+from don_predictor.trust.limits import Limit
 from don_predictor.ui.login import current_user
 from don_predictor.ui.upload import Upload, target_of
 

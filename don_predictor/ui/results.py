@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.config import settings
-from don_predictor.evaluation import regression_metrics
-from don_predictor.exports import csv_bytes, file_names, report_html, workbook_bytes
-from don_predictor.limits import Limit, custom_limit
-from don_predictor.predict import results_csv, run_metadata
-from don_predictor.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, trusted_ppb, verdict_counts
+from don_predictor.modeling.evaluation import regression_metrics
+from don_predictor.services.exports import csv_bytes, file_names, report_html, workbook_bytes
+from don_predictor.services.predict import results_csv, run_metadata
+from don_predictor.trust.limits import Limit, custom_limit
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, trusted_ppb, verdict_counts
 from don_predictor.ui.frame import current_limit
 
 

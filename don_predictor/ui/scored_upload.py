@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from don_predictor.backends import backend_class
-from don_predictor.limits import Limit
-from don_predictor.predict import id_column_name
-from don_predictor.registry import ModelVersion, RegistryError
-from don_predictor.screening import Thresholds
-from don_predictor.spectra import BandMismatchError, SpectraTable
+from don_predictor.modeling.backends import backend_class
+from don_predictor.services.predict import id_column_name
+from don_predictor.spectra.table import BandMismatchError, SpectraTable
+from don_predictor.store.registry import ModelVersion, RegistryError
+from don_predictor.trust.limits import Limit
+from don_predictor.trust.screening import Thresholds
 from don_predictor.ui.models import registry, score_upload, screening_of
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.upload import Upload

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from don_predictor.backends import backend_class
-from don_predictor.preprocessing import TARGET_TRANSFORMS
+from don_predictor.modeling.backends import backend_class
+from don_predictor.modeling.preprocessing import TARGET_TRANSFORMS
 
 NETWORKS = {"mlp": "MLP (on PCA)", "cnn": "1-D CNN"}
 

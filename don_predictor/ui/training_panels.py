@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from don_predictor import charts, governance
 from don_predictor.config import BACKENDS
-from don_predictor.jobs import Job, JobBusyError, plain_reason, start_job
-from don_predictor.registry import ModelVersion, RegistryError
-from don_predictor.spectra import SpectraTable
-from don_predictor.training import MIN_TRAINING_ROWS, train_and_register
+from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
+from don_predictor.services.jobs import Job, JobBusyError, plain_reason, start_job
+from don_predictor.spectra.table import SpectraTable
+from don_predictor.store import governance
+from don_predictor.store.registry import ModelVersion, RegistryError
+from don_predictor.ui import charts
 from don_predictor.ui.login import can, current_user, explain_missing
 from don_predictor.ui.models import registry
 

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.logs import event
-from don_predictor.spectra import SpectraError, SpectraTable
+from don_predictor.spectra.table import SpectraError, SpectraTable
 from don_predictor.ui.models import read_upload
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"

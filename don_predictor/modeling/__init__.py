@@ -1,0 +1,1 @@
+"""The models: backends, spectral preprocessing, cross-validation, training and band importance."""

@@ -1,0 +1,28 @@
+"""Model backends behind one protocol. TensorFlow is imported inside backends.tf only, when first needed."""
+
+from __future__ import annotations
+
+from don_predictor.modeling.backends.base import Backend, ProgressCallback
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name == "rf":
+        from don_predictor.modeling.backends.rf import RandomForestBackend
+
+        return RandomForestBackend
+    if name == "tf":
+        from don_predictor.modeling.backends.tf import TensorFlowBackend
+
+        return TensorFlowBackend
+    if name == "pls":
+        from don_predictor.modeling.backends.pls import PLSBackend
+
+        return PLSBackend
+    raise ValueError(f"unknown backend {name!r}; choose rf or tf (or pls, the evaluation baseline)")
+
+
+def make_backend(name: str, **params) -> Backend:
+    return backend_class(name)(**params)
+
+
+__all__ = ["Backend", "ProgressCallback", "backend_class", "make_backend"]

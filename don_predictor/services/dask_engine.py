@@ -1,0 +1,328 @@
+"""Batch scoring on a Dask cluster: a file too big for one machine, scored partition by partition by many workers.
+
+The input (a CSV or Parquet file, a local path or any fsspec URL: s3://, gs://, abfs://, http://...) is cut into
+partitions: CSV byte ranges that end at line breaks, or Parquet row groups. Each worker reads its partition and
+scores it with the same functions as the local engine (batch.read_block, predict.predict_table), with the models
+loaded once per worker process from the registry (which the workers must see at the same path: shared storage).
+The results are written as one Parquet file per partition, in input order, plus `_summary.json`.
+
+Row numbers stay the file's own: each partition is scored and, in a file with an id column, written at once; once
+every partition's row count is known, row problems are reported with the file's row numbers, and in a file without
+an id column (its ids are row numbers) the results kept on the workers are written with their offsets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fsspec
+import fsspec.utils
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from don_predictor.modeling.backends import Backend
+from don_predictor.services.batch import NOT_BLANK, Summary, header_line, is_parquet, parquet_block, read_block
+from don_predictor.services.predict import predict_table
+from don_predictor.spectra.table import RowProblem, SpectraError
+from don_predictor.store.registry import Registry
+from don_predictor.trust.screening import Risk
+
+PARTITION_BYTES = 64 << 20
+SUMMARY_FILE = "_summary.json"
+LISTED_PROBLEMS = 1000  # row problems kept in the summary file (all are reported on the command line)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """What one task reads: a byte range of a CSV (whole lines) or one row group of a Parquet file."""
+
+    index: int
+    url: str
+    offset: int = 0  # CSV: first byte; Parquet: unused
+    length: int = 0  # CSV: bytes
+    row_group: int = -1  # Parquet: the row group
+    header: bytes = b""  # CSV: the header line, put above every block but the first
+
+
+@dataclass
+class Scored:
+    """A partition's results with what the client needs to know about it."""
+
+    results: pd.DataFrame
+    summary: Summary
+    problems: list[RowProblem]
+    no_id_column: bool
+
+
+@dataclass
+class DaskSummary:
+    rows: int = 0
+    scored: int = 0
+    partitions: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
+    summary_path: str = ""
+
+
+# --- partitions ----------------------------------------------------------------------------------------------------
+
+
+def partitions(url: str, partition_bytes: int = PARTITION_BYTES) -> list[Partition]:
+    """The partitions of a CSV or Parquet file (or of a folder or glob of Parquet files)."""
+    if is_parquet(url) or _is_parquet_folder(url):
+        return _parquet_partitions(url)
+    fs, path = fsspec.core.url_to_fs(url)
+    size = fs.size(path)
+    with fs.open(path, "rb") as stream:
+        head = stream.read(min(size, 1 << 20))
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in head[:4096]:
+        raise SpectraError(
+            "the Dask engine reads CSV files in UTF-8 or latin-1; this one is UTF-16/32 or binary: save it as UTF-8, "
+            "or score it with --engine local"
+        )
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    header = header_line(head, bom)
+    if header is None or (size <= len(head) and not NOT_BLANK.search(head, header[1])):
+        return [Partition(0, url, 0, size)]  # one partition: read_spectra says what is wrong with it
+    line, _ = header
+    count = max(1, -(-size // partition_bytes))
+    step = -(-size // count)
+    return [Partition(i, url, i * step, step, header=line if i else b"") for i in range(count)]
+
+
+def _is_parquet_folder(url: str) -> bool:
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs.isdir(path)
+
+
+def _parquet_partitions(url: str) -> list[Partition]:
+    fs, path = fsspec.core.url_to_fs(url)
+    if fs.isdir(path):
+        files = sorted(f for f in fs.find(path) if is_parquet(f))
+    else:
+        files = sorted(fs.glob(path)) if any(c in path for c in "*?[") else [path]
+    if not files:
+        raise SpectraError(f"{url}: no Parquet files")
+    found = []
+    for file in files:
+        with fs.open(file, "rb") as stream:
+            groups = pq.ParquetFile(stream).metadata.num_row_groups
+        full = fs.unstrip_protocol(file)
+        found += [Partition(len(found) + g, full, row_group=g) for g in range(max(groups, 1))]
+    return [dataclasses.replace(p, index=i) for i, p in enumerate(found)]
+
+
+def _read_partition(part: Partition) -> tuple[bytes, bytes]:
+    """(header, block of CSV text) for one partition."""
+    with fsspec.open(part.url, "rb") as stream:
+        if part.row_group >= 0:
+            parquet = pq.ParquetFile(stream)
+            if parquet.metadata.num_row_groups == 0:
+                return parquet_block(parquet.schema_arrow.empty_table())
+            return parquet_block(parquet.read_row_group(part.row_group))
+        # Whole lines only: a range starting mid-line begins after the next line break, and ends at the line
+        # break after its end (fsspec's read_block, as dask.dataframe.read_csv reads).
+        block = fsspec.utils.read_block(stream, part.offset, part.length, delimiter=b"\n")
+    return part.header, block
+
+
+# --- on the workers ------------------------------------------------------------------------------------------------
+
+_models: dict[tuple[str, str, str], Backend] = {}
+_models_lock = threading.Lock()
+
+
+def worker_models(models_dir: str, versions: dict[str, str]) -> dict[str, Backend]:
+    """The models, loaded once per worker process (a task after the first finds them here)."""
+    with _models_lock:
+        for backend, version in versions.items():
+            key = (models_dir, backend, version)
+            if key not in _models:
+                model = Registry(models_dir).load(backend, version)
+                if "n_jobs" in model.params:
+                    model.params["n_jobs"] = 1  # the cluster already runs one task per core
+                _models[key] = model
+        return {backend: _models[(models_dir, backend, version)] for backend, version in versions.items()}
+
+
+def score_partition(
+    part: Partition, url: str, models_dir: str, versions: dict[str, str], limit_ppb: float, risk: Risk
+) -> Scored | None:
+    """Read, validate and score one partition (row numbers counted from the partition's first row). With an id
+    column its results are written to `url` at once; without one (ids are row numbers, which need the rows before
+    it) they wait on the worker for write_partition."""
+    header, block = _read_partition(part)
+    if part.index > 0 and not NOT_BLANK.search(block):  # a range that held no line of its own
+        return None
+    table = read_block(header, block, 0)
+    results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk, measured=True)
+    summary = Summary()
+    summary.add(_AsBatch(table), results, list(versions), keep_rows=0)
+    no_id = table.id_column is None
+    if not no_id:
+        _write_parquet(results, url)
+    return Scored(results if no_id else None, summary, list(table.problems), no_id)
+
+
+@dataclass
+class _AsBatch:
+    table: object
+    offset: int = 0
+    bytes_read: int = 0
+
+
+def summary_of(scored: Scored | None) -> tuple[Summary, list[RowProblem], bool] | None:
+    return None if scored is None else (scored.summary, scored.problems, scored.no_id_column)
+
+
+def write_partition(scored: Scored | None, offset: int, url: str) -> str | None:
+    """Write a partition's results kept on its worker, with row-number ids counted from the file's first row; the
+    url of a partition written when it was scored."""
+    if scored is None:
+        return None
+    if scored.results is not None:
+        results = scored.results.copy()
+        results[results.columns[0]] = [str(offset + i + 1) for i in range(len(results))]
+        _write_parquet(results, url)
+    return url
+
+
+def _write_parquet(results: pd.DataFrame, url: str) -> None:
+    table = pa.Table.from_pandas(results, preserve_index=False)
+    # A column empty in this partition (no verdict reason, no lot) would be typed null: text, as in the others.
+    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
+    with fsspec.open(url, "wb") as stream:
+        pq.write_table(table.cast(schema.remove_metadata()), stream)
+
+
+# --- on the client -------------------------------------------------------------------------------------------------
+
+
+def connect(scheduler: str | None = None, workers: int | None = None):
+    """A client of the scheduler at `scheduler`, else of a local cluster of `workers` processes (one thread each)."""
+    from distributed import Client, LocalCluster
+
+    from don_predictor.modeling.backends.base import available_cores
+
+    # The cluster's own log lines (workers starting, stopping) are not the user's business on the command line.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if scheduler:
+        return Client(scheduler)
+    cluster = LocalCluster(
+        n_workers=workers or available_cores(),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster)
+
+
+def score_on_dask(
+    source: str,
+    out: str,
+    models_dir: str | Path,
+    versions: dict[str, str],
+    limit_ppb: float,
+    risk: Risk,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client=None,
+    partition_bytes: int = PARTITION_BYTES,
+) -> DaskSummary:
+    """Score `source` on a Dask cluster into the folder `out` (part-00000.parquet, ... and _summary.json).
+
+    Pass a `client`, or a `scheduler` address, or neither for a local cluster of `workers` processes.
+    """
+    started = time.perf_counter()
+    own_client = client is None
+    client = client or connect(scheduler, workers)
+    try:
+        return _score(
+            client, source, out, str(Path(models_dir).resolve()), versions, limit_ppb, risk, partition_bytes, started
+        )
+    finally:
+        if own_client:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition_bytes, started) -> DaskSummary:
+    parts = partitions(source, partition_bytes)
+    fs, root = fsspec.core.url_to_fs(out)
+    fs.makedirs(root, exist_ok=True)
+    for old in fs.glob(f"{root}/part-*.parquet"):  # an earlier run's parts would read as part of this one
+        fs.rm(old)
+    urls = [fs.unstrip_protocol(f"{root}/part-{p.index:05d}.parquet") for p in parts]
+    scored = client.map(
+        score_partition,
+        parts,
+        urls,
+        models_dir=models_dir,
+        versions=versions,
+        limit_ppb=limit_ppb,
+        risk=risk,
+        pure=False,
+    )
+    try:
+        described = client.gather(client.map(summary_of, scored, pure=False))
+        offsets, total, found = [], Summary(), []
+        for described_part in described:
+            offsets.append(total.rows)
+            if described_part is None:
+                continue
+            part_summary, problems, no_id = described_part
+            found += [_shifted(p, total.rows, no_id) for p in problems]
+            total.merge(part_summary, total.rows)
+        total.finish(list(versions))
+        written = client.gather(client.map(write_partition, scored, offsets, urls, pure=False))
+    finally:
+        client.cancel(scored)
+    summary = DaskSummary(total.rows, total.scored, len(parts), found, total.warnings, total.verdicts)
+    summary.summary_path = fs.unstrip_protocol(f"{root}/{SUMMARY_FILE}")
+    with fsspec.open(summary.summary_path, "w") as stream:
+        json.dump(
+            _summary_document(summary, source, versions, limit_ppb, risk, written, offsets, started), stream, indent=1
+        )
+    return summary
+
+
+def _shifted(problem: RowProblem, offset: int, no_id: bool) -> str:
+    row = problem.row + offset
+    return dataclasses.replace(problem, row=row, id=str(row) if no_id else problem.id).message
+
+
+def _summary_document(summary, source, versions, limit_ppb, risk, written, offsets, started) -> dict:
+    return {
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "input": source,
+        "model_versions": versions,
+        "limit_ppb": limit_ppb,
+        "risk": {"false_compliant_rate": risk.false_compliant, "false_suspect_rate": risk.false_suspect},
+        "rows": summary.rows,
+        "scored": summary.scored,
+        "not_scored": summary.rows - summary.scored,
+        "verdicts": {
+            backend: {verdict or "not_scored": n for verdict, n in counts.items()}
+            for backend, counts in summary.verdicts.items()
+        },
+        "warnings": summary.warnings,
+        "problems": summary.problems[:LISTED_PROBLEMS],
+        "problems_not_listed": max(0, len(summary.problems) - LISTED_PROBLEMS),
+        "partitions": [
+            {"file": url, "first_row": offset + 1} for url, offset in zip(written, offsets, strict=True) if url
+        ],
+        "seconds": round(time.perf_counter() - started, 2),
+    }

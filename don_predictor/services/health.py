@@ -1,0 +1,108 @@
+"""Process, system and model status for the Status page (psutil)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from don_predictor.config import BACKENDS
+from don_predictor.store.registry import Registry, RegistryError
+
+LOW_MEMORY_SHARE = 0.05  # below 5 % available system memory, the app is degraded
+LOW_DISK_BYTES = 500 * 1024**2  # models need room to be saved
+
+
+@dataclass
+class Health:
+    status: str  # OK or DEGRADED
+    reasons: list[str]
+    process: dict[str, Any]
+    system: dict[str, Any]
+    versions: dict[str, str]
+    models: list[dict[str, Any]] = field(default_factory=list)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("streamlit", "scikit-learn", "numpy", "pandas"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    # Only report TensorFlow when something already imported it: asking would import it.
+    tf = sys.modules.get("tensorflow")
+    versions["tensorflow"] = getattr(tf, "__version__", "?") if tf else "not loaded"
+    return versions
+
+
+_process: psutil.Process | None = None
+
+
+def this_process() -> psutil.Process:
+    """One psutil.Process for the whole process: cpu_percent(interval=None) measures since its previous call on the
+    same object, so a new object per call always said 0 %."""
+    global _process
+    if _process is None:
+        _process = psutil.Process()
+        _process.cpu_percent(interval=None)  # the first call only starts the measurement
+    return _process
+
+
+def check_health(registry: Registry, load_seconds: dict[str, float] | None = None) -> Health:
+    load_seconds = load_seconds or {}
+    reasons: list[str] = []
+    proc = this_process()
+    with proc.oneshot():
+        process = {
+            "rss_mb": proc.memory_info().rss / 1024**2,
+            "cpu_percent": proc.cpu_percent(interval=None),
+            "threads": proc.num_threads(),
+            "uptime_s": time.time() - proc.create_time(),
+        }
+    memory = psutil.virtual_memory()
+    registry.root.mkdir(parents=True, exist_ok=True)
+    disk = shutil.disk_usage(registry.root)
+    system = {
+        "memory_total_mb": memory.total / 1024**2,
+        "memory_available_mb": memory.available / 1024**2,
+        "disk_free_mb": disk.free / 1024**2,
+        "models_dir": str(Path(registry.root).resolve()),
+        "cpus": psutil.cpu_count(),
+    }
+    if memory.available / memory.total < LOW_MEMORY_SHARE:
+        reasons.append(f"system memory is low: {memory.available / 1024**2:,.0f} MB available")
+    if disk.free < LOW_DISK_BYTES:
+        reasons.append(f"disk space for models is low: {disk.free / 1024**2:,.0f} MB free")
+
+    models = []
+    for backend in BACKENDS:
+        entry: dict[str, Any] = {"backend": backend, "version": None, "checksum": "—", "load_s": None}
+        try:
+            active = registry.active(backend)
+        except RegistryError as error:
+            active = None
+            reasons.append(str(error))
+        if active is None:
+            reasons.append(f"no active {backend} model: train one on the Train page")
+        else:
+            entry["version"] = active.version
+            entry["created"] = active.created
+            entry["n_rows"] = active.manifest.get("n_rows")
+            try:
+                registry.verify(active)
+                entry["checksum"] = "verified"
+            except RegistryError as error:
+                entry["checksum"] = "FAILED"
+                reasons.append(str(error))
+            entry["load_s"] = load_seconds.get(f"{backend}/{active.version}")
+        models.append(entry)
+    versions = package_versions()
+    return Health("DEGRADED" if reasons else "OK", reasons, process, system, versions, models)

@@ -1,0 +1,165 @@
+"""The Monitoring page's data and charts: a window of the history, each served version's reference and drift,
+and the drift gauge Prometheus alerts on (refreshed in the background when metrics are on)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from don_predictor.config import BACKENDS
+from don_predictor.logs import event
+from don_predictor.services import drift as d
+from don_predictor.store.history import results_since
+from don_predictor.store.registry import Registry, RegistryError
+
+DRIFT_DAYS = 7
+MAX_ROWS = 300_000  # per-backend result rows read for the page: the newest, so a long window stays in memory
+METRICS_REFRESH_S = 600
+
+
+@dataclass(frozen=True)
+class Window:
+    frame: pd.DataFrame  # history.results_since over the window
+    references: dict[tuple[str, str], d.Reference]  # (backend, version) -> reference, for versions seen or active
+    active: dict[str, str]  # backend -> active version
+
+
+def load_window(db, models_dir: str | Path, days: int, now: datetime | None = None) -> Window:
+    now = now or datetime.now(UTC)
+    frame = results_since(db, now - timedelta(days=days), limit=MAX_ROWS)
+    registry = Registry(models_dir)
+    active = {}
+    for backend in BACKENDS:
+        try:
+            version = registry.active_version(backend)
+        except RegistryError:
+            continue
+        if version:
+            active[backend] = version
+    seen = set(active.items())
+    if not frame.empty:
+        for backend, versions in frame.groupby("backend")["model_versions"]:
+            seen |= {(backend, json.loads(v).get(backend)) for v in versions.unique()}
+    references = {}
+    for backend, version in sorted(s for s in seen if s[1]):
+        try:
+            found = registry.get(backend, version)
+        except (RegistryError, KeyError, OSError):
+            continue  # a version deleted from the registry: its rows still count, without a reference
+        reference = d.load_reference(backend, version, found.path)
+        if reference is not None:
+            references[(backend, version)] = reference
+    return Window(frame, references, active)
+
+
+def drifts(window: Window, threshold: float, days: int = DRIFT_DAYS, now: datetime | None = None) -> list[d.Drift]:
+    """The drift of the last `days` days per version that served in them or is active."""
+    recent = d.recent(window.frame, days, now or datetime.now(UTC)) if not window.frame.empty else window.frame
+    return [d.drift(recent, reference, threshold) for reference in window.references.values()]
+
+
+def cv_reference(models_dir: str | Path, backend: str, version: str) -> dict[str, float]:
+    """The version's cross-validated MAE and interval coverage, the reference lines of its live performance."""
+    try:
+        manifest = Registry(models_dir).get(backend, version).manifest
+    except (RegistryError, KeyError, OSError):
+        return {}
+    metrics = ((manifest.get("cv_metrics") or {}).get("metrics")) or {}
+    mae = metrics.get("mae_ppb")
+    out = {"mae_ppb": mae.get("mean") if isinstance(mae, dict) else mae}
+    out["coverage"] = (manifest.get("intervals") or {}).get("coverage")
+    return {key: float(value) for key, value in out.items() if isinstance(value, (int, float))}
+
+
+# --- charts ------------------------------------------------------------------------------------------------------
+
+
+def share_chart(table: pd.DataFrame, column: str, title: str) -> go.Figure:
+    figure = px.line(table, x="period", y=column, color="backend", markers=True)
+    figure.update_layout(yaxis_title=title, yaxis_tickformat=".0%", height=300, margin={"t": 30})
+    return figure
+
+
+def verdict_chart(table: pd.DataFrame) -> go.Figure:
+    long = table.melt(["period", "backend"], ["below", "send_to_lab", "above"], "verdict", "share")
+    figure = px.bar(long, x="period", y="share", color="verdict", facet_row="backend", barmode="stack")
+    figure.update_layout(yaxis_tickformat=".0%", height=220 + 140 * table["backend"].nunique(), margin={"t": 30})
+    return figure
+
+
+def predictions_vs_calibration(rows: pd.DataFrame, reference: d.Reference) -> go.Figure:
+    """Recent predictions against the calibration data's out-of-fold predictions, as shares on a log axis."""
+    figure = go.Figure()
+    if reference.calibration_ppb is not None:
+        figure.add_histogram(x=np.log10(1 + reference.calibration_ppb), name="calibration", histnorm="percent")
+    figure.add_histogram(x=np.log10(1 + rows["ppb"].to_numpy(float)), name="recent", histnorm="percent")
+    figure.update_layout(
+        barmode="overlay", xaxis_title="log10(1 + predicted ppb)", yaxis_title="% of samples", height=300
+    )
+    figure.update_traces(opacity=0.6)
+    return figure
+
+
+def statistic_chart(rows: pd.DataFrame, reference: d.Reference, column: str, limit: float, label: str) -> go.Figure:
+    """A domain statistic's recent distribution with its limit (and, for the baseline, its training N(0, 1))."""
+    values = rows[column].dropna().to_numpy(float)
+    figure = go.Figure()
+    figure.add_histogram(x=values, name="recent", histnorm="probability density", opacity=0.7)
+    if np.isfinite(limit):
+        for edge in (limit, -limit) if column == "baseline" else (limit,):
+            figure.add_vline(x=edge, line_dash="dash", annotation_text="limit")
+    if column == "baseline":
+        grid = np.linspace(-4, 4, 200)
+        figure.add_scatter(x=grid, y=np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), name="training N(0, 1)")
+    figure.update_layout(xaxis_title=label, height=280, margin={"t": 30}, showlegend=column == "baseline")
+    return figure
+
+
+def performance_chart(table: pd.DataFrame, column: str, reference: float | None, title: str) -> go.Figure:
+    figure = px.line(table, x="period", y=column, color="backend", markers=True)
+    if reference is not None:
+        figure.add_hline(y=reference, line_dash="dot", annotation_text="cross-validation")
+    figure.update_layout(yaxis_title=title, height=280, margin={"t": 30})
+    return figure
+
+
+# --- the drift gauge for Prometheus ------------------------------------------------------------------------------
+
+_refresher: list[threading.Thread] = []
+
+
+def start_metrics_refresh(db, models_dir: str | Path, threshold: float) -> None:
+    """Every METRICS_REFRESH_S, the drift of each active version into the don_drift_score gauge (once per process)."""
+    if _refresher:
+        return
+
+    def loop() -> None:
+        stop = threading.Event()
+        while True:
+            refresh_drift_metrics(db, models_dir, threshold)
+            stop.wait(METRICS_REFRESH_S)
+
+    _refresher.append(threading.Thread(target=loop, name="drift-metrics", daemon=True))
+    _refresher[0].start()
+
+
+def refresh_drift_metrics(db, models_dir: str | Path, threshold: float) -> None:
+    from don_predictor.services import metrics
+
+    metrics.DRIFT_THRESHOLD.set(threshold)
+    try:
+        window = load_window(db, models_dir, DRIFT_DAYS)
+        for found in drifts(window, threshold):
+            if window.active.get(found.backend) == found.version and found.score is not None:
+                metrics.DRIFT_SCORE.labels(found.backend).set(found.score)
+    except Exception as error:  # a monitoring thread must never die or take the app down
+        event("drift_metrics_failed", logging.WARNING, error=f"{type(error).__name__}: {error}")

@@ -1,0 +1,141 @@
+"""Cell values to numbers, and the problems and warnings a file's values give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from don_predictor.spectra.table import RowProblem, _listing
+
+REFLECTANCE_RANGE = (0.0, 1.5)
+REFLECTANCE_TOLERANCE = 0.1  # "far outside" the range: a little noise past 0 or 1.5 is normal
+
+
+AMBIGUOUS = "is ',' a decimal comma or a thousands separator? Write the number without thousands separators"
+COMMA_DECIMAL = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # 0,123  12,5  1200,5
+COMMA_THOUSANDS = r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?"  # 1,234,567  1,234.5
+DOT_DECIMAL = r"[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?"
+
+
+def _to_float(column: pd.Series, decimal_comma: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float values, a mask of cells that held text which is not a number, and a mask of cells like '1,200'
+    whose comma could mean either of two numbers."""
+    nothing = np.zeros(len(column), dtype=bool)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column.to_numpy(dtype=float, na_value=np.nan, copy=True), nothing, nothing
+    text = column.astype("string").str.strip()
+    ambiguous = nothing
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    elif text.str.contains(",", regex=False).any():
+        text, ambiguous = _commas_in_numbers(text)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    not_a_number = text.notna().to_numpy() & (text.to_numpy(dtype=object, na_value="") != "") & np.isnan(values)
+    return values, not_a_number & ~ambiguous, ambiguous
+
+
+def _commas_in_numbers(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Numbers with a comma in a column that is not decimal-comma throughout (quoted "0,123" in a comma-separated
+    file, say). The column decides what its commas mean: '0,123' or '12,5' can only be decimal commas, '1,234,567'
+    or '1,234.5' (or a plain '0.5' beside them) only thousands separators. A '1,200' the column cannot settle is
+    flagged, never guessed."""
+    decimal = text.str.fullmatch(COMMA_DECIMAL).fillna(False).to_numpy(dtype=bool)
+    thousands = text.str.fullmatch(COMMA_THOUSANDS).fillna(False).to_numpy(dtype=bool)
+    dotted = text.str.fullmatch(DOT_DECIMAL).fillna(False).to_numpy(dtype=bool)
+    sure_decimal = (decimal & ~thousands).any()
+    sure_thousands = (thousands & ~decimal).any() or dotted.any()
+    if sure_decimal and not sure_thousands:
+        return text.where(~decimal, text.str.replace(",", ".", regex=False)), np.zeros(len(text), dtype=bool)
+    if sure_thousands and not sure_decimal:
+        return text.where(~thousands, text.str.replace(",", "", regex=False)), np.zeros(len(text), dtype=bool)
+    return text, decimal & thousands
+
+
+def _numeric_block(
+    frame: pd.DataFrame,
+    band_names: list[str],
+    decimal_comma: bool,
+    positions: np.ndarray,
+    ids: list[str],
+    problems: list[RowProblem],
+) -> np.ndarray:
+    dtypes = frame.dtypes
+    if all(pd.api.types.is_float_dtype(dtypes[name]) for name in band_names):  # the usual file: one copy, no text
+        values = frame[band_names].to_numpy(dtype=float, na_value=np.nan)
+        text_cells = ambiguous = np.zeros_like(values, dtype=bool)
+    else:
+        values = np.empty((len(frame), len(band_names)))
+        text_cells = np.zeros_like(values, dtype=bool)
+        ambiguous = np.zeros_like(values, dtype=bool)
+        for j, name in enumerate(band_names):
+            values[:, j], text_cells[:, j], ambiguous[:, j] = _to_float(frame[name], decimal_comma)
+    kinds = (
+        (text_cells, "not a number"),
+        (ambiguous, f"not a number: {AMBIGUOUS}"),
+        (np.isnan(values) & ~text_cells & ~ambiguous, "missing value"),
+        (np.isinf(values), "not a finite number"),
+    )
+    for mask, reason in kinds:
+        for i in np.flatnonzero(mask.any(axis=1)):
+            columns = np.flatnonzero(mask[i])
+            first = band_names[columns[0]]
+            more = f" (and {len(columns) - 1} more band columns)" if len(columns) > 1 else ""
+            raw = frame.iloc[i][first]
+            shown = "" if reason == "missing value" else str(raw)
+            problems.append(RowProblem(int(positions[i]) + 1, ids[positions[i]], first, shown, reason + more))
+    return values
+
+
+def _numeric_target(
+    frame: pd.DataFrame,
+    column: str,
+    decimal_comma: bool,
+    positions: np.ndarray,
+    ids: list[str],
+    problems: list[RowProblem],
+    require_target: bool,
+) -> np.ndarray:
+    values, text_cells, ambiguous = _to_float(frame[column], decimal_comma)
+    raw = frame[column].tolist()
+    for i in range(len(values)):
+        reason = None
+        if ambiguous[i]:
+            reason = f"the DON concentration is ambiguous: {AMBIGUOUS}"
+        elif text_cells[i]:
+            reason = "the DON concentration is not a number"
+        elif np.isinf(values[i]):
+            reason = "the DON concentration is not a finite number"
+        elif values[i] < 0:
+            reason = "the DON concentration is negative"
+        elif np.isnan(values[i]) and require_target:
+            reason = "the DON concentration is missing"
+        if reason:
+            shown = "" if np.isnan(values[i]) and not (text_cells[i] or ambiguous[i]) else str(raw[i])
+            problems.append(RowProblem(int(positions[i]) + 1, ids[positions[i]], column, shown, reason, False))
+            values[i] = np.nan
+    return values
+
+
+def _warnings(ids: list[str], id_column: str | None, ignored: list[str], X: np.ndarray, blank_rows: int) -> list[str]:
+    warnings = []
+    if ignored:
+        warnings.append(f"columns that are neither bands nor the target were ignored: {_listing(ignored)}")
+    if id_column is None:
+        warnings.append("no id column: rows are identified by their row number")
+    counts = pd.Series(ids).value_counts()
+    duplicated = counts[counts > 1]
+    if id_column is not None and len(duplicated):
+        warnings.append(f"{len(duplicated)} ids appear more than once: {_listing(duplicated.index.tolist())}")
+    low, high = REFLECTANCE_RANGE
+    with np.errstate(invalid="ignore"):
+        far = (X < low - REFLECTANCE_TOLERANCE) | (X > high + REFLECTANCE_TOLERANCE)
+    outside = (far & np.isfinite(X)).any(axis=1)  # infinite values are already row problems
+    if outside.any():
+        rows = [str(i + 1) for i in np.flatnonzero(outside)]
+        warnings.append(
+            f"{len(rows)} rows have reflectance far outside [{low:g}, {high:g}] (rows {_listing(rows, quote=False)}): "
+            "check that the file holds reflectance, not percent or raw counts"
+        )
+    if blank_rows:
+        warnings.append(f"{blank_rows} empty rows were skipped")
+    return warnings

@@ -1,0 +1,34 @@
+"""The audit trail: each governed action is a log event and a row in the history database's audit table.
+
+A failure to write the row is logged and never stops the action (a login must not fail because the disk is full).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from don_predictor.config import settings
+from don_predictor.logs import event
+from don_predictor.services import metrics
+from don_predictor.store.history import list_audit, record_audit
+
+__all__ = ["audit", "list_audit"]
+
+
+def audit(action: str, *, user: str | None = None, **detail) -> None:
+    """Log `action` with its user and details, and keep it in the audit table."""
+    metrics.observe_audit(action)
+    detail = {key: _no_password(value) for key, value in detail.items()}
+    level = logging.WARNING if action in ("login_failed", "login_locked", "activation_override") else logging.INFO
+    event(action, level, user=user or "-", **detail)
+    try:
+        record_audit(settings().history_db, action, user, detail)
+    except Exception as error:  # a locked or broken database, a full disk: logged, never raised
+        metrics.HISTORY_WRITE_ERRORS.labels("audit").inc()
+        event("audit_write_failed", logging.ERROR, action=action, error=type(error).__name__)
+
+
+def _no_password(value):
+    """A URL with a password (the start event's history location) is logged and kept without it."""
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", value) if isinstance(value, str) else value
