@@ -20,6 +20,9 @@ from don_predictor.trust.bundle import Trust
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 PARAMS_FILE = "backend.json"
+# Added to an ensemble's spread (trees, members) on the sqrt(ppb) scale: about the rounding of a reference
+# measurement; members that agree do not make a sample certain.
+DIFFICULTY_FLOOR = 1.0
 FIT_STARTED = "starting"  # every fit first reports (0.0, FIT_STARTED): a CV's progress counts the folds by it
 
 

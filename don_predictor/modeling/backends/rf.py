@@ -11,13 +11,12 @@ import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
-from don_predictor.modeling.backends.base import Backend, ProgressCallback, available_cores
+from don_predictor.modeling.backends.base import DIFFICULTY_FLOOR, Backend, ProgressCallback, available_cores
 from don_predictor.modeling.preprocessing import make_preprocessor
 from don_predictor.store.safe_io import dump_sklearn, load_sklearn
 
 MODEL_FILE = "model.skops"
 TREES_PER_STEP = 25  # trees are grown in batches so progress can be reported
-DIFFICULTY_FLOOR = 1.0  # sqrt(ppb): about the rounding of a reference measurement
 # Rows scored by every tree before the next rows: 1,024 spectra of 448 float32 bands (1.8 MB) stay in the CPU cache
 # while all the trees walk them. Tree by tree over 100,000 rows, node visits missed the cache: 24 s a pass instead
 # of about 5 (measured: 256 rows 5.3, 1,024 rows 4.9, 4,096 rows 4.6 CPU-s per 100k on 2 busy cores; 1,024 gives a

@@ -12,12 +12,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from don_predictor.modeling.backends.base import Backend, ProgressCallback
+from don_predictor.modeling.backends.base import DIFFICULTY_FLOOR, Backend, ProgressCallback
 from don_predictor.modeling.backends.dense_network import NETWORK_FILE, DenseNetwork
 from don_predictor.modeling.preprocessing import apply_preprocessing
 
 MODEL_FILE = "model.keras"
-DIFFICULTY_FLOOR = 1.0  # sqrt(ppb), as for RF: members that agree do not make a sample certain
 # Rows per call of the network, the last call padded to the same size: a matrix product's rounding depends on its
 # number of rows, and a spectrum's prediction must not depend on the rows scored with it (whole file, batches or a
 # cluster give the same numbers). The intermediate tensors stay a few MB however many rows are scored.
