@@ -87,11 +87,26 @@ def _apptest_runs_like_a_started_server(monkeypatch):
 # named or parametrised "tf" fits one itself), reads the real data through a model, starts the app or a browser.
 SLOW_FIXTURES = {"trained_registry", "real_data", "browser", "app_with_models", "cli_models"}
 SLOW_MODULES = {"test_app", "test_hostile_app", "test_e2e", "test_replicas", "test_status_page"}
+# Tests that start other Python processes (an interpreter and its imports each: seconds): two writers at once, a
+# fresh process loading a bundle, a pipe, a wheel build. The unit layer keeps their in-process counterparts.
+STARTS_PROCESSES = (
+    "test_fit_save_load_in_fresh_process",
+    "test_a_saved_tf_model_scores_without_tensorflow",
+    "test_concurrent_activations_from_two_processes",
+    "test_two_processes_writing_at_once",
+    "test_a_job_is_seen_by_another_replica",
+    "test_cli_info_piped_into_head",
+    "test_cli_info_into_a_closed_pipe",
+    "test_missing_file_and_missing_models_exit_2",
+    "test_the_wheel_has_the_version",
+)
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark the slow tests (`make test-fast` runs the others: the unit layer, in under a minute)."""
     for item in items:
         fits_tf = "tf" in re.split(r"[^a-z0-9]+", item.name.lower())
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in SLOW_MODULES or fits_tf:
+        starts_processes = item.name.startswith(STARTS_PROCESSES)
+        slow_fixture = SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if slow_fixture or item.module.__name__ in SLOW_MODULES or fits_tf or starts_processes:
             item.add_marker(pytest.mark.slow)
