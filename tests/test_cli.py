@@ -242,40 +242,16 @@ def test_train_refuses_to_activate_a_clearly_worse_challenger(rf_models, demo_ca
     models = tmp_path / "models"
     shutil.copytree(rf_models, models)
     before = Registry(models).active_version("rf")
-    result = run_cli(
-        "train",
-        "--data",
-        demo_calibration,
-        "--models-dir",
-        models,
-        "--backend",
-        "rf",
-        "--trees",
-        10,
-        "--cv-repeats",
-        "0",
-    )
+    quick_train = ["train", "--data", demo_calibration, "--models-dir", models, "--backend", "rf", "--trees", 10]
+    quick_train += ["--cv-repeats", "0"]  # no cross-validation: the review refuses to activate it
+    result = run_cli(*quick_train)
     assert result.returncode == 2, result.stderr
     assert_no_traceback(result)
     assert "trained without cross-validation" in result.stderr and "--override-reason" in result.stderr
     assert "saved, not activated" in result.stdout
     assert Registry(models).active_version("rf") == before and len(Registry(models).versions("rf")) == 2
 
-    result = run_cli(
-        "train",
-        "--data",
-        demo_calibration,
-        "--models-dir",
-        models,
-        "--backend",
-        "rf",
-        "--trees",
-        10,
-        "--cv-repeats",
-        "0",
-        "--override-reason",
-        "new lamp, quick check",
-    )
+    result = run_cli(*quick_train, "--override-reason", "new lamp, quick check")
     assert result.returncode == 0, result.stderr
     assert Registry(models).active_version("rf") == Registry(models).versions("rf")[0].version
 

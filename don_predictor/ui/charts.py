@@ -86,13 +86,7 @@ def actual_vs_predicted(actual: np.ndarray, predictions: dict[str, np.ndarray], 
             )
         )
     _identity_line(fig, actual[finite])
-    fig.update_layout(
-        xaxis={"title": "measured DON (ppb)", "type": "log"},
-        yaxis={"title": "predicted DON (ppb)", "type": "log"},
-        height=420,
-        margin={"t": 30},
-    )
-    return fig
+    return _log_log(fig, "measured DON (ppb)", "predicted DON (ppb)")
 
 
 def compare_scatter(rf_ppb: np.ndarray, tf_ppb: np.ndarray, ids: list[str]) -> go.Figure:
@@ -108,11 +102,13 @@ def compare_scatter(rf_ppb: np.ndarray, tf_ppb: np.ndarray, ids: list[str]) -> g
         )
     )
     _identity_line(fig, np.concatenate([rf_ppb[keep], tf_ppb[keep]]))
+    return _log_log(fig, "RandomForest (ppb)", "TensorFlow (ppb)")
+
+
+def _log_log(fig: go.Figure, x_title: str, y_title: str) -> go.Figure:
+    """Both axes in log ppb: DON spans four decades, and the identity line stays a diagonal."""
     fig.update_layout(
-        xaxis={"title": "RandomForest (ppb)", "type": "log"},
-        yaxis={"title": "TensorFlow (ppb)", "type": "log"},
-        height=420,
-        margin={"t": 30},
+        xaxis={"title": x_title, "type": "log"}, yaxis={"title": y_title, "type": "log"}, height=420, margin={"t": 30}
     )
     return fig
 
