@@ -147,35 +147,3 @@ def test_domain_limits_spend_the_false_flag_budget_and_no_more():
     assert DOMAIN_FALSE_FLAG_RATE - 0.002 <= flagged.mean() <= DOMAIN_FALSE_FLAG_RATE
     # T² and Q keep their fixed high percentile; the baseline takes the rest of the budget
     assert np.mean(held_out[:, 0] > t2_limit) <= 0.006 and np.mean(held_out[:, 2] > baseline_limit) > 0.02
-
-
-def test_one_blas_thread_from_threads_at_once_restores_the_original_limit():
-    """Models scored side by side enter and leave the process-wide limit in any order: afterwards BLAS has its
-    threads back, and inside it has one."""
-    import threading
-
-    from threadpoolctl import threadpool_info
-
-    from don_predictor.trust.domain import one_blas_thread
-
-    def blas_threads() -> list[int]:
-        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-
-    before = blas_threads()
-    inside: list[list[int]] = []
-    entered, release = threading.Barrier(3), threading.Event()
-
-    def user() -> None:
-        with one_blas_thread():
-            entered.wait()
-            inside.append(blas_threads())
-            release.wait(5)
-
-    threads = [threading.Thread(target=user) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    release.set()
-    for thread in reversed(threads):
-        thread.join()
-    assert inside and all(set(counts) == {1} for counts in inside)
-    assert blas_threads() == before

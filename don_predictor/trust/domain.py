@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,40 +94,18 @@ class DomainModel:
         return inside, t2, q, baseline
 
 
-_blas_lock = threading.Lock()
-_blas_users = 0  # threads inside one_blas_thread() now
-_blas_limiter = None
-_blas_controller = None  # made once: it looks through the loaded libraries
+_blas = None
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
+def one_blas_thread():
     """BLAS on one thread for small matrix products: handing 256 x 448 blocks to several threads cost more than the
-    products (20 ms a block instead of 1 on two busy cores). Parallel work is split by rows at a higher level.
+    products (20 ms a block instead of 1 on two busy cores). Parallel work is split by rows at a higher level."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
 
-    The limit is process-wide and threads use it at once (models scored side by side, the app's sessions, a
-    training job): the first thread in sets it and the last one out restores it. Each thread setting and restoring
-    its own would interleave and could leave BLAS on one thread for good."""
-    global _blas_users, _blas_limiter, _blas_controller
-    with _blas_lock:
-        if _blas_users == 0:
-            if _blas_controller is None:
-                from threadpoolctl import ThreadpoolController
-
-                _blas_controller = ThreadpoolController()
-            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
-
-
-_blas_controller = None  # made once: it looks through the loaded libraries
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _limits(held_out: np.ndarray) -> tuple[float, float, float]:
