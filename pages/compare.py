@@ -48,19 +48,24 @@ versions_key = tuple(scored.versions.items())
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
 
 # One decision per sample (and lot) from both models: below only if both clear it, above only if both reject it.
-results = results.assign(
-    both_verdict=joint_verdict(results["rf_verdict"], results["tf_verdict"]),
-    both_in_domain=results["rf_in_domain"] & results["tf_in_domain"],  # trusted only where both models trust it
-)
+# A model saved without its trust calibration has no verdicts: then there is no joint one either.
+shown = [b for b in ("rf", "tf") if f"{b}_verdict" in results]
+if len(shown) == 2:
+    results = results.assign(
+        both_verdict=joint_verdict(results["rf_verdict"], results["tf_verdict"]),
+        both_in_domain=results["rf_in_domain"] & results["tf_in_domain"],  # trusted only where both models trust it
+    )
+    shown = ["both", *shown]
 if lots is not None:
-    verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("both", "rf", "tf")}
+    verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in shown}
     lots = lot_table(table.lots, table.ids, verdicts)
-verdict_summary(results, ["both", "rf", "tf"], limit, thresholds, lots)
-st.caption(
-    "**BOTH** is the decision to act on: `below` only when both models clear the sample, `above` only when both "
-    "reject it, otherwise `send_to_lab`. It is at least as safe as either model alone (a contaminated sample is "
-    "cleared only if both clear it)."
-)
+verdict_summary(results, shown, limit, thresholds, lots)
+if "both" in shown:
+    st.caption(
+        "**BOTH** is the decision to act on: `below` only when both models clear the sample, `above` only when both "
+        "reject it, otherwise `send_to_lab`. It is at least as safe as either model alone (a contaminated sample is "
+        "cleared only if both clear it)."
+    )
 
 st.subheader("Agreement")
 stats = agreement(rf, tf, limit.ppb)
@@ -92,7 +97,7 @@ download_results(compared, upload.name, "compare", metadata, lots, actual)
 
 if actual is not None:
     st.subheader("Against the measured values")
-    in_sample = in_sample_counts(upload.data, str(registry().root), versions_key)
+    in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
     in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
     accuracy_metrics(actual, {"rf": rf, "tf": tf})
     st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids), width="stretch")

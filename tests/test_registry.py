@@ -56,6 +56,15 @@ def test_a_file_added_to_a_bundle_is_refused(tmp_path, small_model):
         registry.load("rf")
 
 
+def test_hidden_files_a_desktop_or_file_server_leaves_do_not_stop_a_bundle(tmp_path, small_model, demo_table):
+    registry = Registry(tmp_path)
+    version = registry.save(small_model, {})
+    for name in (".DS_Store", "._model.skops", ".nfs000123"):
+        (version.path / name).write_bytes(b"\0\1")
+    loaded = registry.load("rf")
+    np.testing.assert_array_equal(loaded.predict(demo_table.X[:3]), small_model.predict(demo_table.X[:3]))
+
+
 def test_half_written_version_is_ignored_and_previous_still_loads(tmp_path, small_model, demo_table):
     registry = Registry(tmp_path)
     good = registry.save(small_model, {})

@@ -240,20 +240,24 @@ def read_ahead(items: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
     stop = threading.Event()
     done = object()
 
+    def hand_over(item) -> bool:
+        """Queue the item unless the consumer stopped (then it is not waited on); False when it stopped."""
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        waiting.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(item):
                     return
-            waiting.put(done)
+            hand_over(done)
         except BaseException as error:  # handed to the consumer, raised there
-            waiting.put(error)
+            hand_over(error)
 
     thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
     thread.start()

@@ -263,7 +263,8 @@ def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition
     parts = partitions(source, partition_bytes)
     fs, root = fsspec.core.url_to_fs(out)
     fs.makedirs(root, exist_ok=True)
-    for old in fs.glob(f"{root}/part-*.parquet"):  # an earlier run's parts would read as part of this one
+    # An earlier run's parts would read as part of this one, and its summary as this one's if this run fails.
+    for old in [*fs.glob(f"{root}/part-*.parquet"), *fs.glob(f"{root}/{SUMMARY_FILE}")]:
         fs.rm(old)
     urls = [fs.unstrip_protocol(f"{root}/part-{p.index:05d}.parquet") for p in parts]
     scored = client.map(

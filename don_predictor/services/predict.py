@@ -204,7 +204,10 @@ def results_csv(frame: pd.DataFrame) -> bytes:
             out[name] = out[name].map({True: "true", False: "false"})  # not scored: an empty cell
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(name) for name in out.columns])
-    table = pa.Table.from_pandas(out, preserve_index=False)
+    try:
+        table = pa.Table.from_pandas(out, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column mixing numbers and text (a history's extra field)
+        return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
     rows = io.BytesIO()
     pacsv.write_csv(table, rows, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return header.getvalue().encode("utf-8") + rows.getvalue()

@@ -249,8 +249,9 @@ class Registry:
             if sha256_file(path) != expected:
                 raise IntegrityError(f"{where}/{name}: checksum does not match the manifest (the file was changed)")
         # A file the manifest does not list would be read unverified (a TF bundle uses network.npz when present).
+        # Hidden files are the file system's or the desktop's (.DS_Store, ._x, .nfs...), never a model's.
         for path in sorted(model_version.path.iterdir()):
-            if path.name not in files and path.name != MANIFEST_FILE:
+            if path.name not in files and path.name != MANIFEST_FILE and not path.name.startswith("."):
                 raise IntegrityError(f"{where}/{path.name}: file is not listed in the manifest (it was added)")
 
     def load(self, backend: str, version: str | None = None) -> Backend:

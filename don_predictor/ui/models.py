@@ -176,7 +176,12 @@ def score_upload(
 
 
 def screening_of(
-    data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...], results: pd.DataFrame, limit_ppb: float
+    data: bytes,
+    models_dir: str,
+    versions: tuple[tuple[str, str], ...],
+    results: pd.DataFrame,
+    limit_ppb: float,
+    sha256: str | None = None,
 ) -> tuple[dict[str, Thresholds | None], pd.DataFrame | None]:
     """Each model's calibrated thresholds at this limit (None: an older model, interval rule) and the lot table
     (None when the upload has no lot column)."""
@@ -185,11 +190,13 @@ def screening_of(
         backend: screening_thresholds(load_model(models_dir, backend, version), limit_ppb, risk)
         for backend, version in versions
     }
-    lots = lots_of(results, read_upload(data), [backend for backend, _ in versions])
+    lots = lots_of(results, read_upload(data, sha256=sha256), [backend for backend, _ in versions])
     return thresholds, lots
 
 
-def in_sample_counts(data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...]) -> dict[str, int | None]:
+def in_sample_counts(
+    data: bytes, models_dir: str, versions: tuple[tuple[str, str], ...], sha256: str | None = None
+) -> dict[str, int | None]:
     """Per backend: how many uploaded spectra were its training rows (see predict.training_overlap)."""
     models = {backend: load_model(models_dir, backend, version) for backend, version in versions}
-    return training_overlap(read_upload(data), models)
+    return training_overlap(read_upload(data, sha256=sha256), models)

@@ -65,7 +65,7 @@ def render_predict_page(backend: str) -> None:
     actual = target_of(table)
     if actual is not None:
         st.subheader("Against the measured values")
-        in_sample = in_sample_counts(upload.data, str(registry().root), versions_key)
+        in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
         in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
         accuracy_metrics(actual, {backend: ppb})
         st.plotly_chart(charts.actual_vs_predicted(actual, {backend: ppb}, table.ids), width="stretch")

@@ -43,7 +43,7 @@ def score_and_record(
     try:
         with st.spinner(f"Scoring {table.n_rows:,} spectra with {by}…", show_time=True):
             results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
-            thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb)
+            thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb, upload.sha256)
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit {models}: {error}")
         return None

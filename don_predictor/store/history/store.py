@@ -279,11 +279,12 @@ def results_since(
         runs = _frame(connection, runs_query)
         if runs.empty:
             return pd.DataFrame(columns=["run_id", "created_at", "model_versions", *rows_query.selected_columns.keys()])
-        runs = runs.drop_duplicates(["file_sha256", "model_versions"]).reset_index(drop=True)
-        # The newest runs whose rows fit the limit; the rows are then read by time range (no list of run ids).
+        # The newest runs whose rows fit the limit; the rows are then read by time range (no list of run ids), so
+        # the cut-off counts every run in that range, repeats too: they are read before being left out.
         sizes = runs["rows_read"] * runs["backends"].str.count(",").add(1)
         kept = runs[(sizes.cumsum() <= limit) | (runs.index == 0)]
         oldest = kept["created_at"].iloc[-1]
+        kept = kept.drop_duplicates(["file_sha256", "model_versions"])
         rows = _frame(connection, rows_query.where(r.c.created_at >= oldest, *in_window[1:]))
     frame = rows.merge(kept[["run_id", "created_at", "model_versions"]], on="run_id")
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
