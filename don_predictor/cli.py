@@ -136,8 +136,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.scheduler or args.workers:
         raise UsageError("--scheduler and --workers are for --engine dask")
     batch_bytes = int(args.batch_mb * (1 << 20)) if args.batch_mb else batch.BATCH_BYTES
-    # Reading starts now, in a thread, while the models load; the first batch is checked before anything else, so a
-    # bad file is what the user hears about.
+    # The first batch is read and checked before the models load, so a bad file is what the user hears about; the
+    # reading thread then reads ahead while the models load and score.
     incoming = batch.read_ahead(batch.batches(args.data, batch_bytes, read_spectra))
     try:
         first = next(incoming, None)
