@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -91,11 +92,10 @@ def read_spectra(
         _check_row_count(data, header_start, names, delimiter, encoding, max_rows)
 
     text_columns = [name for name in (id_column, lot_column) if name]
-    frame, invalid_rows = _parse(
-        data, header_start, names, delimiter, decimal_comma, text_columns, encoding, band_names
-    )
-    frame, invalid_rows, blank_rows = _drop_blank_rows(frame, invalid_rows, names)
-    n_rows = len(frame) + len(invalid_rows)
+    parsed = _parse(data, header_start, names, delimiter, decimal_comma, text_columns, encoding, band_names)
+    parsed, blank_rows = _drop_blank_rows(parsed)
+    frame, invalid_rows = parsed.frame, parsed.invalid_rows
+    n_rows = parsed.n_rows + len(invalid_rows)
     if n_rows == 0:
         raise SpectraError("the file has a header but no data rows")
     if max_rows is not None and n_rows > max_rows:
@@ -110,7 +110,7 @@ def read_spectra(
             for value in _ids(frame, lot_column, parsed_positions, invalid_rows, n_rows, names, delimiter, "\x00")
         ]
     problems: list[RowProblem] = []
-    X = _numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems)
+    X = _numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems, parsed.bands)
     if len(parsed_positions) < n_rows:  # rows pyarrow could not split into fields: all NaN, in their place
         X = _placed(X, parsed_positions, n_rows)
     target = None
@@ -119,7 +119,7 @@ def read_spectra(
         target[parsed_positions] = _numeric_target(
             frame, target_column, decimal_comma, parsed_positions, ids, problems, require_target
         )
-    del frame
+    del frame, parsed
     with np.errstate(all="ignore"):  # 1e300 and -1e300 in one row overflow the range: still not flat
         flat = np.isfinite(X).all(axis=1) & (np.ptp(X, axis=1) == 0) if X.shape[1] > 1 else np.zeros(n_rows, bool)
     for position in np.flatnonzero(flat):  # a dead or saturated sensor: SNV and the models cannot use it
@@ -336,7 +336,7 @@ def _parse(
     text_columns: list[str],
     encoding: str,
     band_names: list[str] = (),
-) -> tuple[pd.DataFrame, dict[int, str]]:
+) -> Parsed:
     # Bands read as float64 straight away: pyarrow's type inference is a third of the parse. A cell that is not a
     # number fails that read, and the file is read again with inferred types so that each such cell gets its message.
     text = {name: pa.string() for name in text_columns}
@@ -346,9 +346,24 @@ def _parse(
     )
     inferred = pacsv.ConvertOptions(column_types=text, decimal_point=decimal_point)
     try:
-        return _parse_as(data, header_start, names, delimiter, encoding, typed, may_fail_on_a_value=True)
+        return _parse_as(data, header_start, names, delimiter, encoding, typed, band_names)
     except _NotAllNumbers:
         return _parse_as(data, header_start, names, delimiter, encoding, inferred)
+
+
+@dataclass
+class Parsed:
+    """The rows pyarrow could split into fields: the band values as one float64 block when every band column read
+    as numbers (`bands`, rows x bands, C order), and the other columns (all of them when `bands` is None) as a frame.
+    The rows it could not split are kept apart (`invalid_rows`: data position -> raw line)."""
+
+    frame: pd.DataFrame
+    bands: np.ndarray | None
+    invalid_rows: dict[int, str]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
 
 
 class _NotAllNumbers(Exception):
@@ -362,8 +377,11 @@ def _parse_as(
     delimiter: str,
     encoding: str,
     convert: pacsv.ConvertOptions,
-    may_fail_on_a_value: bool = False,
-) -> tuple[pd.DataFrame, dict[int, str]]:
+    typed_bands: list[str] = (),
+) -> Parsed:
+    """Parse with `convert`; with `typed_bands` (read as float64), a cell that is not a number raises
+    _NotAllNumbers, and the bands come back as one block straight from Arrow (no pandas copy of 448 columns)."""
+    may_fail_on_a_value = bool(typed_bands)
     invalid: list[tuple[int, str]] = []
 
     def keep_invalid(row: pacsv.InvalidRow) -> str:
@@ -388,10 +406,24 @@ def _parse_as(
     # pyarrow counts non-blank rows from 1 with the header as row 1; data positions start at 0.
     invalid_rows = {number - 2: raw for number, raw in invalid}
     _refuse_values_over_several_lines(parsed, invalid_rows)
+    bands = _band_block(parsed, typed_bands) if typed_bands else None
+    n_parsed = parsed.num_rows
+    if typed_bands:
+        parsed = parsed.drop_columns(list(typed_bands))
     frame = parsed.to_pandas(split_blocks=True, self_destruct=True)
+    if frame.shape[1] == 0:  # only band columns: the frame still counts the rows
+        frame = pd.DataFrame(index=pd.RangeIndex(n_parsed))
     del parsed
     pa.default_memory_pool().release_unused()  # give the parser's buffers back, not keep them for the next upload
-    return frame, invalid_rows
+    return Parsed(frame, bands, invalid_rows)
+
+
+def _band_block(parsed: pa.Table, band_names: list[str]) -> np.ndarray:
+    """The float64 band columns as one rows x bands array in C order, in one copy (missing values as NaN)."""
+    if parsed.num_rows == 0:
+        return np.empty((0, len(band_names)))
+    columns = parsed.select(list(band_names)).combine_chunks().to_batches()[0]
+    return np.asarray(columns.to_tensor(null_to_nan=True, row_major=True))
 
 
 def _refuse_values_over_several_lines(parsed: pa.Table, invalid_rows: dict[int, str]) -> None:
@@ -443,12 +475,11 @@ def _first_line(message: str) -> str:
     return message.strip().splitlines()[0][:300] if message.strip() else "unknown reason"
 
 
-def _drop_blank_rows(
-    frame: pd.DataFrame, invalid_rows: dict[int, str], names: list[str]
-) -> tuple[pd.DataFrame, dict[int, str], int]:
+def _drop_blank_rows(parsed: Parsed) -> tuple[Parsed, int]:
     """Rows with no value at all (a spreadsheet's trailing ';;;;' lines, a line of spaces) carry nothing to lose:
     drop them."""
-    blank = np.ones(len(frame), dtype=bool)
+    frame, invalid_rows = parsed.frame, parsed.invalid_rows
+    blank = np.isnan(parsed.bands).all(axis=1) if parsed.bands is not None else np.ones(len(frame), dtype=bool)
     for name in frame.columns:
         if not blank.any():
             break
@@ -459,14 +490,15 @@ def _drop_blank_rows(
         blank &= empty.to_numpy()
     blank_invalid = {position for position, raw in invalid_rows.items() if not raw.strip()}
     if not blank.any() and not blank_invalid:
-        return frame, invalid_rows, 0
+        return parsed, 0
     n_rows = len(frame) + len(invalid_rows)
     parsed_positions = np.setdiff1d(np.arange(n_rows), list(invalid_rows))
     blank_positions = set(parsed_positions[blank].tolist()) | blank_invalid
     kept = [p for p in range(n_rows) if p not in blank_positions]
     new_position = {old: new for new, old in enumerate(kept)}
     invalid = {new_position[p]: raw for p, raw in invalid_rows.items() if p not in blank_invalid}
-    return frame.loc[~blank].reset_index(drop=True), invalid, len(blank_positions)
+    bands = parsed.bands[~blank] if parsed.bands is not None else None
+    return Parsed(frame.loc[~blank].reset_index(drop=True), bands, invalid), len(blank_positions)
 
 
 def _ids(

@@ -58,9 +58,14 @@ def _numeric_block(
     positions: np.ndarray,
     ids: list[str],
     problems: list[RowProblem],
+    bands: np.ndarray | None = None,
 ) -> np.ndarray:
-    dtypes = frame.dtypes
-    if all(pd.api.types.is_float_dtype(dtypes[name]) for name in band_names):  # the usual file: one copy, no text
+    """The band values as a rows x bands float array (NaN where a value is unusable), each unusable value reported
+    as a row problem. `bands`: the block already read as numbers (the usual file), else read from the frame."""
+    if bands is not None:  # the usual file: every band read as a number, no text
+        values = bands
+        text_cells = ambiguous = np.zeros_like(values, dtype=bool)
+    elif all(pd.api.types.is_float_dtype(frame.dtypes[name]) for name in band_names):
         values = frame[band_names].to_numpy(dtype=float, na_value=np.nan)
         text_cells = ambiguous = np.zeros_like(values, dtype=bool)
     else:
@@ -80,7 +85,7 @@ def _numeric_block(
             columns = np.flatnonzero(mask[i])
             first = band_names[columns[0]]
             more = f" (and {len(columns) - 1} more band columns)" if len(columns) > 1 else ""
-            raw = frame.iloc[i][first]
+            raw = values[i, columns[0]] if bands is not None else frame.iloc[i][first]
             shown = "" if reason == "missing value" else str(raw)
             problems.append(RowProblem(int(positions[i]) + 1, ids[positions[i]], first, shown, reason + more))
     return values
