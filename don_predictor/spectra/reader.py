@@ -408,8 +408,9 @@ def _parse_as(
     _refuse_values_over_several_lines(parsed, invalid_rows)
     bands = _band_block(parsed, typed_bands) if typed_bands else None
     n_parsed = parsed.num_rows
-    if typed_bands:
-        parsed = parsed.drop_columns(list(typed_bands))
+    if typed_bands:  # the other columns, by position (drop_columns removes one column at a time: 1 s per 100k rows)
+        band_set = set(typed_bands)
+        parsed = parsed.select([i for i, name in enumerate(parsed.column_names) if name not in band_set])
     frame = parsed.to_pandas(split_blocks=True, self_destruct=True)
     if frame.shape[1] == 0:  # only band columns: the frame still counts the rows
         frame = pd.DataFrame(index=pd.RangeIndex(n_parsed))
