@@ -12,7 +12,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
-from don_predictor.services.predict import MEASURED_COLUMN, neutralise_formulas, results_csv
+from don_predictor.services.predict import MEASURED_COLUMN, in_results_order, neutralise_formulas, results_csv
 from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, verdict_counts
 
 PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
@@ -48,18 +48,10 @@ def history_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return export_frame(out[_in_results_order(list(out.columns))], measured)
 
 
-# A backend's columns in the order predict.predict_table writes them.
-RESULT_FIELDS = ("ppb", "low_ppb", "high_ppb", "in_domain", "t2", "q", "baseline", "verdict", "verdict_reason")
-
-
 def _in_results_order(columns: list[str]) -> list[str]:
+    """A history run's columns in the page's order; its backends are those with a `<backend>_ppb` column."""
     backends = list(dict.fromkeys(c[: -len("_ppb")] for c in columns if c.endswith("_ppb") and c.count("_") == 1))
-    ordered = [c for c in columns if not any(c.startswith(f"{b}_") for b in backends)]
-    for backend in backends:
-        own = [c for c in columns if c.startswith(f"{backend}_")]
-        known = [f"{backend}_{field}" for field in RESULT_FIELDS if f"{backend}_{field}" in own]
-        ordered += known + [c for c in own if c not in known]
-    return ordered
+    return in_results_order(columns, backends)
 
 
 def significant(values: np.ndarray, digits: int) -> np.ndarray:

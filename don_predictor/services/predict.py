@@ -34,6 +34,20 @@ def id_column_name(table: SpectraTable) -> str:
 
 
 MEASURED_COLUMN = "measured_ppb"
+# A backend's columns, in the order the results give them (score_table writes the first seven, add_verdicts the
+# verdict and its reason).
+BACKEND_FIELDS = ("ppb", "low_ppb", "high_ppb", "in_domain", "t2", "q", "baseline", "verdict", "verdict_reason")
+
+
+def in_results_order(columns: list[str], backends: list[str]) -> list[str]:
+    """`columns` reordered as the results give them: the id, lot, status and other columns first, then each
+    backend's own columns in BACKEND_FIELDS order (any others of that backend after them)."""
+    ordered = [c for c in columns if not any(c.startswith(f"{b}_") for b in backends)]
+    for backend in backends:
+        own = [c for c in columns if c.startswith(f"{backend}_")]
+        known = [f"{backend}_{field}" for field in BACKEND_FIELDS if f"{backend}_{field}" in own]
+        ordered += known + [c for c in own if c not in known]
+    return ordered
 
 
 def screening_engine(model: Backend) -> str | None:
@@ -136,12 +150,9 @@ def add_verdicts(
         else:
             decided = interval_verdicts(scores[f"{name}_low_ppb"], scores[f"{name}_high_ppb"], trusted, limit_ppb)
         verdicts[f"{name}_verdict"], verdicts[f"{name}_verdict_reason"] = decided.verdict, decided.reason
-    results = scores.assign(**verdicts)
-    order = [c for c in scores.columns if not any(c.startswith(f"{name}_") for name in models)]
-    for name in models:
-        order += [c for c in results.columns if c.startswith(f"{name}_") and c in scores.columns]
-        order += [c for c in (f"{name}_verdict", f"{name}_verdict_reason") if c in verdicts]
-    return results[order]
+    columns = in_results_order([*scores.columns, *verdicts], list(models))
+    # One copy of the scores: each column taken once, in the results' order.
+    return pd.DataFrame({c: verdicts[c] if c in verdicts else scores[c] for c in columns}, index=scores.index)
 
 
 def _scorable_matrices(table: SpectraTable, models: dict[str, Backend], scorable: np.ndarray) -> dict[str, np.ndarray]:

@@ -29,12 +29,12 @@ from don_predictor.spectra.table import (
     RowProblem,
     SpectraError,
     SpectraTable,
-    _band_key,
-    _is_band,
-    _listing,
+    band_key,
+    is_band,
+    listing,
     output_id_name,
 )
-from don_predictor.spectra.validate import _numeric_block, _numeric_target, _warnings
+from don_predictor.spectra.validate import file_warnings, numeric_block, numeric_target
 
 LINE_BREAK = re.compile(rb"\r\n|\n|\r")  # only these end a line (str.splitlines also splits on U+0085, U+2028, ...)
 NOT_BLANK = re.compile(rb"\S")
@@ -69,7 +69,7 @@ def read_spectra(
     body_sample = _sample(data, header_end, encoding)
     decimal_comma = delimiter != "," and re.search(r"\d,\d", body_sample) is not None
 
-    band_names = [name for name in names if _is_band(name)]
+    band_names = [name for name in names if is_band(name)]
     targets = [name for name in names if name.strip().lower() == TARGET_COLUMN]
     target_column = targets[0] if targets else None
     other = [name for name in names if name not in band_names and name not in targets]
@@ -81,11 +81,11 @@ def read_spectra(
     if not band_names:
         raise SpectraError(
             "no band columns: band columns are named by a number (a band index such as 0..447, or a "
-            f"wavelength in nm); the header has {_listing(names)}"
+            f"wavelength in nm); the header has {listing(names)}"
         )
     _check_one_column_per_band(band_names)
     if len(targets) > 1:
-        raise SpectraError(f"the columns {_listing(targets)} all hold the target {TARGET_COLUMN!r}: keep one")
+        raise SpectraError(f"the columns {listing(targets)} all hold the target {TARGET_COLUMN!r}: keep one")
     if require_target and target_column is None:
         raise SpectraError(f"no '{TARGET_COLUMN}' column: training needs the measured DON of every sample")
     if max_rows is not None:
@@ -110,13 +110,13 @@ def read_spectra(
             for value in _ids(frame, lot_column, parsed_positions, invalid_rows, n_rows, names, delimiter, "\x00")
         ]
     problems: list[RowProblem] = []
-    X = _numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems, parsed.bands)
+    X = numeric_block(frame, band_names, decimal_comma, parsed_positions, ids, problems, parsed.bands)
     if len(parsed_positions) < n_rows:  # rows pyarrow could not split into fields: all NaN, in their place
         X = _placed(X, parsed_positions, n_rows)
     target = None
     if target_column is not None:
         target = np.full(n_rows, np.nan)
-        target[parsed_positions] = _numeric_target(
+        target[parsed_positions] = numeric_target(
             frame, target_column, decimal_comma, parsed_positions, ids, problems, require_target
         )
     del frame, parsed
@@ -138,7 +138,7 @@ def read_spectra(
         )
     problems.sort(key=lambda p: (p.row, not p.blocks_scoring))
 
-    warnings = _warnings(ids, id_column, ignored, X, blank_rows)
+    warnings = file_warnings(ids, id_column, ignored, X, blank_rows)
     output_id = output_id_name(id_column)
     if id_column is not None and output_id != id_column:
         warnings.append(_renamed_id_warning(id_column, output_id))
@@ -262,7 +262,7 @@ def _header_names(header_line: str, delimiter: str) -> list[str]:
     seen: set[str] = set()
     duplicated = [name for name in names if name in seen or seen.add(name)]
     if duplicated:
-        raise SpectraError(f"the header names {_listing(sorted(set(duplicated)))} more than once")
+        raise SpectraError(f"the header names {listing(sorted(set(duplicated)))} more than once")
     return names
 
 
@@ -270,12 +270,12 @@ def _check_one_column_per_band(band_names: list[str]) -> None:
     """'5' and '5.0' (or '05', '5e0') name one band: the later column would silently replace the earlier one."""
     by_band: dict[float, list[str]] = {}
     for name in band_names:
-        by_band.setdefault(_band_key(name), []).append(name)
+        by_band.setdefault(band_key(name), []).append(name)
     clashes = [names for names in by_band.values() if len(names) > 1]
     if not clashes:
         return
     problems = [
-        f"the columns {_listing(names)} name the same band ({_band_key(names[0]):g}): keep one of them"
+        f"the columns {listing(names)} name the same band ({band_key(names[0]):g}): keep one of them"
         for names in clashes[:MAX_LISTED]
     ]
     if len(clashes) > MAX_LISTED:

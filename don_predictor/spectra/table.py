@@ -95,15 +95,15 @@ class SpectraTable:
 
     def bands_matrix(self, model_bands: list[str]) -> np.ndarray:
         """X with its columns in the model's band order; BandMismatchError names missing and extra bands."""
-        position = {_band_key(name): i for i, name in enumerate(self.band_names)}
-        wanted = [_band_key(name) for name in model_bands]
+        position = {band_key(name): i for i, name in enumerate(self.band_names)}
+        wanted = [band_key(name) for name in model_bands]
         missing = [name for name, key in zip(model_bands, wanted, strict=True) if key not in position]
         extra = sorted(set(position) - set(wanted))
         if missing or extra:
             extra_names = [self.band_names[position[key]] for key in extra]
             raise BandMismatchError(
                 f"the file's band columns do not match the model's {len(model_bands)} bands: "
-                f"missing {_listing(missing)}; extra {_listing(extra_names)}"
+                f"missing {listing(missing)}; extra {listing(extra_names)}"
             )
         return self.X[:, [position[key] for key in wanted]]
 
@@ -127,18 +127,18 @@ def _is_results_column(name: str) -> bool:
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
-def _is_band(name: str) -> bool:
+def is_band(name: str) -> bool:
     try:
         return bool(np.isfinite(float(name)))
     except ValueError:
         return False
 
 
-def _band_key(name: str) -> float:
+def band_key(name: str) -> float:
     return float(name)
 
 
-def _listing(names: list[str], quote: bool = True) -> str:
+def listing(names: list[str], quote: bool = True) -> str:
     if not names:
         return "none"
     shown = [repr(n) if quote else str(n) for n in names[:MAX_LISTED]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from don_predictor.spectra.table import RowProblem, _listing
+from don_predictor.spectra.table import RowProblem, listing
 
 REFLECTANCE_RANGE = (0.0, 1.5)
 REFLECTANCE_TOLERANCE = 0.1  # "far outside" the range: a little noise past 0 or 1.5 is normal
@@ -51,7 +51,7 @@ def _commas_in_numbers(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return text, decimal & thousands
 
 
-def _numeric_block(
+def numeric_block(
     frame: pd.DataFrame,
     band_names: list[str],
     decimal_comma: bool,
@@ -91,7 +91,7 @@ def _numeric_block(
     return values
 
 
-def _numeric_target(
+def numeric_target(
     frame: pd.DataFrame,
     column: str,
     decimal_comma: bool,
@@ -121,16 +121,18 @@ def _numeric_target(
     return values
 
 
-def _warnings(ids: list[str], id_column: str | None, ignored: list[str], X: np.ndarray, blank_rows: int) -> list[str]:
+def file_warnings(
+    ids: list[str], id_column: str | None, ignored: list[str], X: np.ndarray, blank_rows: int
+) -> list[str]:
     warnings = []
     if ignored:
-        warnings.append(f"columns that are neither bands nor the target were ignored: {_listing(ignored)}")
+        warnings.append(f"columns that are neither bands nor the target were ignored: {listing(ignored)}")
     if id_column is None:
         warnings.append("no id column: rows are identified by their row number")
     counts = pd.Series(ids).value_counts()
     duplicated = counts[counts > 1]
     if id_column is not None and len(duplicated):
-        warnings.append(f"{len(duplicated)} ids appear more than once: {_listing(duplicated.index.tolist())}")
+        warnings.append(f"{len(duplicated)} ids appear more than once: {listing(duplicated.index.tolist())}")
     low, high = REFLECTANCE_RANGE
     with np.errstate(invalid="ignore"):
         far = (X < low - REFLECTANCE_TOLERANCE) | (X > high + REFLECTANCE_TOLERANCE)
@@ -138,7 +140,7 @@ def _warnings(ids: list[str], id_column: str | None, ignored: list[str], X: np.n
     if outside.any():
         rows = [str(i + 1) for i in np.flatnonzero(outside)]
         warnings.append(
-            f"{len(rows)} rows have reflectance far outside [{low:g}, {high:g}] (rows {_listing(rows, quote=False)}): "
+            f"{len(rows)} rows have reflectance far outside [{low:g}, {high:g}] (rows {listing(rows, quote=False)}): "
             "check that the file holds reflectance, not percent or raw counts"
         )
     if blank_rows:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold
 
+from don_predictor.blas import one_blas_thread
+
 DOMAIN_COMPONENTS = 10
 # Percentile of held-out genuine T² and Q used as their limits.
 DOMAIN_SHAPE_QUANTILE = 0.995
@@ -92,20 +94,6 @@ class DomainModel:
         t2, q, baseline = self.statistics(X)
         inside = (t2 <= self.t2_limit) & (q <= self.q_limit) & (np.abs(baseline) <= self.baseline_limit)
         return inside, t2, q, baseline
-
-
-_blas = None
-
-
-def one_blas_thread():
-    """BLAS on one thread for small matrix products: handing 256 x 448 blocks to several threads cost more than the
-    products (20 ms a block instead of 1 on two busy cores). Parallel work is split by rows at a higher level."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
 
 
 def _limits(held_out: np.ndarray) -> tuple[float, float, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from don_predictor.trust.domain import one_blas_thread
+from don_predictor.blas import one_blas_thread
 
 NETWORK_FILE = "network.npz"
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): the Normalization layer's floor on a band's standard deviation
