@@ -216,3 +216,17 @@ def test_row_limit_is_enforced():
     with pytest.raises(SpectraError, match="the file has more than 2 rows; this app accepts at most 2"):
         read_spectra(good(), max_rows=2)
     assert read_spectra(good(), max_rows=3).n_rows == 3
+
+
+def test_a_file_of_bands_only_keeps_its_rows_blank_lines_and_problems():
+    # No id, lot or target column: the bands are read straight into one block and nothing else is left to read.
+    rows = [[str(v) for v in spectrum] for spectrum in SPECTRA]
+    rows[1][2] = "inf"
+    data = csv_text(header=BANDS, rows=[rows[0], [""] * 5, rows[1], rows[2]]).encode()
+    table = read_spectra(data)
+    assert table.n_rows == 3 and table.ids == ["1", "2", "3"]
+    assert [(p.row, p.column, p.value, p.reason) for p in table.problems] == [(2, "2", "inf", "not a finite number")]
+    assert table.statuses()[0] == "ok" and table.statuses()[1] != "ok"
+    assert any("1 empty rows were skipped" in w for w in table.warnings), table.warnings
+    assert table.X.flags["C_CONTIGUOUS"]  # what the forest and the domain statistics read fastest
+    np.testing.assert_array_equal(table.X[[0, 2]], [SPECTRA[0], SPECTRA[2]])
