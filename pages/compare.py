@@ -2,7 +2,7 @@ import numpy as np
 import streamlit as st
 
 from don_predictor.services.compare import add_differences, agreement
-from don_predictor.trust.screening import joint_verdict, lot_table, verdict_agreement
+from don_predictor.trust.screening import joint_verdict, lot_table, untrusted_as_nan, verdict_agreement
 from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
@@ -13,6 +13,7 @@ from don_predictor.ui.results import (
     in_sample_warning,
     results_table,
     run_details,
+    sample_call,
     trust_columns,
     verdict_summary,
 )
@@ -46,6 +47,8 @@ if scored is None:
 results, thresholds, lots = scored.results, scored.thresholds, scored.lots
 versions_key = tuple(scored.versions.items())
 rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
+# Agreement and accuracy only from predictions each model trusts (scored, in its calibration domain).
+rf_trusted, tf_trusted = untrusted_as_nan(results, "rf"), untrusted_as_nan(results, "tf")
 
 # One decision per sample (and lot) from both models: below only if both clear it, above only if both reject it.
 # A model saved without its trust calibration has no verdicts: then there is no joint one either.
@@ -68,10 +71,14 @@ if "both" in shown:
     )
 
 st.subheader("Agreement")
-stats = agreement(rf, tf, limit.ppb)
+stats = agreement(rf_trusted, tf_trusted, limit.ppb)
 same = verdict_agreement(results)
 cols = st.columns(4)
-cols[0].metric("samples scored by both", stats["n"])
+cols[0].metric(
+    "samples both models trust",
+    stats["n"],
+    help="Scored by both and inside both calibration domains: the figures beside it use these samples only.",
+)
 cols[1].metric("Spearman rank correlation", f"{stats['spearman']:.2f}" if np.isfinite(stats["spearman"]) else "—")
 cols[2].metric(
     "same verdict, where both decided",
@@ -79,6 +86,12 @@ cols[2].metric(
     help="Of the samples both models called below or above (in domain, calibrated), the share they agree on.",
 )
 cols[3].metric("median |TF − RF|", f"{stats['median_abs_diff_ppb']:,.0f} ppb" if stats["n"] else "—")
+if (scored_by_both := int((np.isfinite(rf) & np.isfinite(tf)).sum())) > stats["n"]:
+    st.caption(
+        f"{scored_by_both - stats['n']:,} of {scored_by_both:,} samples scored by both lie outside a model's "
+        "calibration domain: their predictions are not trusted and are left out of the rank correlation and the "
+        "median difference."
+    )
 both = {b: trust_columns(results, b) for b in ("rf", "tf")}
 st.plotly_chart(charts.intervals_figure(table.ids, both, limit.ppb, limit.label), width="stretch")
 
@@ -99,7 +112,7 @@ if actual is not None:
     st.subheader("Against the measured values")
     in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
     in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
-    accuracy_metrics(actual, {"rf": rf, "tf": tf})
+    accuracy_metrics(actual, {"rf": rf_trusted, "tf": tf_trusted})
     st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids), width="stretch")
 
 st.subheader("One sample")
@@ -113,8 +126,11 @@ if scored_rows:
         st.caption(f"Row {row + 1:,}: {table.ids[row]}" + ("" if np.isfinite(rf[row]) else " (not scored)"))
     mean = versions["rf"].manifest.get("training_mean_spectrum")
     c1, c2 = st.columns([1, 3])
-    c1.metric("RandomForest", f"{rf[row]:,.0f} ppb" if np.isfinite(rf[row]) else "—")
-    c1.metric("TensorFlow", f"{tf[row]:,.0f} ppb" if np.isfinite(tf[row]) else "—")
+    with c1:
+        if "both_verdict" in results:
+            st.metric("BOTH: decision", results["both_verdict"].iloc[row] or "not scored")
+        sample_call(results, "rf", row, "RandomForest")
+        sample_call(results, "tf", row, "TensorFlow")
     spectrum = table.bands_matrix(versions["rf"].manifest["band_names"])[row]
     c2.plotly_chart(
         charts.spectrum_against_mean(versions["rf"].manifest["band_names"], spectrum, mean, table.ids[row]),

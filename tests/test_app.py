@@ -163,12 +163,22 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
 
 
 def test_demo_button_on_compare(app_with_models):
+    from don_predictor.ui import models as ui_models
+
+    ui_models.SCORE_CACHE.clear()  # another test may have scored the demo file with these versions already
     at = open_page(app_with_models, "pages/compare.py")
     at.button(key="compare_demo").click()
     at.run()
-    assert len(results_frame(at)) == 50
+    results = results_frame(at)
+    assert len(results) == 50
     labels = {m.label: m.value for m in at.metric}
-    assert labels["samples scored by both"] == "50"
+    # Agreement counts only the samples both models trust (in both calibration domains).
+    both_trust = (results["rf_in_domain"] == True) & (results["tf_in_domain"] == True)  # noqa: E712 (NA is not trusted)
+    assert labels["samples both models trust"] == str(int(both_trust.sum()))
+    assert any(c.value.startswith("Scored by both models in") for c in at.caption)
+    at.run()  # a rerun reuses the scores, and says so rather than a scoring time of a few ms
+    assert any("from this upload's earlier run" in c.value for c in at.caption)
+    assert not any(c.value.startswith("Scored by both models in") for c in at.caption)
 
 
 def test_upload_with_target_shows_accuracy(app_with_models, demo_calibration):

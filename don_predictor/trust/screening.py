@@ -272,9 +272,24 @@ def trusted_ppb(results: pd.DataFrame, backend: str) -> np.ndarray:
     """The backend's predictions of in-domain spectra only (all scored ones when the model has no domain check):
     the only ones fit for a headline figure."""
     ppb = results[f"{backend}_ppb"].to_numpy(dtype=float)
+    return ppb[trusted_rows(results, backend)]
+
+
+def trusted_rows(results: pd.DataFrame, backend: str) -> np.ndarray:
+    """Per row: the backend scored it and its spectrum is in the calibration domain (every scored row when the
+    model has no domain check)."""
+    trusted = np.isfinite(results[f"{backend}_ppb"].to_numpy(dtype=float))
     if f"{backend}_in_domain" in results:
-        ppb = ppb[results[f"{backend}_in_domain"].fillna(False).to_numpy(dtype=bool)]
-    return ppb[np.isfinite(ppb)]
+        trusted &= results[f"{backend}_in_domain"].fillna(False).to_numpy(dtype=bool)
+    return trusted
+
+
+def untrusted_as_nan(results: pd.DataFrame, backend: str) -> np.ndarray:
+    """The backend's ppb with the predictions it does not trust (outside the domain, not scored) as NaN: what
+    agreement and accuracy figures may be computed from."""
+    ppb = results[f"{backend}_ppb"].to_numpy(dtype=float).copy()
+    ppb[~trusted_rows(results, backend)] = np.nan
+    return ppb
 
 
 def verdict_agreement(results: pd.DataFrame, backends: tuple[str, str] = ("rf", "tf")) -> dict[str, float]:

@@ -101,6 +101,10 @@ class BoundedCache:
                     self._bytes -= dropped
         return value
 
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -173,6 +177,11 @@ def score_upload(
 
     scores = SCORE_CACHE.get((sha256, models_dir, versions), score, frame_bytes)
     return add_verdicts(scores, models, limit_ppb, settings().risk)
+
+
+def scores_kept(sha256: str, models_dir: str, versions: tuple[tuple[str, str], ...]) -> bool:
+    """Whether score_upload would reuse this upload's scores by these model versions (no model runs)."""
+    return (sha256, models_dir, versions) in SCORE_CACHE
 
 
 def screening_of(

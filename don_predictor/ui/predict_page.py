@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from don_predictor.modeling.backends import backend_class
+from don_predictor.trust.screening import untrusted_as_nan
 from don_predictor.ui import charts
 from don_predictor.ui.model_quality import model_quality_panel
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
@@ -67,7 +68,7 @@ def render_predict_page(backend: str) -> None:
         st.subheader("Against the measured values")
         in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
         in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
-        accuracy_metrics(actual, {backend: ppb})
+        accuracy_metrics(actual, {backend: untrusted_as_nan(results, backend)})
         st.plotly_chart(charts.actual_vs_predicted(actual, {backend: ppb}, table.ids), width="stretch")
 
     left, right = st.columns(2)

@@ -13,7 +13,15 @@ from don_predictor.modeling.evaluation import regression_metrics
 from don_predictor.services.exports import csv_bytes, file_names, report_html, workbook_bytes
 from don_predictor.services.predict import results_csv, run_metadata
 from don_predictor.trust.limits import Limit, custom_limit
-from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, trusted_ppb, verdict_counts
+from don_predictor.trust.screening import (
+    ABOVE,
+    BELOW,
+    SEND_TO_LAB,
+    Thresholds,
+    trusted_ppb,
+    trusted_rows,
+    verdict_counts,
+)
 from don_predictor.ui.frame import current_limit
 
 
@@ -106,6 +114,35 @@ def summary_metrics(results: pd.DataFrame, backend: str) -> None:
         )
 
 
+def sample_call(results: pd.DataFrame, backend: str, row: int, label: str) -> None:
+    """One sample's call by one model: its prediction and interval only when the model trusts it; otherwise why
+    not (not scored, or outside the calibration domain) and the verdict that follows."""
+    status = results["status"].iloc[row]
+    verdict = results[f"{backend}_verdict"].iloc[row] if f"{backend}_verdict" in results else None
+    if status != "ok":
+        st.metric(label, "not scored")
+        st.caption(f"{status}: fix the row or rescan the sample, or test it in the lab.")
+        return
+    ppb = float(results[f"{backend}_ppb"].iloc[row])
+    if not trusted_rows(results, backend)[row]:
+        st.metric(label, "not trusted")
+        st.caption(
+            f"The spectrum lies outside this model's calibration domain: its {ppb:,.0f} ppb is not trusted. "
+            f"Verdict: **{verdict or SEND_TO_LAB}**."
+        )
+        return
+    st.metric(label, f"{ppb:,.0f} ppb")
+    parts = []
+    if f"{backend}_low_ppb" in results:
+        low, high = results[f"{backend}_low_ppb"].iloc[row], results[f"{backend}_high_ppb"].iloc[row]
+        parts.append(f"90 % interval {low:,.0f}–{high:,.0f} ppb")
+    if verdict:
+        reason = results[f"{backend}_verdict_reason"].iloc[row]
+        parts.append(f"verdict **{verdict}** ({reason})")
+    if parts:
+        st.caption(" · ".join(parts))
+
+
 def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: dict) -> None:
     """Warn when uploaded rows were part of a model's training data, and show its cross-validated figures beside
     the in-sample ones below."""
@@ -127,7 +164,8 @@ def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: di
 
 
 def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
-    """R², RMSE, MAE per backend on the rows that carry a measured value."""
+    """R², RMSE, MAE per backend on the rows that carry a measured value and a prediction (pass the untrusted
+    predictions as NaN: screening.untrusted_as_nan)."""
     rows = []
     for backend, ppb in predictions.items():
         keep = np.isfinite(actual) & np.isfinite(ppb)
@@ -152,6 +190,9 @@ def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> 
             .format("{:,.0f}", subset=["RMSE (ppb)", "MAE (ppb)", "bias (ppb)"]),
             hide_index=True,
         )
+        st.caption("Rows: the samples with a measured value whose prediction the model trusts (in its domain).")
+    else:
+        st.caption("Too few samples with a measured value and a trusted prediction (in the domain) to compare.")
 
 
 def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict[str, Thresholds | None]) -> dict:
@@ -275,11 +316,14 @@ def verdict_summary(
             st.warning(f"{rows} an empty {lot_column} cell: in no lot's verdict (their own verdicts are below).")
     if len(counts) == 1:
         row = counts.iloc[0]
-        cols = st.columns(4)
+        cols = st.columns(5)
         cols[0].metric("below", int(row[BELOW]))
         cols[1].metric("send to lab", int(row[SEND_TO_LAB]))
         cols[2].metric("above", int(row[ABOVE]))
-        cols[3].metric("outside the domain", int(row["out_of_domain"]))
+        cols[3].metric("outside the domain", int(row["out_of_domain"]), help="of the scored spectra; all send to lab")
+        cols[4].metric(
+            "not scored", int(row["not_scored"]), help="rows with a problem (see above): fix or rescan, or test them"
+        )
     else:
         st.dataframe(counts, hide_index=True)
     for backend in backends:

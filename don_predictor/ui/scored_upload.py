@@ -15,7 +15,7 @@ from don_predictor.spectra.table import BandMismatchError, SpectraTable
 from don_predictor.store.registry import ModelVersion, RegistryError
 from don_predictor.trust.limits import Limit
 from don_predictor.trust.screening import Thresholds
-from don_predictor.ui.models import registry, score_upload, screening_of
+from don_predictor.ui.models import registry, score_upload, scores_kept, screening_of
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.upload import Upload
 
@@ -39,6 +39,7 @@ def score_and_record(
     by = "both models" if several else models
     versions_key = tuple((backend, version.version) for backend, version in versions.items())
     root = str(registry().root)
+    reused = scores_kept(upload.sha256, root, versions_key)
     started = time.perf_counter()
     try:
         with st.spinner(f"Scoring {table.n_rows:,} spectra with {by}…", show_time=True):
@@ -52,5 +53,8 @@ def score_and_record(
         return None
     seconds = time.perf_counter() - started
     record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, source, seconds)
-    st.caption(f"Scored by {by} in {1000 * seconds:,.0f} ms.")
+    if reused:  # the time of a cache hit is not a scoring time
+        st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")
+    else:
+        st.caption(f"Scored by {by} in {1000 * seconds:,.0f} ms.")
     return ScoredUpload(results, thresholds, lots, dict(versions_key), seconds)

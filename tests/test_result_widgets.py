@@ -1,0 +1,82 @@
+"""The results widgets that decide what a page shows as a headline, run in Streamlit's AppTest on results built by
+hand: a prediction the model does not trust is never shown as a plain number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from don_predictor.trust.screening import trusted_rows, untrusted_as_nan
+
+
+def hand_results() -> pd.DataFrame:
+    """Three rows: trusted, outside the domain, not scored."""
+    return pd.DataFrame(
+        {
+            "hsi_id": ["a", "b", "c"],
+            "status": ["ok", "ok", "row 3, column '7': not a number"],
+            "rf_ppb": [800.0, 15558.0, np.nan],
+            "rf_low_ppb": [300.0, 3137.0, np.nan],
+            "rf_high_ppb": [1900.0, 37425.0, np.nan],
+            "rf_in_domain": pd.array([True, False, pd.NA], dtype="boolean"),
+            "rf_verdict": ["below", "send_to_lab", ""],
+            "rf_verdict_reason": ["score under 1,052 ppb", "outside the calibration domain: not trusted", ""],
+        }
+    )
+
+
+def test_untrusted_predictions_are_left_out_of_figures():
+    results = hand_results()
+    assert trusted_rows(results, "rf").tolist() == [True, False, False]
+    np.testing.assert_array_equal(untrusted_as_nan(results, "rf"), [800.0, np.nan, np.nan])
+    assert results["rf_ppb"].iloc[1] == 15558.0  # the results themselves keep every prediction
+
+
+def _one_sample(row: int) -> None:
+    from don_predictor.ui.results import sample_call
+    from tests.test_result_widgets import hand_results
+
+    sample_call(hand_results(), "rf", row, "RandomForest")
+
+
+def _sample_app(row: int) -> AppTest:
+    at = AppTest.from_function(_one_sample, args=(row,), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_one_sample_shows_a_trusted_prediction_with_its_interval_and_verdict():
+    at = _sample_app(0)
+    assert at.metric[0].value == "800 ppb"
+    assert "90 % interval 300–1,900 ppb" in at.caption[0].value and "**below**" in at.caption[0].value
+
+
+def test_one_sample_outside_the_domain_is_not_trusted_not_a_headline_number():
+    at = _sample_app(1)
+    assert at.metric[0].value == "not trusted"
+    assert "15,558 ppb is not trusted" in at.caption[0].value and "**send_to_lab**" in at.caption[0].value
+
+
+def test_one_sample_that_was_not_scored_says_why_and_what_to_do():
+    at = _sample_app(2)
+    assert at.metric[0].value == "not scored"
+    assert at.caption[0].value.startswith("row 3, column '7': not a number")
+
+
+def _summary() -> None:
+    from don_predictor.trust.limits import get_limit
+    from don_predictor.ui.results import verdict_summary
+    from tests.test_result_widgets import hand_results
+
+    verdict_summary(hand_results(), ["rf"], get_limit("1500"), {"rf": None})
+
+
+def test_the_verdict_counts_give_every_row_including_the_ones_not_scored():
+    at = AppTest.from_function(_summary, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    counts = {m.label: int(m.value) for m in at.metric}
+    assert counts == {"below": 1, "send to lab": 1, "above": 0, "outside the domain": 1, "not scored": 1}
+    assert sum(counts[k] for k in ("below", "send to lab", "above", "not scored")) == 3
