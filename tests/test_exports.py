@@ -4,6 +4,7 @@ that escapes what the upload brought."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -154,3 +155,128 @@ def test_a_run_downloaded_from_the_history_has_the_columns_of_the_page_download(
     history_frame = history_frame.rename(columns={"sample_id": "hsi_id"})
     assert list(history_frame.columns) == list(page_frame.columns)
     pd.testing.assert_frame_equal(history_frame, page_frame)  # same rounding, same true/false, same empty cells
+
+
+# --- Compare's report: the joint decision, untrusted predictions, a printable lot table -------------------------
+
+
+def compare_results() -> pd.DataFrame:
+    """Compare's results by hand: RF and TF columns, the joint verdict and trust, and the difference columns."""
+    from don_predictor.services.compare import add_differences
+    from don_predictor.trust.screening import joint_verdict
+
+    rf = hand_made_results()
+    tf = rf.filter(like="rf_").rename(columns=lambda c: "tf_" + c[len("rf_") :])
+    tf["tf_ppb"] = [700.0, 5000.0, 800.0, 30.0, np.nan, 15558.0]
+    tf["tf_low_ppb"], tf["tf_high_ppb"] = tf["tf_ppb"] * 0.4, tf["tf_ppb"] * 2.4
+    tf["tf_in_domain"] = pd.array([True, True, True, True, pd.NA, False], dtype="boolean")
+    tf["tf_verdict"] = ["send_to_lab", "above", "below", "below", "", "send_to_lab"]
+    tf["tf_verdict_reason"] = ["between", "score over 2,159 ppb", "score under 947 ppb", "ok", "", "outside"]
+    out = pd.concat([rf, tf], axis=1)
+    out["both_verdict"] = joint_verdict(out["rf_verdict"], out["tf_verdict"])
+    out["both_in_domain"] = out["rf_in_domain"] & out["tf_in_domain"]
+    return add_differences(out)
+
+
+COMPARE_METADATA = {
+    **METADATA,
+    "model_versions": {"rf": "20261128-120000-abc", "tf": "20261128-120500-def"},
+    "verdicts": {"rf": METADATA["verdicts"]["rf"], "tf": METADATA["verdicts"]["rf"]},
+}
+
+
+def _row_of(html: str, sample: str) -> str:
+    """The not-cleared table's row of one sample."""
+    section = html[html.index("Samples not cleared") :]
+    at = section.index(f">{sample}<")
+    return section[section.rindex("<tr", 0, at) : section.index("</tr>", at)]
+
+
+def _header_cells(html: str, table_starts_after: str) -> list[str]:
+    part = html[html.index(table_starts_after) :]
+    head = part[part.index("<thead>") : part.index("</thead>")]
+    return [cell.split(">", 1)[1].split("<", 1)[0].strip() for cell in re.split(r"<th(?=[ >])", head)[1:]]
+
+
+@pytest.mark.parametrize("backends", [["rf", "tf"], ["both", "rf", "tf"]])  # the page passes the models only
+def test_compare_report_puts_the_both_decision_first_and_lists_what_it_does_not_clear(backends):
+    results = compare_results()
+    verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("both", "rf", "tf")}
+    lots = lot_table(results["lot"].tolist(), results["sample_id"].tolist(), verdicts)
+    html = exports.report_html(results, lots, COMPARE_METADATA, backends)
+
+    counts = html[html.index("<h2>Verdicts</h2>") : html.index("<h2>Lots")]
+    assert (
+        counts.index("<b>BOTH</b> (the decision to act on)") < counts.index("<td>RF</td>") < counts.index("<td>TF</td>")
+    )
+    assert _header_cells(html, "<h2>Lots")[:3] == ["Lot", "Samples", "BOTH"]
+    assert "both_lot_verdict" not in html and "both_decided_by" not in html
+    assert _header_cells(html, "Samples not cleared")[:3] == ["Sample", "Lot", "BOTH"]
+    # a1: RF clears it, TF cannot tell; a4: both clear it; a5: not scored
+    assert "Samples not cleared (4)" in html
+    assert (
+        ">a1<" in html[html.index("Samples not cleared") :] and ">a4<" not in html[html.index("Samples not cleared") :]
+    )
+    assert "TF cannot tell" in _row_of(html, "a1")
+
+
+def test_a_prediction_outside_the_domain_is_printed_as_not_trusted_with_the_reason():
+    results = compare_results()
+    html = exports.report_html(results, None, COMPARE_METADATA, ["rf", "tf"])
+    row = _row_of(html, "a6")  # RF 980 ppb and TF 15,558 ppb, both outside their domains
+    assert row.count(exports.UNTRUSTED) == 2
+    assert "15,558" not in row and "980" not in row and "6,221" not in row and "37,339" not in row
+    assert "outside its calibration domain" in row  # the joint verdict says why
+    trusted = _row_of(html, "&lt;script&gt;alert(1)&lt;/script&gt;")
+    assert exports.UNTRUSTED not in trusted and "1,500" in trusted and "900 – 2,500" in trusted
+
+
+def big_lots(n_lots: int = 50, per_lot: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """n_lots × per_lot samples: the first 3 lots all below, the last 2 with one above, the rest send to lab."""
+    n = n_lots * per_lot
+    ids = [f"S{i:05d}" for i in range(n)]
+    lots = [f"L{i % n_lots:02d}" for i in range(n)]
+    lot_number = np.arange(n) % n_lots
+    verdict = np.where(np.arange(n) % 7 == 0, "below", "send_to_lab").astype(object)
+    verdict[lot_number < 3] = "below"
+    verdict[(lot_number >= n_lots - 2) & (np.arange(n) < n_lots)] = "above"
+    results = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "lot": lots,
+            "status": "ok",
+            "rf_ppb": 1000.0,
+            "rf_in_domain": pd.array([True] * n, dtype="boolean"),
+            "rf_verdict": verdict,
+            "rf_verdict_reason": "r",
+        }
+    )
+    return results, lot_table(lots, ids, {"rf": verdict})
+
+
+def test_the_lot_table_starts_with_a_summary_and_names_only_a_few_samples_a_lot():
+    results, lots = big_lots()
+    html = exports.report_html(results, lots, METADATA, ["rf"])
+    assert "50 lots: 3 below, 45 send to lab, 2 above" in html
+    assert _header_cells(html, "<h2>Lots") == ["Lot", "Samples", "RF", "Decided by"]
+    # lot L03: samples 3, 53, 103, … of which every 7th overall is below
+    members = [f"S{i:05d}" for i in range(3, 5000, 50) if i % 7 != 0]
+    assert f">{', '.join(members[:3])} and {len(members) - 3} more<" in html
+    assert members[3] not in html[html.index("<h2>Lots") : html.index("Samples not cleared")]
+    assert ">S00048<" in html and ">all 100 below<" in html
+    assert "@media print" in html and "width: 100%" in html
+
+
+def test_a_lot_table_without_lots_in_the_results_is_cut_from_its_own_text():
+    results, lots = big_lots()
+    html = exports.report_html(results.drop(columns="lot"), lots, METADATA, ["rf"])
+    members = [f"S{i:05d}" for i in range(3, 5000, 50) if i % 7 != 0]
+    assert f">{', '.join(members[:3])} and {len(members) - 3} more<" in html
+
+
+def test_the_ratio_of_the_two_models_is_saved_to_two_decimals():
+    results = compare_results()
+    assert results["tf_over_rf"][0] == pytest.approx(700 / 512.49)
+    out = exports.export_frame(results)
+    assert out["tf_over_rf"].tolist()[:2] == [1.37, 0.82] and np.isnan(out["tf_over_rf"][4])
+    assert exports.csv_bytes(results).decode().splitlines()[1].endswith(",1.37")

@@ -5,6 +5,7 @@ CSV with a JSON sidecar, an Excel workbook with results, lots and run sheets, an
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,19 @@ from don_predictor.services.predict import MEASURED_COLUMN, in_results_order, ne
 from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, verdict_counts
 
 PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
+RATIO = re.compile(r"[a-z]+_over_[a-z]+")  # Compare's tf_over_rf: one model's prediction over the other's
+RATIO_DECIMALS = 2
 SIGNIFICANT_DIGITS = 4  # T², Q and the baseline statistic: enough to compare with their limits, no false precision
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all
+JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
+REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lot CSV names more
+UNTRUSTED = "not trusted (outside the domain)"
 
 
 def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> pd.DataFrame:
     """The results as saved: ppb to the unit (the reference methods report whole µg/kg), the domain statistics to
-    four significant digits, and the measured value (when the upload had one) after `status`."""
+    four significant digits, ratios such as tf_over_rf to two decimals, and the measured value (when the upload had
+    one) after `status`."""
     out = results.copy()
     for name in out.columns:
         if not isinstance(name, str) or not pd.api.types.is_float_dtype(out[name].dtype):
@@ -31,6 +38,8 @@ def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> p
             out[name] = out[name].round().astype("Int64")
         elif name.endswith(("_t2", "_q", "_baseline")):
             out[name] = significant(out[name].to_numpy(dtype=float), SIGNIFICANT_DIGITS)
+        elif RATIO.fullmatch(name):
+            out[name] = out[name].round(RATIO_DECIMALS)
     if measured is not None:
         at = out.columns.get_loc("status") + 1 if "status" in out else len(out.columns)
         name = MEASURED_COLUMN if MEASURED_COLUMN not in out else f"input_{MEASURED_COLUMN}"
@@ -110,42 +119,198 @@ def report_html(
     measured: np.ndarray | None = None,
 ) -> str:
     """One printable page for a run: what was screened against what, the verdict counts per model, the lots, and
-    the samples that were not cleared (the ones somebody has to act on). Every value from the upload is escaped."""
-    counts = verdict_counts(results, backends)
+    the samples that were not cleared (the ones somebody has to act on). Every value from the upload is escaped.
+
+    With a joint verdict (`both_verdict`, Compare's decision to act on) BOTH comes first everywhere and a sample
+    is "not cleared" when BOTH does not clear it. A prediction from a spectrum outside its model's calibration
+    domain is printed as "not trusted", not as a number (the results file keeps it)."""
+    decisions = _decision_backends(results, backends)
+    counts = verdict_counts(results, decisions).to_dict("records")
     frame = export_frame(results, measured)
     not_cleared = pd.Series(False, index=results.index)
-    for backend in backends:
-        if f"{backend}_verdict" in results:
-            not_cleared |= results[f"{backend}_verdict"].isin([ABOVE, SEND_TO_LAB])
+    for backend in [JOINT] if JOINT in decisions else decisions:  # the joint decision is the one to act on
+        not_cleared |= results[f"{backend}_verdict"].isin([ABOVE, SEND_TO_LAB])
     # The id column and, with lots, the lot column come before `status` (see predict.predict_table).
-    listed_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
-    if measured is not None:
-        listed_columns.append(MEASURED_COLUMN)
-    for backend in backends:
-        wanted = (f"{backend}_ppb", f"{backend}_low_ppb", f"{backend}_high_ppb", f"{backend}_verdict")
-        listed_columns += [c for c in wanted if c in frame]
-    samples = frame.loc[not_cleared, listed_columns]
+    key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
+    models = [b for b in backends if b != JOINT and f"{b}_ppb" in frame]
+    shown = frame.loc[not_cleared].head(REPORT_MAX_SAMPLES)
+    lot_rows, lot_backends, lot_summary = _lot_rows(lots, results, key_columns)
     return _TEMPLATES.get_template("run_report.html").render(
         meta=metadata,
-        counts=counts.to_dict("records"),
+        counts=counts,
+        joint=JOINT in decisions,
+        has_verdicts=bool(decisions),
         verdict_names=(BELOW, SEND_TO_LAB, ABOVE),
-        lots=None if lots is None or lots.empty else lots.to_dict("records"),
-        lot_columns=[] if lots is None else [c for c in lots.columns if not c.endswith("_not_scored")],
-        samples=_printable(samples.head(REPORT_MAX_SAMPLES)),
-        sample_columns=listed_columns,
-        n_not_cleared=len(samples),
+        lots=lot_rows,
+        lot_backends=lot_backends,
+        lot_summary=lot_summary,
+        lot_ids=REPORT_LOT_IDS,
+        key_columns=key_columns[:2],
+        measured=measured is not None,
+        models=models,
+        verdict_models=[b for b in models if b in decisions],
+        untrusted=UNTRUSTED,
+        samples=[
+            _sample_row(frame, results, i, key_columns, measured is not None, decisions, models) for i in shown.index
+        ],
+        n_not_cleared=int(not_cleared.sum()),
         n_rows=len(results),
         n_scored=int(results["status"].eq("ok").sum()) if "status" in results else len(results),
         max_samples=REPORT_MAX_SAMPLES,
     )
 
 
-def _printable(frame: pd.DataFrame) -> list[dict]:
-    """Rows for the template: missing values as empty cells, whole numbers with thousands separators."""
+def _decision_backends(results: pd.DataFrame, backends: list[str]) -> list[str]:
+    """The backends with verdicts, the joint one first when the results have it (the page passes the models)."""
+    named = [b for b in backends if b != JOINT and f"{b}_verdict" in results]
+    return [JOINT, *named] if f"{JOINT}_verdict" in results else named
+
+
+def _trusted(results: pd.DataFrame, backend: str, i: object) -> bool:
+    """False only for a spectrum the backend's domain check flagged (not for rows it did not score)."""
+    flag = results[f"{backend}_in_domain"].loc[i] if f"{backend}_in_domain" in results else True
+    return bool(pd.isna(flag) or flag)
+
+
+def _sample_row(
+    frame: pd.DataFrame,
+    results: pd.DataFrame,
+    i: object,
+    key_columns: list[str],
+    with_measured: bool,
+    decisions: list[str],
+    models: list[str],
+) -> dict:
+    """One not-cleared sample for the template: its id (and lot), the measured value, each verdict with its reason,
+    and each model's prediction and interval as text, or `trusted` False for a spectrum outside the domain."""
+    row: dict[str, object] = {"keys": [_cell(frame.at[i, c]) for c in key_columns[:2]]}
+    if with_measured:
+        row["measured"] = _cell(frame.at[i, MEASURED_COLUMN])
+    verdicts = {}
+    for backend in decisions:
+        verdict = str(results.at[i, f"{backend}_verdict"])
+        if backend == JOINT:
+            reason = _joint_reason(results, i, [b for b in decisions if b != JOINT], verdict)
+        else:
+            reason = results.at[i, f"{backend}_verdict_reason"] if f"{backend}_verdict_reason" in results else ""
+        verdicts[backend] = {"verdict": verdict, "reason": _cell(reason)}
+    row["verdicts"] = verdicts
+    predictions = {}
+    for backend in models:
+        ppb, low, high = (frame.get(f"{backend}_{key}") for key in ("ppb", "low_ppb", "high_ppb"))
+        interval = ""
+        if low is not None and high is not None and not (pd.isna(low.at[i]) or pd.isna(high.at[i])):
+            interval = f"{_cell(low.at[i])} – {_cell(high.at[i])}"
+        predictions[backend] = {"ppb": _cell(ppb.at[i]), "interval": interval, "trusted": _trusted(results, backend, i)}
+    row["predictions"] = predictions
+    return row
+
+
+def _joint_reason(results: pd.DataFrame, i: object, members: list[str], verdict: str) -> str:
+    """Why the joint verdict is what it is, from the models' own verdicts."""
+    if verdict in (BELOW, ABOVE):
+        return f"both models: {verdict}"
+    if verdict != SEND_TO_LAB:
+        return ""
+    reasons = []
+    for backend in members:
+        own = str(results.at[i, f"{backend}_verdict"])
+        if not _trusted(results, backend, i):
+            reasons.append(f"{backend.upper()}: outside its calibration domain, not trusted")
+        elif own == SEND_TO_LAB:
+            reasons.append(f"{backend.upper()} cannot tell")
+        elif own == "":
+            reasons.append(f"{backend.upper()} did not score it")
+    if reasons:
+        return "; ".join(reasons)
+    said = ", ".join(f"{b.upper()} {results.at[i, f'{b}_verdict']}" for b in members)
+    return f"the models disagree ({said})"
+
+
+def _lot_rows(
+    lots: pd.DataFrame | None, results: pd.DataFrame, key_columns: list[str]
+) -> tuple[list[dict], list[str], str]:
+    """The lot table as printed: per lot its name, sample count, each backend's lot verdict (the joint one first)
+    and the samples behind the first one's verdict, cut to a few ids; the backends; a one-line summary."""
+    if lots is None or lots.empty:
+        return [], [], ""
+    named = [c[: -len("_lot_verdict")] for c in lots.columns if c.endswith("_lot_verdict")]
+    backends = [JOINT, *(b for b in named if b != JOINT)] if JOINT in named else named
+    if not backends:
+        return (
+            [{"lot": _cell(r["lot"]), "samples": _cell(r["samples"]), "verdicts": []} for _, r in lots.iterrows()],
+            [],
+            "",
+        )
+    first = backends[0]
+    members = _lot_members(lots, results, key_columns, first)
     rows = []
-    for record in frame.astype(object).to_dict("records"):
-        rows.append({k: _cell(v) for k, v in record.items()})
-    return rows
+    for position, lot in lots.iterrows():
+        verdict = str(lot[f"{first}_lot_verdict"])
+        if members is not None:
+            deciding = _deciding(verdict, members[position])
+            decided_by = _id_list(deciding) if deciding else f"all {lot['samples']} below"
+        else:
+            decided_by = _shorter(str(lot[f"{first}_decided_by"]), verdict, lot, first)
+        rows.append(
+            {
+                "lot": _cell(lot["lot"]),
+                "samples": _cell(lot["samples"]),
+                "verdicts": [str(lot[f"{b}_lot_verdict"]) for b in backends],
+                "decided_by": decided_by,
+            }
+        )
+    tally = lots[f"{first}_lot_verdict"].value_counts()
+    parts = [f"{int(tally.get(v, 0)):,} {v.replace('_', ' ')}" for v in (BELOW, SEND_TO_LAB, ABOVE)]
+    summary = f"{len(lots):,} lot{'s' if len(lots) != 1 else ''}: {', '.join(parts)}"
+    return rows, backends, summary
+
+
+def _lot_members(
+    lots: pd.DataFrame, results: pd.DataFrame, key_columns: list[str], backend: str
+) -> dict[object, list[tuple[str, str]]] | None:
+    """Per row of `lots`, its samples' (id, verdict) from the results, grouped as screening.lot_table groups them;
+    None when the results have no lot column or do not give the lot table's lots."""
+    if len(key_columns) < 2 or f"{backend}_verdict" not in results:
+        return None
+    groups: dict[str, list[tuple[str, str]]] = {}
+    ids, lot_values = results[key_columns[0]].astype(str), results[key_columns[1]]
+    for sample, lot, verdict in zip(ids, lot_values, results[f"{backend}_verdict"].astype(str), strict=True):
+        if lot is not None and not pd.isna(lot) and str(lot).strip():
+            groups.setdefault(str(lot).strip(), []).append((sample, verdict))
+    out = {}
+    for position, lot in lots.iterrows():
+        found = groups.get(str(lot["lot"]))
+        if found is None or len(found) != lot["samples"]:
+            return None
+        out[position] = found
+    return out
+
+
+def _deciding(lot_verdict: str, members: list[tuple[str, str]]) -> list[str]:
+    """The samples behind a lot's verdict, as screening.lot_table picks them."""
+    if lot_verdict == ABOVE:
+        return [sample for sample, verdict in members if verdict == ABOVE]
+    if lot_verdict == SEND_TO_LAB:
+        return [sample for sample, verdict in members if verdict != BELOW]
+    return []
+
+
+def _id_list(ids: list[str], shown: int = REPORT_LOT_IDS) -> str:
+    """'a, b, c and 90 more'."""
+    text = ", ".join(ids[:shown])
+    return text + (f" and {len(ids) - shown:,} more" if len(ids) > shown else "")
+
+
+def _shorter(decided_by: str, verdict: str, lot: pd.Series, backend: str) -> str:
+    """The lot table's own "decided by" text cut to a few ids, its count from the lot's verdict counts."""
+    if verdict not in (ABOVE, SEND_TO_LAB):
+        return decided_by
+    listed = re.sub(r" and [\d,]+ more$", "", decided_by).split(", ")
+    total = lot[f"{backend}_{ABOVE}"] if verdict == ABOVE else lot["samples"] - lot[f"{backend}_{BELOW}"]
+    return _id_list(listed[:REPORT_LOT_IDS]) + (
+        f" and {int(total) - REPORT_LOT_IDS:,} more" if int(total) > REPORT_LOT_IDS else ""
+    )
 
 
 def _cell(value: object) -> object:
