@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
 from don_predictor.services.predict import MEASURED_COLUMN, in_results_order, neutralise_formulas, results_csv
-from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, verdict_counts
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, lot_table, verdict_counts
 
 PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
 RATIO = re.compile(r"[a-z]+_over_[a-z]+")  # Compare's tf_over_rf: one model's prediction over the other's
@@ -243,13 +243,17 @@ def _lot_rows(
             "",
         )
     first = backends[0]
-    members = _lot_members(lots, results, key_columns, first)
+    # The lots again from the results, naming fewer samples per lot (the lots file keeps the longer lists).
+    short = _short_lot_table(results, key_columns, backends)
+    if short is not None and short["lot"].tolist() != lots["lot"].astype(str).tolist():
+        short = None  # not the lots of these results: cut the lot table's own lists instead
+    if short is not None:
+        short.index = lots.index
     rows = []
     for position, lot in lots.iterrows():
         verdict = str(lot[f"{first}_lot_verdict"])
-        if members is not None:
-            deciding = _deciding(verdict, members[position])
-            decided_by = _id_list(deciding) if deciding else f"all {lot['samples']} below"
+        if short is not None:
+            decided_by = short.at[position, f"{first}_decided_by"]
         else:
             decided_by = _shorter(str(lot[f"{first}_decided_by"]), verdict, lot, first)
         rows.append(
@@ -266,34 +270,14 @@ def _lot_rows(
     return rows, backends, summary
 
 
-def _lot_members(
-    lots: pd.DataFrame, results: pd.DataFrame, key_columns: list[str], backend: str
-) -> dict[object, list[tuple[str, str]]] | None:
-    """Per row of `lots`, its samples' (id, verdict) from the results, grouped as screening.lot_table groups them;
-    None when the results have no lot column or do not give the lot table's lots."""
-    if len(key_columns) < 2 or f"{backend}_verdict" not in results:
+def _short_lot_table(results: pd.DataFrame, key_columns: list[str], backends: list[str]) -> pd.DataFrame | None:
+    """screening.lot_table of the results with REPORT_LOT_IDS samples named per lot; None when the results have no
+    lot column or no verdicts of these backends."""
+    if len(key_columns) < 2 or not all(f"{b}_verdict" in results for b in backends):
         return None
-    groups: dict[str, list[tuple[str, str]]] = {}
-    ids, lot_values = results[key_columns[0]].astype(str), results[key_columns[1]]
-    for sample, lot, verdict in zip(ids, lot_values, results[f"{backend}_verdict"].astype(str), strict=True):
-        if lot is not None and not pd.isna(lot) and str(lot).strip():
-            groups.setdefault(str(lot).strip(), []).append((sample, verdict))
-    out = {}
-    for position, lot in lots.iterrows():
-        found = groups.get(str(lot["lot"]))
-        if found is None or len(found) != lot["samples"]:
-            return None
-        out[position] = found
-    return out
-
-
-def _deciding(lot_verdict: str, members: list[tuple[str, str]]) -> list[str]:
-    """The samples behind a lot's verdict, as screening.lot_table picks them."""
-    if lot_verdict == ABOVE:
-        return [sample for sample, verdict in members if verdict == ABOVE]
-    if lot_verdict == SEND_TO_LAB:
-        return [sample for sample, verdict in members if verdict != BELOW]
-    return []
+    lots = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
+    verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
+    return lot_table(lots, results[key_columns[0]].astype(str).tolist(), verdicts, listed=REPORT_LOT_IDS)
 
 
 def _id_list(ids: list[str], shown: int = REPORT_LOT_IDS) -> str:

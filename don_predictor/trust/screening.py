@@ -189,10 +189,13 @@ def lot_verdict(verdicts: list[str]) -> str:
     return SEND_TO_LAB
 
 
-def lot_table(lots: list[str | None], ids: list[str], verdicts: dict[str, np.ndarray]) -> pd.DataFrame:
+def lot_table(
+    lots: list[str | None], ids: list[str], verdicts: dict[str, np.ndarray], listed: int = MAX_LISTED_SAMPLES
+) -> pd.DataFrame:
     """One row per lot (in order of first appearance): `lot`, `samples`, then per backend `<b>_lot_verdict`,
     counts `<b>_below`, `<b>_send_to_lab`, `<b>_above`, `<b>_not_scored`, and `<b>_decided_by`: the samples above
-    (an above lot), the samples not cleared (a send-to-lab lot), or "all N below". Rows without a lot are left out.
+    (an above lot), the samples not cleared (a send-to-lab lot), or "all N below", naming at most `listed` of
+    them. Rows without a lot are left out.
     """
     order: dict[str, list[int]] = {}
     for position, lot in enumerate(lots):
@@ -214,7 +217,7 @@ def lot_table(lots: list[str | None], ids: list[str], verdicts: dict[str, np.nda
                 deciding = [ids[p] for p, v in zip(positions, members, strict=True) if v != BELOW]
             else:
                 deciding = []
-            row[f"{backend}_decided_by"] = _sample_list(deciding) if deciding else f"all {len(positions)} below"
+            row[f"{backend}_decided_by"] = _sample_list(deciding, listed) if deciding else f"all {len(positions)} below"
         rows.append(row)
     return pd.DataFrame(rows, columns=_lot_columns(list(verdicts)))
 
@@ -227,9 +230,10 @@ def _lot_columns(backends: list[str]) -> list[str]:
     return columns
 
 
-def _sample_list(ids: list[str]) -> str:
-    shown = ", ".join(ids[:MAX_LISTED_SAMPLES])
-    return shown + (f" and {len(ids) - MAX_LISTED_SAMPLES} more" if len(ids) > MAX_LISTED_SAMPLES else "")
+def _sample_list(ids: list[str], listed: int) -> str:
+    """'a, b, c and 90 more'."""
+    shown = ", ".join(ids[:listed])
+    return shown + (f" and {len(ids) - listed:,} more" if len(ids) > listed else "")
 
 
 def joint_verdict(first: np.ndarray, second: np.ndarray) -> np.ndarray:
