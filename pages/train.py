@@ -3,7 +3,15 @@ import streamlit as st
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.login import can, explain_missing
 from don_predictor.ui.training_form import training_settings_form
-from don_predictor.ui.training_panels import current_job, job_progress, job_result, start_training, versions_panel
+from don_predictor.ui.training_panels import (
+    current_job,
+    job_progress,
+    job_result,
+    start_training,
+    training_elsewhere,
+    training_elsewhere_panel,
+    versions_panel,
+)
 from don_predictor.ui.upload import DEMO_CALIBRATION, read_or_report, spectra_upload, validation_report
 
 ensure_router()
@@ -11,7 +19,8 @@ st.title("Train new model versions")
 st.caption("A new version is a challenger: it is saved beside the active one, and you review it before activating.")
 
 job = current_job()
-busy = job is not None and job.running
+busy = (job is not None and job.running) or training_elsewhere() is not None
+training_elsewhere_panel()
 if not can("train"):
     explain_missing("train")
 else:

@@ -391,6 +391,11 @@ def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_m
         at = open_page(at, "pages/status.py")
         running = [i.value for i in at.info if "Running:" in i.value]
         assert running and "RF on cal.csv" in running[0] and "fold 2 of 5" in running[0], running
+        # Another user's session sees the running training and cannot start one, before uploading anything.
+        other = open_page(AppTest.from_file(APP, default_timeout=TIMEOUT), "pages/train.py")
+        assert any("was started" in i.value and "in another session" in i.value for i in other.info)
+        assert not any("Drop a calibration CSV" in i.value for i in other.info)
+        assert next(b for b in other.button if b.label == "Train").disabled
     finally:
         release.set()
     wait_for_job(at)

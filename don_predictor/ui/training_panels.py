@@ -9,7 +9,7 @@ import streamlit as st
 
 from don_predictor.config import BACKENDS
 from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
-from don_predictor.services.jobs import Job, JobBusyError, plain_reason, start_job
+from don_predictor.services.jobs import Job, JobBusyError, latest_job, plain_reason, start_job
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store import governance
 from don_predictor.store.registry import ModelVersion, RegistryError
@@ -31,6 +31,32 @@ class TrainingOutcome:
 
 def current_job() -> Job | None:
     return st.session_state.get(JOB_KEY)
+
+
+def training_elsewhere() -> Job | None:
+    """A training running for another session or another replica (one runs at a time): this page cannot start
+    one until it ends."""
+    job, own = latest_job(), current_job()
+    if job is None or not job.running or (own is not None and job.job_id == own.job_id):
+        return None
+    return job
+
+
+@st.fragment(run_every=2.0)
+def training_elsewhere_panel() -> None:
+    """Another session's training, followed until it ends; then the page runs again so Train can be pressed."""
+    job = training_elsewhere()
+    if job is None:
+        if st.session_state.pop(f"{JOB_KEY}_elsewhere", False):
+            st.rerun()
+        return
+    st.session_state[f"{JOB_KEY}_elsewhere"] = True
+    by = f" by {job.user}" if job.user else ""
+    st.info(
+        f"**Training {job.description or job.title}** was started{by} in another session: one training runs at a "
+        "time, so Train is available again when it ends (the Status page follows it too)."
+    )
+    st.progress(job.fraction, text=job.status_line())
 
 
 def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) -> bool:
