@@ -111,9 +111,10 @@ def test_awkward_but_readable_files_reach_a_clear_band_error(app, name, data, ex
     """These 5-band files are read; the 448-band model then refuses them by naming the bands, not by a traceback."""
     at = upload(app, "pages/rf.py", "rf_file", "awkward.csv", data)
     assert not at.exception, [e.message for e in at.exception]
-    assert any("does not fit the RandomForest model" in e.value and "missing '5'" in e.value for e in at.error), [
-        e.value for e in at.error
-    ]
+    assert any(
+        "does not fit the RandomForest model" in e.value and "missing '5'" in e.value and "rows was scored" in e.value
+        for e in at.error
+    ), [e.value for e in at.error]
     for fragment in expect.get("warnings", []):
         assert any(fragment in w.value for w in at.warning), [w.value for w in at.warning]
     assert_no_server_path(at)

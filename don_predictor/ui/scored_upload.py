@@ -46,7 +46,7 @@ def score_and_record(
             results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
             thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb, upload.sha256)
     except BandMismatchError as error:
-        st.error(f"**{upload.name}** does not fit {models}: {error}")
+        st.error(f"**{upload.name}** does not fit {models}: {error}. None of its {table.n_rows:,} rows was scored.")
         return None
     except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
         st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")
