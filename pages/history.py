@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, time, timedelta
 
 import plotly.express as px
@@ -11,6 +12,30 @@ from don_predictor.store.history.store import count_runs
 from don_predictor.ui.frame import ensure_router
 
 PAGE_SIZE = 50  # runs per page: the table, the run picker and the plot over time
+RUN_COLUMNS = [  # what a reader scans first: when, which file, where from, against what, how many rows, by which models
+    "created_utc",
+    "file_name",
+    "source",
+    "limit_key",
+    "rows_read",
+    "rows_scored",
+    "rows_rejected",
+    "model_versions",
+    "user",
+    "run_id",
+]
+
+
+def readable_runs(runs):
+    """The runs as listed: model versions as 'RF 2026…, TF 2026…' (stored as JSON), no user as a dash."""
+    shown = runs[[c for c in RUN_COLUMNS if c in runs]].copy()
+    shown["model_versions"] = [
+        ", ".join(f"{backend.upper()} {version}" for backend, version in json.loads(versions).items())
+        for versions in runs["model_versions"]
+    ]
+    shown["user"] = runs["user"].fillna("—")
+    return shown
+
 
 ensure_router()
 st.title("Prediction history")
@@ -60,10 +85,19 @@ runs["created_utc"] = runs["created_utc"].dt.strftime("%Y-%m-%d %H:%M:%S")
 first = (page - 1) * PAGE_SIZE + 1
 st.caption(f"Runs {first:,}–{first + len(runs) - 1:,} of {total:,}, newest first (page {page:,} of {pages:,}).")
 st.dataframe(
-    runs.drop(columns=["file_sha256"]),
+    readable_runs(runs),
     hide_index=True,
     width="stretch",
-    column_config={"created_utc": st.column_config.TextColumn("time (UTC)")},
+    column_config={
+        "created_utc": st.column_config.TextColumn("time (UTC)"),
+        "file_name": st.column_config.TextColumn("file"),
+        "limit_key": st.column_config.TextColumn("limit"),
+        "rows_read": st.column_config.NumberColumn("rows", format="%d"),
+        "rows_scored": st.column_config.NumberColumn("scored", format="%d"),
+        "rows_rejected": st.column_config.NumberColumn("not scored", format="%d"),
+        "model_versions": st.column_config.TextColumn("model versions"),
+        "run_id": st.column_config.TextColumn("run id"),
+    },
 )
 labels = runs["created_utc"] + " · " + runs["file_name"].fillna("(no name)").astype(str) + " · " + runs["source"]
 labels = dict(zip(runs["run_id"], labels, strict=True))

@@ -426,6 +426,9 @@ def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models,
     at = open_page(at, "pages/history.py")  # the run is listed, and its rows shown as scored
     (listed,) = [df.value for df in at.dataframe if "run_id" in df.value.columns]
     assert listed["run_id"].tolist() == [run["run_id"]] and listed["file_name"].tolist() == ["demo_upload.csv"]
+    assert list(listed.columns[:2]) == ["created_utc", "file_name"]  # when and which file first, the id last
+    assert listed["model_versions"].iloc[0].startswith("RF ") and ", TF " in listed["model_versions"].iloc[0]
+    assert listed["user"].tolist() == ["—"]  # no login here: a dash, not None
     (shown,) = [df.value for df in at.dataframe if "sample_id" in df.value.columns]
     assert shown["sample_id"].tolist() == rows["sample_id"].tolist()
 

@@ -125,3 +125,25 @@ def test_live_performance_without_intervals_has_no_coverage(tmp_path):
     record_run(db, frame, "hsi_id", RunInfo("compare", {"rf": "v1"}, "x.csv", "abc"))
     live = drift.live_performance(results_since(db, datetime.now(UTC) - timedelta(days=1)), "D")
     assert live["mae_ppb"].tolist() == [55.0] and live["coverage"].isna().all()
+
+
+def test_monitoring_charts_draw_one_full_bar_per_period_in_every_panel():
+    table = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2026-11-28", "2026-11-28"]),
+            "backend": ["rf", "tf"],
+            "rows": [120, 120],
+            "out_of_domain": [0.02, 1.0],
+            "below": [0.5, 0.0],
+            "send_to_lab": [0.4, 1.0],
+            "above": [0.1, 0.0],
+        }
+    )
+    verdicts = monitoring.verdict_chart(table)
+    assert {a.text for a in verdicts.layout.annotations} == {"RF", "TF"}
+    axes = [verdicts.layout[name] for name in verdicts.layout if name.startswith("yaxis")]
+    assert len(axes) == 2 and all(axis.tickformat == ".0%" for axis in axes)  # the second panel too
+    assert all(verdicts.layout[n].type == "category" for n in verdicts.layout if n.startswith("xaxis"))
+    assert {x for trace in verdicts.data for x in trace.x} == {"2026-11-28"}
+    share = monitoring.share_chart(table, "out_of_domain", "out of domain")
+    assert share.layout.xaxis.type == "category" and list(share.layout.yaxis.range) == [0, 1.05]

@@ -84,16 +84,35 @@ def cv_reference(models_dir: str | Path, backend: str, version: str) -> dict[str
 
 
 def share_chart(table: pd.DataFrame, column: str, title: str) -> go.Figure:
-    figure = px.line(table, x="period", y=column, color="backend", markers=True)
-    figure.update_layout(yaxis_title=title, yaxis_tickformat=".0%", height=300, margin={"t": 30})
+    figure = px.line(_labelled(table), x="period", y=column, color="backend", markers=True, hover_data=["rows"])
+    figure.update_layout(yaxis_title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=300)
+    figure.update_layout(margin={"t": 30})
+    figure.update_xaxes(type="category", title=None)  # one point per period, evenly spaced, not a time line
     return figure
 
 
 def verdict_chart(table: pd.DataFrame) -> go.Figure:
-    long = table.melt(["period", "backend"], ["below", "send_to_lab", "above"], "verdict", "share")
-    figure = px.bar(long, x="period", y="share", color="verdict", facet_row="backend", barmode="stack")
-    figure.update_layout(yaxis_tickformat=".0%", height=220 + 140 * table["backend"].nunique(), margin={"t": 30})
+    long = _labelled(table).melt(["period", "backend", "rows"], ["below", "send_to_lab", "above"], "verdict", "share")
+    figure = px.bar(
+        long,
+        x="period",
+        y="share",
+        color="verdict",
+        facet_row="backend",
+        barmode="stack",
+        hover_data=["rows"],
+        color_discrete_map={"below": "#2e7d32", "send_to_lab": "#f9a825", "above": "#c62828"},
+    )
+    figure.update_layout(height=220 + 140 * table["backend"].nunique(), margin={"t": 30})
+    figure.update_yaxes(tickformat=".0%", range=[0, 1], title=None)  # every panel, not only the first
+    figure.update_xaxes(type="category", title=None)  # a bar per period as wide as the panel allows
+    figure.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1].upper()))  # "RF", not "backend=rf"
     return figure
+
+
+def _labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """The periods as text ('2026-11-28'): a category axis draws one full-width bar or point per period."""
+    return table.assign(period=pd.to_datetime(table["period"]).dt.strftime("%Y-%m-%d"))
 
 
 def predictions_vs_calibration(rows: pd.DataFrame, reference: d.Reference) -> go.Figure:
