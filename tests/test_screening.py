@@ -47,6 +47,9 @@ def test_thresholds_are_the_exact_finite_sample_ranks():
     v = conformal_verdicts(np.array([1.0, 1.999, 2.0, 500.0, 1057.0, 1057.5, np.nan]), np.ones(7, bool), t)
     assert v.verdict.tolist() == [BELOW, BELOW, SEND_TO_LAB, SEND_TO_LAB, SEND_TO_LAB, ABOVE, ""]
     assert v.reason[-1] == "" and "under" in v.reason[0] and "over" in v.reason[5]
+    # A reason read on its own (a results file) names the limit and the risk it was decided at.
+    assert v.reason[0] == "score under 2 ppb: below 1,000 ppb, false-compliant ≤ 5%"
+    assert v.reason[5] == "score over 1,057 ppb: above 1,000 ppb, false-suspect ≤ 5%"
 
 
 def test_with_exactly_the_positives_needed_one_rank_clears():

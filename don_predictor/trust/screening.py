@@ -145,10 +145,17 @@ def conformal_verdicts(score_ppb: np.ndarray, in_domain: np.ndarray, thresholds:
             f"{thresholds.needed_above} needed)"
         )
     conflict = below & above  # both cut-offs crossed: the calibration cannot order this sample
+    # Each reason names the limit and the risk it was decided at: a results file read on its own still says so.
+    limit, risk = f"{thresholds.limit_ppb:,.0f} ppb", thresholds.risk
     verdict[below & ~conflict] = BELOW
-    reason[below & ~conflict] = f"score under {thresholds.below_under_ppb or 0:,.0f} ppb"
+    reason[below & ~conflict] = (
+        f"score under {thresholds.below_under_ppb or 0:,.0f} ppb: below {limit}, "
+        f"false-compliant ≤ {risk.false_compliant:.0%}"
+    )
     verdict[above & ~conflict] = ABOVE
-    reason[above & ~conflict] = f"score over {thresholds.above_over_ppb or 0:,.0f} ppb"
+    reason[above & ~conflict] = (
+        f"score over {thresholds.above_over_ppb or 0:,.0f} ppb: above {limit}, false-suspect ≤ {risk.false_suspect:.0%}"
+    )
     verdict[conflict] = SEND_TO_LAB
     reason[conflict] = "both thresholds crossed: the calibration cannot tell"
     verdict[~trusted] = SEND_TO_LAB
