@@ -367,6 +367,35 @@ def test_too_few_usable_rows_are_refused_on_the_page_before_any_job(app_with_mod
     assert latest_job() is before  # nothing started
 
 
+def test_the_progress_bar_gives_each_backend_its_share_of_time(app_with_models, demo_calibration, monkeypatch):
+    import threading
+
+    import don_predictor.ui.training_panels as panels
+    from don_predictor.services.jobs import latest_job
+
+    release, halfway = threading.Event(), threading.Event()
+
+    def fake_training(table, backend, registry, *, progress, **kwargs):
+        progress(1.0 if backend == "rf" else 0.5, "fitting")
+        if backend == "tf":
+            halfway.set()
+            release.wait(timeout=120)
+        raise RuntimeError("stopped by the test")
+
+    monkeypatch.setattr(panels, "train_and_register", fake_training)
+    at = app_with_models
+    at.run()
+    start_training_on_page(at, small_calibration(demo_calibration), ["rf", "tf"], cv_repeats=1)
+    try:
+        assert halfway.wait(timeout=60)
+        job = latest_job()
+        # RF done is a quarter of the bar (TF trains about three times as long); TF halfway adds 3/8.
+        assert job.fraction == 0.25 + 0.5 * 0.75 and job.message == "TF fitting"
+    finally:
+        release.set()
+    wait_for_job(at)
+
+
 def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_models, demo_calibration, monkeypatch):
     import threading
 
