@@ -4,6 +4,7 @@ from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.login import can, explain_missing
 from don_predictor.ui.training_form import training_settings_form
 from don_predictor.ui.training_panels import (
+    blocks_training,
     current_job,
     job_progress,
     job_result,
@@ -19,7 +20,7 @@ st.title("Train new model versions")
 st.caption("A new version is a challenger: it is saved beside the active one, and you review it before activating.")
 
 job = current_job()
-busy = (job is not None and job.running) or training_elsewhere() is not None
+busy = (job is not None and job.running) or blocks_training(training_elsewhere())
 training_elsewhere_panel()
 if not can("train"):
     explain_missing("train")

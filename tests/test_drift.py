@@ -147,3 +147,9 @@ def test_monitoring_charts_draw_one_full_bar_per_period_in_every_panel():
     assert {x for trace in verdicts.data for x in trace.x} == {"2026-11-28"}
     share = monitoring.share_chart(table, "out_of_domain", "out of domain")
     assert share.layout.xaxis.type == "category" and list(share.layout.yaxis.range) == [0, 1.05]
+    # A day only one model had, listed after the other days: the axis still runs in date order.
+    later = pd.concat([table, table.iloc[[1]].assign(period=pd.Timestamp("2026-11-27"))], ignore_index=True)
+    for figure in (monitoring.verdict_chart(later), monitoring.share_chart(later, "out_of_domain", "")):
+        axes = [figure.layout[n] for n in figure.layout if n.startswith("xaxis")]
+        assert all(axis.categoryorder == "category ascending" for axis in axes)
+        assert sorted({x for trace in figure.data for x in trace.x}) == ["2026-11-27", "2026-11-28"]

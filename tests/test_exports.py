@@ -113,7 +113,7 @@ def test_report_lists_the_samples_not_cleared_and_escapes_upload_text():
     lots = lot_table(results["lot"].tolist(), results["sample_id"].tolist(), {"rf": results["rf_verdict"].to_numpy()})
     html = exports.report_html(results, lots, METADATA, ["rf"], measured=np.array([480, 7000, 1600, 10, 0, 900.0]))
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "Samples not cleared (3)" in html  # above, send_to_lab, send_to_lab; the cleared and unscored are not
+    assert "Samples not cleared (4)" in html  # above, send_to_lab, not scored, send_to_lab; the cleared are not
     section = html[html.index("Samples not cleared") :]
     assert "a6" in section and ">a1<" not in section and ">a4<" not in section
     assert "EU unprocessed maize (1,750 ppb)" in html and "20261128-120000-abc" in html
@@ -212,8 +212,8 @@ def test_compare_report_puts_the_both_decision_first_and_lists_what_it_does_not_
     assert _header_cells(html, "<h2>Lots")[:3] == ["Lot", "Samples", "BOTH"]
     assert "both_lot_verdict" not in html and "both_decided_by" not in html
     assert _header_cells(html, "Samples not cleared")[:3] == ["Sample", "Lot", "BOTH"]
-    # a1: RF clears it, TF cannot tell; a4: both clear it; a5: not scored
-    assert "Samples not cleared (4)" in html
+    # a1: RF clears it, TF cannot tell (listed); a4: both clear it (not listed); a5: not scored (listed)
+    assert "Samples not cleared (5)" in html
     assert (
         ">a1<" in html[html.index("Samples not cleared") :] and ">a4<" not in html[html.index("Samples not cleared") :]
     )
@@ -267,11 +267,32 @@ def test_the_lot_table_starts_with_a_summary_and_names_only_a_few_samples_a_lot(
     assert "@media print" in html and "width: 100%" in html
 
 
-def test_a_lot_table_without_lots_in_the_results_is_cut_from_its_own_text():
+def test_a_lot_table_without_lots_in_the_results_keeps_its_own_lists():
     results, lots = big_lots()
     html = exports.report_html(results.drop(columns="lot"), lots, METADATA, ["rf"])
-    members = [f"S{i:05d}" for i in range(3, 5000, 50) if i % 7 != 0]
-    assert f">{', '.join(members[:3])} and {len(members) - 3} more<" in html
+    assert f">{lots['rf_decided_by'].iloc[3]}<" in html  # the lots file's own list, as it is
+
+
+def test_rows_that_were_not_scored_are_listed_among_the_samples_to_act_on():
+    html = exports.report_html(hand_made_results(), None, METADATA, ["rf"])
+    # a1 and a4 are below; a5 was not scored: it needs a rescan or a lab test, like the send_to_lab ones.
+    listed = html[html.index("Samples not cleared") :]
+    assert "Samples not cleared (4)" in html
+    assert ">a5<" in listed and "not scored" in listed and "missing value in band 400 nm" in listed
+    assert ">a1<" not in listed and ">a4<" not in listed
+
+    nothing_scored = hand_made_results().assign(rf_verdict="", rf_ppb=np.nan, status="bad row")
+    html = exports.report_html(nothing_scored, None, METADATA, ["rf"])
+    assert "Samples not cleared (6)" in html and "Every scored sample was cleared" not in html
+
+
+def test_the_report_shows_the_measured_value_when_the_upload_names_a_column_measured_ppb():
+    results = hand_made_results().rename(columns={"sample_id": "measured_ppb"})  # the file's id column
+    measured = np.array([100.0, 7000.0, 1200.0, 15.0, np.nan, 900.0])
+    html = exports.report_html(results, None, METADATA, ["rf"], measured)
+    row_a6 = html[html.index(">a6<") :].split("</tr>")[0]
+    assert ">900<" in row_a6  # the measured value, not the id again
+    assert "input_measured_ppb" in exports.export_frame(results, measured).columns
 
 
 def test_the_ratio_of_the_two_models_is_saved_to_two_decimals():

@@ -116,3 +116,12 @@ def test_progress_only_moves_forward_and_the_estimate_waits_for_enough_work():
 )
 def test_durations_read_plainly(seconds, text):
     assert jobs.format_duration(seconds) == text
+
+
+def test_only_a_job_of_this_app_blocks_the_train_button():
+    # Jobs run one at a time per process; across replicas, one per backend (start_job refuses only that backend).
+    from don_predictor.ui.training_panels import blocks_training
+
+    assert blocks_training(jobs.Job("training")) is True  # another session of this process
+    assert blocks_training(jobs.Job("training", owner="replica-b:4242")) is False  # another replica's RF job
+    assert blocks_training(None) is False

@@ -24,6 +24,7 @@ REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samp
 JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
 REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lot CSV names more
 UNTRUSTED = "not trusted (outside the domain)"
+NOT_SCORED = "not scored"
 
 
 def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> pd.DataFrame:
@@ -42,9 +43,14 @@ def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> p
             out[name] = out[name].round(RATIO_DECIMALS)
     if measured is not None:
         at = out.columns.get_loc("status") + 1 if "status" in out else len(out.columns)
-        name = MEASURED_COLUMN if MEASURED_COLUMN not in out else f"input_{MEASURED_COLUMN}"
-        out.insert(at, name, pd.array(np.round(measured), dtype="Float64").astype("Int64"))
+        out.insert(at, measured_column(results), pd.array(np.round(measured), dtype="Float64").astype("Int64"))
     return out
+
+
+def measured_column(results: pd.DataFrame) -> str:
+    """The name the measured value gets in a saved file: `measured_ppb`, or `input_measured_ppb` when the upload
+    already has a column of that name (it then is the file's own id or text column)."""
+    return MEASURED_COLUMN if MEASURED_COLUMN not in results else f"input_{MEASURED_COLUMN}"
 
 
 def history_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +135,8 @@ def report_html(
     frame = export_frame(results, measured)
     not_cleared = pd.Series(False, index=results.index)
     for backend in [JOINT] if JOINT in decisions else decisions:  # the joint decision is the one to act on
-        not_cleared |= results[f"{backend}_verdict"].isin([ABOVE, SEND_TO_LAB])
+        # above, send_to_lab, or not scored (an empty verdict): each needs someone to act on it
+        not_cleared |= ~results[f"{backend}_verdict"].fillna("").eq(BELOW)
     # The id column and, with lots, the lot column come before `status` (see predict.predict_table).
     key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
     models = [b for b in backends if b != JOINT and f"{b}_ppb" in frame]
@@ -185,10 +192,13 @@ def _sample_row(
     and each model's prediction and interval as text, or `trusted` False for a spectrum outside the domain."""
     row: dict[str, object] = {"keys": [_cell(frame.at[i, c]) for c in key_columns[:2]]}
     if with_measured:
-        row["measured"] = _cell(frame.at[i, MEASURED_COLUMN])
+        row["measured"] = _cell(frame.at[i, measured_column(results)])
     verdicts = {}
     for backend in decisions:
-        verdict = str(results.at[i, f"{backend}_verdict"])
+        verdict = str(results.at[i, f"{backend}_verdict"] or "")
+        if verdict in ("", "nan", "None"):  # the row was not scored: what to do is in its status
+            verdicts[backend] = {"verdict": NOT_SCORED, "reason": _cell(results.at[i, "status"])}
+            continue
         if backend == JOINT:
             reason = _joint_reason(results, i, [b for b in decisions if b != JOINT], verdict)
         else:
@@ -246,16 +256,13 @@ def _lot_rows(
     # The lots again from the results, naming fewer samples per lot (the lots file keeps the longer lists).
     short = _short_lot_table(results, key_columns, backends)
     if short is not None and short["lot"].tolist() != lots["lot"].astype(str).tolist():
-        short = None  # not the lots of these results: cut the lot table's own lists instead
+        short = None  # not the lots of these results: the lot table's own lists instead
     if short is not None:
         short.index = lots.index
     rows = []
     for position, lot in lots.iterrows():
-        verdict = str(lot[f"{first}_lot_verdict"])
-        if short is not None:
-            decided_by = short.at[position, f"{first}_decided_by"]
-        else:
-            decided_by = _shorter(str(lot[f"{first}_decided_by"]), verdict, lot, first)
+        # the report's shorter list when the results give these lots; else the lot table's own
+        decided_by = short.at[position, f"{first}_decided_by"] if short is not None else lot[f"{first}_decided_by"]
         rows.append(
             {
                 "lot": _cell(lot["lot"]),
@@ -278,23 +285,6 @@ def _short_lot_table(results: pd.DataFrame, key_columns: list[str], backends: li
     lots = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
     verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
     return lot_table(lots, results[key_columns[0]].astype(str).tolist(), verdicts, listed=REPORT_LOT_IDS)
-
-
-def _id_list(ids: list[str], shown: int = REPORT_LOT_IDS) -> str:
-    """'a, b, c and 90 more'."""
-    text = ", ".join(ids[:shown])
-    return text + (f" and {len(ids) - shown:,} more" if len(ids) > shown else "")
-
-
-def _shorter(decided_by: str, verdict: str, lot: pd.Series, backend: str) -> str:
-    """The lot table's own "decided by" text cut to a few ids, its count from the lot's verdict counts."""
-    if verdict not in (ABOVE, SEND_TO_LAB):
-        return decided_by
-    listed = re.sub(r" and [\d,]+ more$", "", decided_by).split(", ")
-    total = lot[f"{backend}_{ABOVE}"] if verdict == ABOVE else lot["samples"] - lot[f"{backend}_{BELOW}"]
-    return _id_list(listed[:REPORT_LOT_IDS]) + (
-        f" and {int(total) - REPORT_LOT_IDS:,} more" if int(total) > REPORT_LOT_IDS else ""
-    )
 
 
 def _cell(value: object) -> object:

@@ -89,9 +89,11 @@ def rejection_reason(status: str) -> str:
     return "other"
 
 
-def observe_scoring(results: pd.DataFrame, backends: list[str] | dict, source: str, seconds: float) -> None:
-    """One scored upload: its rows by backend and verdict, rejected rows by reason, domain shares, latency."""
-    SCORING_SECONDS.labels(source).observe(seconds)
+def observe_scoring(results: pd.DataFrame, backends: list[str] | dict, source: str, seconds: float | None) -> None:
+    """One scored upload: its rows by backend and verdict, rejected rows by reason, domain shares, latency (None:
+    the scores were reused, nothing ran to time)."""
+    if seconds is not None:
+        SCORING_SECONDS.labels(source).observe(seconds)
     LAST_PREDICTION.set(time.time())
     ok = results["status"] == "ok"
     for status, count in results.loc[~ok, "status"].map(rejection_reason).value_counts().items():

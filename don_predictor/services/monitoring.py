@@ -87,7 +87,8 @@ def share_chart(table: pd.DataFrame, column: str, title: str) -> go.Figure:
     figure = px.line(_labelled(table), x="period", y=column, color="backend", markers=True, hover_data=["rows"])
     figure.update_layout(yaxis_title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=300)
     figure.update_layout(margin={"t": 30})
-    figure.update_xaxes(type="category", title=None)  # one point per period, evenly spaced, not a time line
+    # One point per period, evenly spaced, in date order (ISO dates sort as text) whichever model had it first.
+    figure.update_xaxes(type="category", categoryorder="category ascending", title=None)
     return figure
 
 
@@ -105,7 +106,7 @@ def verdict_chart(table: pd.DataFrame) -> go.Figure:
     )
     figure.update_layout(height=220 + 140 * table["backend"].nunique(), margin={"t": 30})
     figure.update_yaxes(tickformat=".0%", range=[0, 1], title=None)  # every panel, not only the first
-    figure.update_xaxes(type="category", title=None)  # a bar per period as wide as the panel allows
+    figure.update_xaxes(type="category", categoryorder="category ascending", title=None)  # full-width bars
     figure.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1].upper()))  # "RF", not "backend=rf"
     return figure
 

@@ -16,11 +16,12 @@ def record_scored_run(
     results: pd.DataFrame,
     id_column: str,
     info: RunInfo,
-    seconds: float,
+    seconds: float | None,
     measured: pd.Series | None = None,
 ) -> str:
     """Store the run and its rows; count it in the metrics; log it. Returns the run id. A history that cannot be
-    written raises (the caller decides whether that stops it)."""
+    written raises (the caller decides whether that stops it). `seconds` None: the scores were reused (a page's
+    kept scores at another limit), so no scoring time is observed."""
     versions = info.model_versions
     metrics.observe_scoring(results, list(versions), info.source, seconds)
     try:

@@ -420,11 +420,14 @@ def _parse_as(
 
 
 def _band_block(parsed: pa.Table, band_names: list[str]) -> np.ndarray:
-    """The float64 band columns as one rows x bands array in C order, in one copy (missing values as NaN)."""
-    if parsed.num_rows == 0:
-        return np.empty((0, len(band_names)))
-    columns = parsed.select(list(band_names)).combine_chunks().to_batches()[0]
-    return np.asarray(columns.to_tensor(null_to_nan=True, row_major=True))
+    """The float64 band columns as one rows x bands array in C order (missing values as NaN), filled record batch
+    by record batch: no combined copy of the whole table beside it."""
+    block = np.empty((parsed.num_rows, len(band_names)))
+    start = 0
+    for batch in parsed.select(list(band_names)).to_batches():
+        block[start : start + batch.num_rows] = batch.to_tensor(null_to_nan=True, row_major=True)
+        start += batch.num_rows
+    return block
 
 
 def _refuse_values_over_several_lines(parsed: pa.Table, invalid_rows: dict[int, str]) -> None:

@@ -52,7 +52,12 @@ class Risk:
 
     @property
     def label(self) -> str:
-        return f"false-compliant ≤ {self.false_compliant:.0%}, false-suspect ≤ {self.false_suspect:.0%}"
+        return f"false-compliant ≤ {percent(self.false_compliant)}, false-suspect ≤ {percent(self.false_suspect)}"
+
+
+def percent(rate: float) -> str:
+    """A rate as a percentage with the digits it has: 5%, 2.5%, 0.1% (never rounded to another bound)."""
+    return f"{rate * 100:g}%"
 
 
 DEFAULT_RISK = Risk()
@@ -82,13 +87,13 @@ class Thresholds:
         out = []
         if self.below_under_ppb is None:
             out.append(
-                f"no sample can be cleared below {self.limit_ppb:,.0f} ppb at a {self.risk.false_compliant:.0%} "
+                f"no sample can be cleared below {self.limit_ppb:,.0f} ppb at a {percent(self.risk.false_compliant)} "
                 f"false-compliant rate: the calibration data holds {self.n_above} samples above that limit and "
                 f"needs at least {self.needed_above}"
             )
         if self.above_over_ppb is None:
             out.append(
-                f"no sample can be called above {self.limit_ppb:,.0f} ppb at a {self.risk.false_suspect:.0%} "
+                f"no sample can be called above {self.limit_ppb:,.0f} ppb at a {percent(self.risk.false_suspect)} "
                 f"false-suspect rate: the calibration data holds {self.n_below} samples at or below that limit and "
                 f"needs at least {self.needed_below}"
             )
@@ -150,11 +155,12 @@ def conformal_verdicts(score_ppb: np.ndarray, in_domain: np.ndarray, thresholds:
     verdict[below & ~conflict] = BELOW
     reason[below & ~conflict] = (
         f"score under {thresholds.below_under_ppb or 0:,.0f} ppb: below {limit}, "
-        f"false-compliant ≤ {risk.false_compliant:.0%}"
+        f"false-compliant ≤ {percent(risk.false_compliant)}"
     )
     verdict[above & ~conflict] = ABOVE
     reason[above & ~conflict] = (
-        f"score over {thresholds.above_over_ppb or 0:,.0f} ppb: above {limit}, false-suspect ≤ {risk.false_suspect:.0%}"
+        f"score over {thresholds.above_over_ppb or 0:,.0f} ppb: above {limit}, "
+        f"false-suspect ≤ {percent(risk.false_suspect)}"
     )
     verdict[conflict] = SEND_TO_LAB
     reason[conflict] = "both thresholds crossed: the calibration cannot tell"

@@ -23,7 +23,7 @@ def record_scoring(
     versions: dict[str, str],
     limit: Limit,
     source: str,
-    seconds: float,
+    seconds: float | None,
 ) -> None:
     sha256 = upload.sha256
     key = (source, sha256, tuple(sorted(versions.items())), limit.key)

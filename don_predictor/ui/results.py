@@ -18,6 +18,7 @@ from don_predictor.trust.screening import (
     BELOW,
     SEND_TO_LAB,
     Thresholds,
+    percent,
     trusted_ppb,
     trusted_rows,
     verdict_counts,
@@ -271,7 +272,7 @@ INTERVALS_AND_VERDICTS = (
     "**Intervals and verdicts.** The interval (low – high) is for the number: the range that holds the true value "
     "for about 90 % of samples. The verdict comes from the screening engine: it compares the prediction with "
     "thresholds calibrated on the model's cross-validated predictions of its training samples, so that at most "
-    "{alpha:.0%} of truly-above samples are cleared (`below`) and at most {beta:.0%} of truly-below ones are called "
+    "{alpha} of truly-above samples are cleared (`below`) and at most {beta} of truly-below ones are called "
     "`above`. A `below` sample's interval may still reach over the limit: the guarantee is about how many "
     "contaminated samples get cleared, not about each interval. `send_to_lab`: confirm with a reference method."
 )
@@ -345,7 +346,7 @@ def verdict_summary(
             "send_to_lab. A large baseline value on many rows usually means the instrument's white or dark "
             "reference needs redoing."
         )
-    st.caption(INTERVALS_AND_VERDICTS.format(alpha=risk.false_compliant, beta=risk.false_suspect))
+    st.caption(INTERVALS_AND_VERDICTS.format(alpha=percent(risk.false_compliant), beta=percent(risk.false_suspect)))
 
 
 def trust_columns(results: pd.DataFrame, backend: str) -> dict[str, np.ndarray]:

@@ -52,7 +52,9 @@ def score_and_record(
         st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")
         return None
     seconds = time.perf_counter() - started
-    record_scoring(results, id_column_name(table), upload, dict(versions_key), limit, source, seconds)
+    record_scoring(
+        results, id_column_name(table), upload, dict(versions_key), limit, source, None if reused else seconds
+    )
     if reused:  # the time of a cache hit is not a scoring time
         st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")
     else:

@@ -37,12 +37,17 @@ def current_job() -> Job | None:
 
 
 def training_elsewhere() -> Job | None:
-    """A training running for another session or another replica (one runs at a time): this page cannot start
-    one until it ends."""
+    """A training running for another session of this app or on another replica."""
     job, own = latest_job(), current_job()
     if job is None or not job.running or (own is not None and job.job_id == own.job_id):
         return None
     return job
+
+
+def blocks_training(job: Job | None) -> bool:
+    """Whether that job keeps this app from starting one: jobs run one at a time per process, and per backend across
+    replicas (jobs.start_job), so only this process's own job blocks before the models are chosen."""
+    return job is not None and job.owner is None
 
 
 @st.fragment(run_every=2.0)
@@ -55,10 +60,12 @@ def training_elsewhere_panel() -> None:
         return
     st.session_state[f"{JOB_KEY}_elsewhere"] = True
     by = f" by {job.user}" if job.user else ""
-    st.info(
-        f"**Training {job.description or job.title}** was started{by} in another session: one training runs at a "
-        "time, so Train is available again when it ends (the Status page follows it too)."
-    )
+    if blocks_training(job):
+        rule = "one training runs at a time in this app, so Train is available again when it ends"
+    else:  # start_job refuses only a backend that replica is training
+        rule = "a training of the same model waits until it ends; another model can be trained meanwhile"
+    where = "in another session" if job.owner is None else f"on another replica ({job.owner})"
+    st.info(f"**Training {job.description or job.title}** was started{by} {where}: {rule} (see also the Status page).")
     st.progress(job.fraction, text=job.status_line())
 
 
