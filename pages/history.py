@@ -12,6 +12,7 @@ from don_predictor.store.history.store import count_runs
 from don_predictor.ui.frame import ensure_router
 
 PAGE_SIZE = 50  # runs per page: the table, the run picker and the plot over time
+POINTS_PER_RUN = 200  # samples of each run in the plot over time (evenly spaced): the browser stays quick
 RUN_COLUMNS = [  # what a reader scans first: when, which file, where from, against what, how many rows, by which models
     "created_utc",
     "file_name",
@@ -104,7 +105,7 @@ labels = dict(zip(runs["run_id"], labels, strict=True))
 run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__)  # one lookup per option, no frame copies
 try:
     rows = run_rows(db, run_id)
-    points = predictions_over_time(db, runs["run_id"].tolist())
+    points = predictions_over_time(db, runs["run_id"].tolist(), per_run=POINTS_PER_RUN)
 except HistoryError as error:
     st.error(str(error))
     st.stop()
@@ -118,7 +119,7 @@ st.download_button(  # the same columns, rounding and true/false as the page's o
 )
 
 st.subheader("Predictions over time")
-st.caption("The runs on this page.")
+st.caption(f"The runs on this page; of a big run, about {POINTS_PER_RUN} samples evenly spaced through its file.")
 if not points.empty:
     points["ppb"] = points["ppb"].clip(lower=1.0)  # zeros cannot sit on a log axis
     figure = px.strip(points, x="time", y="ppb", color="model", log_y=True, hover_data=["sample_id"])

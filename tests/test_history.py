@@ -397,3 +397,12 @@ def test_a_file_screened_again_by_the_same_models_counts_once_in_the_monitoring_
     window = results_since(db, datetime.now(UTC) - timedelta(hours=1))
     assert sorted(window["run_id"].unique()) == sorted([newest, other_model])
     assert (window.loc[window["run_id"] == newest, "verdict"] == "above").all()
+
+
+def test_a_big_run_gives_evenly_spaced_points_for_the_plot(db):
+    big = record_run(db, results_frame(1000), "hsi_id", INFO)
+    small = record_run(db, results_frame(50, seed=1), "hsi_id", INFO)
+    rf = predictions_over_time(db, [big], per_run=100).query("model == 'RF'")
+    assert sorted(rf["sample_id"], key=lambda i: int(i[1:])) == [f"s{k}" for k in range(0, 1000, 10)]
+    assert len(predictions_over_time(db, [small], per_run=100)) == 49  # a small run whole (its last row unscored)
+    assert len(predictions_over_time(db, [big, small])) == 999 + 49  # no cap: every scored row

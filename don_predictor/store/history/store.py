@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, exists, func, insert, literal, select
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from don_predictor.config import BACKENDS, TARGET_COLUMN
@@ -342,8 +342,10 @@ def _copy_into_sqlite(db_path: str | Path, copy_path: Path) -> None:
 
 
 @_plain_errors
-def predictions_over_time(db_path: str | Path, run_ids: list[str]) -> pd.DataFrame:
-    """One row per (run, sample, backend) with the run's time and the prediction: for a plot over time."""
+def predictions_over_time(db_path: str | Path, run_ids: list[str], per_run: int | None = None) -> pd.DataFrame:
+    """One row per (run, sample, backend) with the run's time and the prediction: for a plot over time. With
+    `per_run`, a big run gives about that many samples, evenly spaced through its file (every k-th row): a page
+    of fifty 5,000-row runs would otherwise send half a million points to the browser."""
     if not run_ids:
         return pd.DataFrame(columns=["time", "sample_id", "model", "ppb"])
     r, s, res = t.runs, t.samples, t.results
@@ -353,6 +355,9 @@ def predictions_over_time(db_path: str | Path, run_ids: list[str]) -> pd.DataFra
         .join(res, and_(res.c.run_id == s.c.run_id, res.c.position == s.c.position))
         .where(r.c.run_id.in_(run_ids), res.c.ppb.is_not(None))
     )
+    if per_run:  # integer division and % work alike on SQLite and PostgreSQL
+        every = case((r.c.rows_read > per_run, r.c.rows_read / per_run), else_=1)
+        query = query.where(s.c.position % every == 0)
     with engine(db_path).connect() as connection:
         frame = _frame(connection, query)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
