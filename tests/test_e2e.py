@@ -54,7 +54,8 @@ def test_compare_upload_scores_every_row_and_downloads(browser, trained_registry
         page.get_by_text("samples scored by both").wait_for()
         page.locator("[data-testid='stDataFrame']").first.wait_for()
         charts = page.locator("[data-testid='stPlotlyChart']")
-        charts.locator(".main-svg").first.wait_for()  # Plotly has drawn (no fixed sleep before the screenshot)
+        # The page streams its elements in: wait for the second chart to be drawn rather than counting at once.
+        charts.nth(1).locator(".main-svg").first.wait_for()  # Plotly has drawn (no fixed sleep before the screenshot)
         assert charts.count() >= 2, "the page draws its comparison charts"
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 

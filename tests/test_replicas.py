@@ -64,8 +64,7 @@ def test_a_rollback_on_one_replica_is_served_by_the_other(browser, trained_regis
         page_a.goto(f"{a}/train")
         page_b.goto(f"{b}/status")
         for page in (page_a, page_b):
-            page.get_by_text("Active models").wait_for()
-            assert _sidebar_shows(page, current)
+            page.locator("[data-testid='stSidebar']").get_by_text(current).wait_for()  # waits: the sidebar streams in
 
         page_a.locator(".st-key-rollback_rf").get_by_role("button", name="Roll back").click()
         clicked = time.perf_counter()
