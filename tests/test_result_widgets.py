@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.trust.screening import trusted_rows, untrusted_as_nan
+from don_predictor.trust.screening import out_of_domain_rows, trusted_rows, untrusted_as_nan
 
 
 def hand_results() -> pd.DataFrame:
@@ -31,6 +31,9 @@ def test_untrusted_predictions_are_left_out_of_figures():
     assert trusted_rows(results, "rf").tolist() == [True, False, False]
     np.testing.assert_array_equal(untrusted_as_nan(results, "rf"), [800.0, np.nan, np.nan])
     assert results["rf_ppb"].iloc[1] == 15558.0  # the results themselves keep every prediction
+    # Only the flagged spectrum is out of domain: the row not scored is "not scored", not "not trusted".
+    assert out_of_domain_rows(results, "rf").tolist() == [False, True, False]
+    assert out_of_domain_rows(results.drop(columns="rf_in_domain"), "rf").tolist() == [False, False, False]
 
 
 def _one_sample(row: int) -> None:

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
 from don_predictor.services.predict import MEASURED_COLUMN, in_results_order, neutralise_formulas, results_csv
-from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, lot_table, verdict_counts
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, lot_table, out_of_domain_rows, verdict_counts
 
 PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
 RATIO = re.compile(r"[a-z]+_over_[a-z]+")  # Compare's tf_over_rf: one model's prediction over the other's
@@ -174,9 +174,8 @@ def _decision_backends(results: pd.DataFrame, backends: list[str]) -> list[str]:
 
 
 def _trusted(results: pd.DataFrame, backend: str, i: object) -> bool:
-    """False only for a spectrum the backend's domain check flagged (not for rows it did not score)."""
-    flag = results[f"{backend}_in_domain"].loc[i] if f"{backend}_in_domain" in results else True
-    return bool(pd.isna(flag) or flag)
+    """False only for a spectrum the backend's domain check flagged (a row it did not score is "not scored")."""
+    return not out_of_domain_rows(results.loc[[i]], backend)[0]
 
 
 def _sample_row(

@@ -292,13 +292,20 @@ def trusted_ppb(results: pd.DataFrame, backend: str) -> np.ndarray:
     return ppb[trusted_rows(results, backend)]
 
 
+def out_of_domain_rows(results: pd.DataFrame, backend: str) -> np.ndarray:
+    """Per row: the backend's domain check flagged the spectrum (False for rows it did not score, and everywhere
+    when the model has no domain check)."""
+    if f"{backend}_in_domain" not in results:
+        return np.zeros(len(results), dtype=bool)
+    in_domain = results[f"{backend}_in_domain"].astype("boolean")
+    return ~in_domain.fillna(True).to_numpy(dtype=bool)
+
+
 def trusted_rows(results: pd.DataFrame, backend: str) -> np.ndarray:
     """Per row: the backend scored it and its spectrum is in the calibration domain (every scored row when the
     model has no domain check)."""
-    trusted = np.isfinite(results[f"{backend}_ppb"].to_numpy(dtype=float))
-    if f"{backend}_in_domain" in results:
-        trusted &= results[f"{backend}_in_domain"].fillna(False).to_numpy(dtype=bool)
-    return trusted
+    scored = np.isfinite(results[f"{backend}_ppb"].to_numpy(dtype=float))
+    return scored & ~out_of_domain_rows(results, backend)
 
 
 def untrusted_as_nan(results: pd.DataFrame, backend: str) -> np.ndarray:
