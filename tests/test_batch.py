@@ -15,6 +15,7 @@ import pytest
 
 from don_predictor.cli import main
 from don_predictor.config import Settings
+from don_predictor.services.precision import export_frame
 from don_predictor.services.predict import predict_table, results_csv
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.trust.limits import get_limit
@@ -49,11 +50,11 @@ def multi_batch_file(demo_upload: Path, path: Path, repeats: int = 6, with_id: b
 
 
 def in_memory(path: Path, registry, backends=("rf", "tf")):
-    """What the whole file scored at once gives: the results and the row problems."""
+    """What the whole file scored at once gives, as a saved file rounds it: the results and the row problems."""
     table = read_spectra(path)
     models = {name: registry.load(name) for name in backends}
     limit = get_limit(Settings.from_env().default_limit)
-    return predict_table(table, models, limit.ppb, Settings.from_env().risk, measured=True), table
+    return export_frame(predict_table(table, models, limit.ppb, Settings.from_env().risk, measured=True)), table
 
 
 def run(argv: list, capsys) -> tuple[int, str]:
@@ -113,6 +114,7 @@ def test_parquet_in_and_out_give_the_in_memory_results(trained_registry, demo_up
     assert results_csv(written) == results_csv(expected)
     assert written["hsi_id"].tolist() == frame["hsi_id"].tolist() and (written["status"] != "ok").sum() == 5
     assert pa.types.is_boolean(pq.read_schema(out).field("rf_in_domain").type)
+    assert pa.types.is_integer(pq.read_schema(out).field("rf_ppb").type)  # ppb to the unit, as the pages save it
     problems = [line.removeprefix("warning: ") for line in err.splitlines() if line.startswith("warning: row ")]
     assert problems == [p.message for p in table.problems]
 

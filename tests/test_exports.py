@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from don_predictor.services import exports
+from don_predictor.services import exports, precision
 from don_predictor.trust.screening import lot_table
 
 
@@ -56,7 +56,7 @@ METADATA = {
 
 
 def test_ppb_are_whole_numbers_and_statistics_keep_four_significant_digits():
-    out = exports.export_frame(hand_made_results())
+    out = precision.export_frame(hand_made_results())
     assert out["rf_ppb"].tolist()[:4] == [512, 6100, 1500, 20]  # 6100.5 rounds half to even, as numpy does
     assert out["rf_low_ppb"].dtype == "Int64" and out["rf_ppb"].isna().tolist()[4]
     assert out["rf_t2"].tolist()[:3] == [4.521, 12.0, 3.333]
@@ -66,19 +66,19 @@ def test_ppb_are_whole_numbers_and_statistics_keep_four_significant_digits():
 
 def test_significant_digits_leave_zero_nan_and_infinity_alone():
     values = np.array([0.0, np.nan, np.inf, -123456.0, 9.99951])
-    rounded = exports.significant(values, 4)
+    rounded = precision.significant(values, 4)
     assert rounded[0] == 0 and np.isnan(rounded[1]) and np.isinf(rounded[2])
     assert rounded[3] == -123500.0 and rounded[4] == 10.0
 
 
 def test_the_measured_value_follows_status_and_does_not_overwrite_a_column_of_that_name():
     measured = np.array([480.4, 7000.0, 1600.0, np.nan, np.nan, 900.0])
-    out = exports.export_frame(hand_made_results(), measured)
+    out = precision.export_frame(hand_made_results(), measured)
     assert list(out.columns[:4]) == ["sample_id", "lot", "status", "measured_ppb"]
     assert out["measured_ppb"].tolist()[:3] == [480, 7000, 1600] and out["measured_ppb"].isna().sum() == 2
 
     clashing = hand_made_results().rename(columns={"lot": "measured_ppb"})
-    out = exports.export_frame(clashing, measured)
+    out = precision.export_frame(clashing, measured)
     assert "input_measured_ppb" in out and out["measured_ppb"].tolist()[0] == "L1"
 
 
@@ -292,12 +292,12 @@ def test_the_report_shows_the_measured_value_when_the_upload_names_a_column_meas
     html = exports.report_html(results, None, METADATA, ["rf"], measured)
     row_a6 = html[html.index(">a6<") :].split("</tr>")[0]
     assert ">900<" in row_a6  # the measured value, not the id again
-    assert "input_measured_ppb" in exports.export_frame(results, measured).columns
+    assert "input_measured_ppb" in precision.export_frame(results, measured).columns
 
 
 def test_the_ratio_of_the_two_models_is_saved_to_two_decimals():
     results = compare_results()
     assert results["tf_over_rf"][0] == pytest.approx(700 / 512.49)
-    out = exports.export_frame(results)
+    out = precision.export_frame(results)
     assert out["tf_over_rf"].tolist()[:2] == [1.37, 0.82] and np.isnan(out["tf_over_rf"][4])
     assert exports.csv_bytes(results).decode().splitlines()[1].endswith(",1.37")

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.modeling.backends import Backend
+from don_predictor.services.precision import export_frame
 from don_predictor.services.predict import id_column_name, lot_column_name, predict_table, results_csv
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.spectra.table import MAX_LISTED, SpectraError, SpectraTable
@@ -291,6 +292,7 @@ class ResultsWriter:
         self._header: bytes | None = None
 
     def write(self, results: pd.DataFrame) -> None:
+        results = export_frame(results)  # rounded as every saved results file is (ppb to the unit)
         if self.parquet:
             self._write_parquet(results)
             return

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from don_predictor.modeling.backends import Backend
 from don_predictor.services.batch import NOT_BLANK, Summary, header_line, is_parquet, parquet_block, read_block
+from don_predictor.services.precision import export_frame
 from don_predictor.services.predict import predict_table
 from don_predictor.spectra.table import RowProblem, SpectraError
 from don_predictor.store.registry import Registry
@@ -197,7 +198,7 @@ def write_partition(scored: Scored | None, offset: int, url: str) -> str | None:
 
 
 def _write_parquet(results: pd.DataFrame, url: str) -> None:
-    table = pa.Table.from_pandas(results, preserve_index=False)
+    table = pa.Table.from_pandas(export_frame(results), preserve_index=False)  # rounded as the local engine's
     # A column empty in this partition (no verdict reason, no lot) would be typed null: text, as in the others.
     schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
     with fsspec.open(url, "wb") as stream:

@@ -5,7 +5,6 @@ CSV with a JSON sidecar, an Excel workbook with results, lots and run sheets, an
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,44 +12,15 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
-from don_predictor.services.predict import MEASURED_COLUMN, in_results_order, neutralise_formulas, results_csv
+from don_predictor.services.precision import export_frame, measured_column
+from don_predictor.services.predict import in_results_order, neutralise_formulas, results_csv
 from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, lot_table, out_of_domain_rows, verdict_counts
 
-PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
-RATIO = re.compile(r"[a-z]+_over_[a-z]+")  # Compare's tf_over_rf: one model's prediction over the other's
-RATIO_DECIMALS = 2
-SIGNIFICANT_DIGITS = 4  # T², Q and the baseline statistic: enough to compare with their limits, no false precision
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all
 JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
 REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lot CSV names more
 UNTRUSTED = "not trusted (outside the domain)"
 NOT_SCORED = "not scored"
-
-
-def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> pd.DataFrame:
-    """The results as saved: ppb to the unit (the reference methods report whole µg/kg), the domain statistics to
-    four significant digits, ratios such as tf_over_rf to two decimals, and the measured value (when the upload had
-    one) after `status`."""
-    out = results.copy()
-    for name in out.columns:
-        if not isinstance(name, str) or not pd.api.types.is_float_dtype(out[name].dtype):
-            continue
-        if name.endswith(PPB_SUFFIXES):
-            out[name] = out[name].round().astype("Int64")
-        elif name.endswith(("_t2", "_q", "_baseline")):
-            out[name] = significant(out[name].to_numpy(dtype=float), SIGNIFICANT_DIGITS)
-        elif RATIO.fullmatch(name):
-            out[name] = out[name].round(RATIO_DECIMALS)
-    if measured is not None:
-        at = out.columns.get_loc("status") + 1 if "status" in out else len(out.columns)
-        out.insert(at, measured_column(results), pd.array(np.round(measured), dtype="Float64").astype("Int64"))
-    return out
-
-
-def measured_column(results: pd.DataFrame) -> str:
-    """The name the measured value gets in a saved file: `measured_ppb`, or `input_measured_ppb` when the upload
-    already has a column of that name (it then is the file's own id or text column)."""
-    return MEASURED_COLUMN if MEASURED_COLUMN not in results else f"input_{MEASURED_COLUMN}"
 
 
 def history_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -67,16 +37,6 @@ def _in_results_order(columns: list[str]) -> list[str]:
     """A history run's columns in the page's order; its backends are those with a `<backend>_ppb` column."""
     backends = list(dict.fromkeys(c[: -len("_ppb")] for c in columns if c.endswith("_ppb") and c.count("_") == 1))
     return in_results_order(columns, backends)
-
-
-def significant(values: np.ndarray, digits: int) -> np.ndarray:
-    """Round each value to `digits` significant digits (NaN and infinities unchanged)."""
-    out = values.astype(float).copy()
-    finite = np.isfinite(out) & (out != 0)
-    magnitude = np.floor(np.log10(np.abs(out[finite])))
-    scale = 10.0 ** (digits - 1 - magnitude)
-    out[finite] = np.round(out[finite] * scale) / scale
-    return out
 
 
 def csv_bytes(results: pd.DataFrame, measured: np.ndarray | None = None) -> bytes:
