@@ -114,6 +114,7 @@ class Tally:
         c["truly_below"] += int((~above).sum())
         c["false_compliant"] += int((above & (verdict == BELOW)).sum())
         c["false_suspect"] += int((~above & (verdict == ABOVE)).sum())
+        c["right_above"] += int((above & (verdict == ABOVE)).sum())
 
     def rows(self) -> list[dict]:
         out = []
@@ -132,6 +133,8 @@ class Tally:
                     "false_compliant_ci": [fc_low, fc_high],
                     "false_suspect_rate": c["false_suspect"] / c["truly_below"] if c["truly_below"] else np.nan,
                     "false_suspect_ci": [fs_low, fs_high],
+                    # Of the samples called above, the share truly above: what a rejection is worth.
+                    "above_right_share": c["right_above"] / c["above"] if c["above"] else np.nan,
                 }
             )
         return out
@@ -182,7 +185,8 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
                         test_scaled = (np.sqrt(test_scores) - root) / test_difficulty
                         cal = ScreeningCalibration(y[train], cal_scaled)
                         # Thresholds on a unitless score; ScreeningCalibration compares y with the limit in ppb.
-                        v = conformal_verdicts(test_scaled, in_domain, cal.thresholds(limit, risk)).verdict
+                        t = cal.thresholds(limit, risk, limit_score=0.0)  # 0 on this score is "at the limit"
+                        v = conformal_verdicts(test_scaled, in_domain, t).verdict
                         tally.add(f"{backend} scaled", name, v, y[test], limit)
                     if not with_classifier:
                         continue
@@ -190,7 +194,8 @@ def run(args: argparse.Namespace, on_repeat=None) -> dict:
                     inner_p = classifier_out_of_fold(X[train], y[train], inner_cv, limit)
                     if p is not None and inner_p is not None:
                         cal = ScreeningCalibration(y[train], inner_p)
-                        v = conformal_verdicts(p, in_domain, cal.thresholds(limit, risk)).verdict
+                        t = cal.thresholds(limit, risk, limit_score=0.5)  # a probability of "above" of one half
+                        v = conformal_verdicts(p, in_domain, t).verdict
                         tally.add("logistic classifier", name, v, y[test], limit)
                 print(
                     f"{backend}: repeat {repeat + 1}/{args.repeats} fold {fold + 1}/{args.folds} done "
@@ -233,8 +238,8 @@ def format_report(result: dict) -> str:
         f"{result['inner_folds']}-fold inner; alpha {result['risk']['alpha']:.0%}, beta {result['risk']['beta']:.0%}; "
         f"{result['seconds']:.0f} s",
         "",
-        "| score | limit | decided | below | false-compliant (95 % CI) | false-suspect (95 % CI) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| score | limit | decided | below | false-compliant (95 % CI) | false-suspect (95 % CI) | above calls right |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     order = list(LIMITS_PPB)
     for row in sorted(result["rows"], key=lambda r: (r["variant"], order.index(r["limit"]))):
@@ -244,7 +249,7 @@ def format_report(result: dict) -> str:
             f"| {row['variant']} | {row['limit']} | {row['decided_share']:.1%} | {row['below_share']:.1%} | "
             f"{row['false_compliant']}/{row['truly_above']} = {row['false_compliant_rate']:.1%} "
             f"({fc_low:.1%}–{fc_high:.1%}) | {row['false_suspect']}/{row['truly_below']} = "
-            f"{row['false_suspect_rate']:.1%} ({fs_low:.1%}–{fs_high:.1%}) |"
+            f"{row['false_suspect_rate']:.1%} ({fs_low:.1%}–{fs_high:.1%}) | {_right(row)} |"
         )
     for backend, values in result.get("r2_ppb_per_repeat", {}).items():
         lines.append(
@@ -259,6 +264,13 @@ def format_report(result: dict) -> str:
             dev = result["truly_above_in_dev_data"][name]
             lines.append(f"| {name} | {dev} | {p['min']}–{p['max']} | {p['needed']} |")
     return "\n".join(lines)
+
+
+def _right(row: dict) -> str:
+    """Called above and truly above, over called above: "—" when nothing was called above."""
+    if not row["above"]:
+        return "—"
+    return f"{row['right_above']}/{row['above']} = {row['right_above'] / row['above']:.0%}"
 
 
 def parse_param(text: str) -> tuple[str, object]:

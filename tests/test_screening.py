@@ -57,16 +57,32 @@ def test_with_exactly_the_positives_needed_one_rank_clears():
     assert t.below_under_ppb == 1.0 and t.above_over_ppb == 1019.0  # k = floor(0.05 * 20) = 1
 
 
-def test_too_few_positives_clears_nothing_and_says_so():
+def test_too_few_positives_clears_nothing_calls_nothing_above_and_says_so():
     t = calibration(n_above=18, n_below=100).thresholds(1000)
-    assert t.below_under_ppb is None and t.above_over_ppb is not None
-    (note,) = t.notes()
-    assert "no sample can be cleared below 1,000 ppb" in note and "holds 18" in note and "at least 19" in note
+    assert t.below_under_ppb is None and t.above_over_ppb is None
+    cleared, called = t.notes()
+    assert "no sample can be cleared below 1,000 ppb" in cleared and "holds 18" in cleared and "at least 19" in cleared
+    assert "no sample can be called above 1,000 ppb" in called and "only 18 samples above" in called
     v = conformal_verdicts(np.array([0.0, 5000.0]), np.ones(2, bool), t)
-    assert v.verdict.tolist() == [SEND_TO_LAB, ABOVE]
+    assert v.verdict.tolist() == [SEND_TO_LAB, SEND_TO_LAB]  # a high score with nothing to check it against
     assert "too few calibration samples above the limit" in v.reason[0] and "(18; 19 needed)" in v.reason[0]
-    # A looser risk needs fewer: at 10 %, 9 positives are enough.
-    assert calibration(n_above=18, n_below=100).thresholds(1000, Risk(0.10, 0.05)).below_under_ppb == 1.0
+    # A looser risk needs fewer: at 10 %, 9 positives are enough to clear, and to call above.
+    looser = calibration(n_above=18, n_below=100).thresholds(1000, Risk(0.10, 0.10))
+    assert looser.below_under_ppb == 1.0 and looser.above_over_ppb is not None
+
+
+def test_above_needs_a_score_over_the_limit_itself():
+    """Contaminated samples are rare at a high limit: the top 5 % of the clean samples' scores lies far under it.
+    A sample the model puts under the limit is never called above it (a new user saw 7,174 ppb 'above 50,000')."""
+    y = np.r_[np.full(20, 60_000.0), np.full(380, 500.0)]
+    score = np.r_[np.linspace(5_000, 100_000, 20), np.linspace(100, 8_000, 380)]
+    t = ScreeningCalibration(y, score).thresholds(50_000)
+    assert t.above_over_ppb == 50_000.0  # the plain rank rule alone would put it near 7,600 ppb
+    v = conformal_verdicts(np.array([7_174.0, 49_000.0, 51_000.0]), np.ones(3, bool), t)
+    assert v.verdict.tolist() == [SEND_TO_LAB, SEND_TO_LAB, ABOVE]
+    assert v.reason[2] == "score over 50,000 ppb: above 50,000 ppb, false-suspect ≤ 5%"
+    # Where the clean samples' top scores lie over the limit, the rank rule's cut-off stands.
+    assert calibration(n_above=39, n_below=59).thresholds(1000).above_over_ppb == 1057.0
 
 
 def test_a_typed_limit_recalibrates_on_the_same_data():

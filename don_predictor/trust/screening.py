@@ -14,6 +14,15 @@ data (`ScreeningCalibration`). At prediction time, for any limit L (a listed one
 With fewer than ⌈1/α⌉ − 1 truly-above calibration samples k is 0: no sample can be cleared at that risk level. The
 engine says so in the verdict's reason instead of deciding.
 
+Two more conditions guard `above`, because a rejection must mean "likely above", and the false-suspect rate alone
+does not say that when contaminated samples are rare (most samples are below a high limit, so their top 5 % can
+outnumber every truly-above sample). On the dev data at 10 ppm, the plain rule's cut-off was a score of 3,982 ppb
+and fewer than half of its calls were truly above. So:
+- the score must also be over the limit itself (a sample the model puts at 7,000 ppb is never "above 50,000");
+- the calibration data must hold at least ⌈1/β⌉ − 1 samples truly above the limit (19 at β = 5 %), as many as
+  clearing needs: with fewer, nothing shows that a high score means a high DON, and the engine says so.
+Both only make `above` rarer, so the false-suspect bound still holds.
+
 Written by hand rather than with MAPIE or crepes: the thresholds are one rank lookup in two stored arrays, so any
 limit typed at prediction time costs nothing, the bundle stays plain arrays (no pickled estimator), and the
 finite-sample rule is visible in ten lines. The regression score was chosen over a per-limit classifier score by
@@ -91,11 +100,17 @@ class Thresholds:
                 f"false-compliant rate: the calibration data holds {self.n_above} samples above that limit and "
                 f"needs at least {self.needed_above}"
             )
-        if self.above_over_ppb is None:
+        if self.above_over_ppb is None and self.n_below < self.needed_below:
             out.append(
                 f"no sample can be called above {self.limit_ppb:,.0f} ppb at a {percent(self.risk.false_suspect)} "
                 f"false-suspect rate: the calibration data holds {self.n_below} samples at or below that limit and "
                 f"needs at least {self.needed_below}"
+            )
+        elif self.above_over_ppb is None:
+            out.append(
+                f"no sample can be called above {self.limit_ppb:,.0f} ppb: the calibration data holds only "
+                f"{self.n_above} samples above that limit, too few to show that a high score means high DON "
+                f"(needs at least {self.needed_below}); high scores go to the lab"
             )
         return out
 
@@ -118,7 +133,9 @@ class ScreeningCalibration:
         keep = np.isfinite(self.y_ppb) & np.isfinite(self.score_ppb)
         self.y_ppb, self.score_ppb = self.y_ppb[keep], self.score_ppb[keep]
 
-    def thresholds(self, limit_ppb: float, risk: Risk = DEFAULT_RISK) -> Thresholds:
+    def thresholds(self, limit_ppb: float, risk: Risk = DEFAULT_RISK, limit_score: float | None = None) -> Thresholds:
+        """The cut-offs for one limit. `limit_score` is the score that means "at the limit": the limit itself for
+        a score in ppb (the default); benchmarks thresholding another score (a probability) pass their own."""
         above = self.y_ppb > limit_ppb
         positives = np.sort(self.score_ppb[above])
         negatives = np.sort(self.score_ppb[~above])
@@ -126,6 +143,10 @@ class ScreeningCalibration:
         k_neg = _rank_index(len(negatives), risk.false_suspect)
         below_under = float(positives[k - 1]) if k >= 1 else None  # the k-th smallest truly-above score
         above_over = float(negatives[len(negatives) - k_neg]) if k_neg >= 1 else None  # the k'-th largest
+        if above_over is not None:  # `above` also needs a score over the limit and enough truly-above samples
+            at_limit = float(limit_ppb if limit_score is None else limit_score)
+            enough_positives = len(positives) >= positives_needed(risk.false_suspect)
+            above_over = max(above_over, at_limit) if enough_positives else None
         return Thresholds(float(limit_ppb), risk, below_under, above_over, len(positives), len(negatives))
 
 
