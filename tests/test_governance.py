@@ -23,13 +23,21 @@ def small_model(demo_table):
     return make_backend("rf", n_estimators=5).fit(demo_table.X[:60], demo_table.target[:60], demo_table.band_names)
 
 
-def cv(r2: float, sd: float = 0.0, repeats: int = 1) -> dict:
-    metrics = {key: {"mean": 0.5, "sd": 0.0} for key in ("mae_ppb", "median_ae_ppb", "roc_auc", "r2_log")}
+def cv(r2: float, sd: float = 0.0, repeats: int = 1, mae: float = 1000.0) -> dict:
+    metrics = {key: {"mean": 0.5, "sd": 0.0} for key in ("median_ae_ppb", "roc_auc", "r2_log")}
+    metrics["mae_ppb"] = {"mean": mae, "sd": 0.0}
     return {"folds": 5, "repeats": repeats, "metrics": {**metrics, "r2": {"mean": r2, "sd": sd}}}
 
 
-def version(registry, model, r2: float | None, sd: float = 0.0, data: str = "same", activate: bool = False):
-    training = {"data_sha256": data, "cv_metrics": None if r2 is None else cv(r2, sd, repeats=5 if sd else 1)}
+def version(
+    registry, model, r2: float | None, sd: float = 0.0, data: str = "same", activate: bool = False, mae: float = 1000.0
+):
+    training = {
+        "data_sha256": data,
+        "data_name": f"{data}.csv",
+        "n_rows": 400 if data == "same" else 600,
+        "cv_metrics": None if r2 is None else cv(r2, sd, repeats=5 if sd else 1, mae=mae),
+    }
     return registry.save(model, training, activate=activate).version
 
 
@@ -75,10 +83,25 @@ def test_the_tolerance_is_the_champions_spread_or_a_floor_for_one_repeat(registr
     assert not governance.review_activation(registry, "rf", version(registry, small_model, 0.34)).allowed
 
 
-def test_figures_from_other_data_are_marked_as_not_on_the_same_folds(registry, small_model):
-    version(registry, small_model, 0.40, activate=True)
-    review = governance.review_activation(registry, "rf", version(registry, small_model, 0.45, data="other"))
-    assert review.allowed and not review.same_folds
+def test_figures_from_other_data_are_not_compared_and_the_switch_needs_a_reason(registry, small_model):
+    """A better R² on another file says nothing (a new user's challenger had R² 0.47 against 0.32 and twice the
+    MAE): the review says the figures are not comparable and asks why the model should be replaced."""
+    version(registry, small_model, 0.32, activate=True)
+    review = governance.review_activation(registry, "rf", version(registry, small_model, 0.47, data="other", mae=2644))
+    assert not review.same_folds and not review.same_data and not review.allowed
+    assert "Not comparable" in review.comparison and "other.csv (600 rows)" in review.comparison
+    assert "same.csv (400 rows)" in review.comparison
+    (problem,) = review.problems
+    assert "trained on other data" in problem and "say why it should replace it" in problem
+
+
+def test_on_the_same_file_a_clearly_higher_mae_is_refused_even_with_a_better_r2(registry, small_model):
+    version(registry, small_model, 0.40, activate=True, mae=1000)
+    assert governance.review_activation(registry, "rf", version(registry, small_model, 0.45, mae=1040)).allowed
+    review = governance.review_activation(registry, "rf", version(registry, small_model, 0.45, mae=1200))
+    assert review.same_data and review.same_folds and "Both were measured on the same CV folds" in review.comparison
+    (problem,) = review.problems
+    assert "MAE 1,200 ppb is above the active version's 1,000 ppb by more than 50 ppb" in problem
 
 
 def test_activation_and_rollback_are_audited_with_user_and_versions(registry, small_model, tmp_path):

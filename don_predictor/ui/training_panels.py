@@ -172,12 +172,8 @@ def challenger_panel(version: ModelVersion) -> None:
         }
     )
     st.dataframe(frame, hide_index=True, width="stretch")
-    if review.champion is not None:
-        st.caption(
-            "Both were measured on the same CV folds (same file, folds and repeats)."
-            if review.same_folds
-            else "The active version was trained on other data or other folds: the figures are not on the same folds."
-        )
+    if review.comparison:
+        st.caption(review.comparison)
     history = version.history()
     if history:
         st.plotly_chart(charts.loss_curve(history), width="stretch")
@@ -252,4 +248,6 @@ def versions_panel() -> None:
             with st.expander(f"Review {backend.upper()} {chosen} before activating it", expanded=False):
                 review = governance.review_activation(reg, backend, chosen)
                 st.dataframe(pd.DataFrame(review.rows), hide_index=True, width="stretch")
+                if review.comparison:
+                    st.caption(review.comparison)
                 activation_controls(backend, chosen, review, key=f"chosen_{backend}_{chosen}")
