@@ -66,7 +66,7 @@ READABLE_CASES = [
         [(1, "(whole row)", "the row has 9 fields but the header has 7")],
         [],
     ),
-    ("duplicated ids", good(ids=("a", "a", "c")), [], ["1 ids appear more than once: 'a'"]),
+    ("duplicated ids", good(ids=("a", "a", "c")), [], ["1 ids appear more than once: 'a' on rows 1 and 2"]),
     ("reflectance in percent", csv_text().replace("0.4", "4").encode(), [], ["1 rows have reflectance far outside"]),
     ("extra non-numeric columns", csv_text(header=["hsi_id", *BANDS, "farm"]).encode(), [], ["ignored: 'farm'"]),
     (

@@ -18,7 +18,8 @@ from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, lot_table, 
 
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all
 JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
-REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lot CSV names more
+REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lots file names every one
+ROW_COLUMN = "row"  # the data row (1 = the first under the header), first in a download whose ids repeat
 UNTRUSTED = "not trusted (outside the domain)"
 NOT_SCORED = "not scored"
 
@@ -30,7 +31,7 @@ def history_frame(rows: pd.DataFrame) -> pd.DataFrame:
     measured = None
     if TARGET_COLUMN in out:
         measured = pd.to_numeric(out.pop(TARGET_COLUMN), errors="coerce").to_numpy(dtype=float)
-    return export_frame(out[_in_results_order(list(out.columns))], measured)
+    return export_frame(with_row_numbers(out[_in_results_order(list(out.columns))]), measured)
 
 
 def _in_results_order(columns: list[str]) -> list[str]:
@@ -39,18 +40,72 @@ def _in_results_order(columns: list[str]) -> list[str]:
     return in_results_order(columns, backends)
 
 
+def with_row_numbers(results: pd.DataFrame) -> pd.DataFrame:
+    """The results with a `row` column first when an id (the first column) appears more than once, so the repeated
+    ids' rows can be told apart: the data row, counted as the upload's warnings count it (the first row under the
+    header is row 1). Unchanged when every id is unique: the usual download keeps its columns."""
+    if results.empty or not results.iloc[:, 0].duplicated().any():
+        return results
+    name = ROW_COLUMN
+    while name in results:  # a file whose own id column is called `row`
+        name = f"file_{name}"
+    out = results.copy()
+    out.insert(0, name, np.arange(1, len(out) + 1))
+    return out
+
+
+def repeated_rows(results: pd.DataFrame) -> np.ndarray:
+    """Per row: True when its id (the first column) appears on another row too."""
+    if results.empty:
+        return np.zeros(0, dtype=bool)
+    return results.iloc[:, 0].duplicated(keep=False).to_numpy(dtype=bool)
+
+
 def csv_bytes(results: pd.DataFrame, measured: np.ndarray | None = None) -> bytes:
-    return results_csv(export_frame(results, measured))
+    """The page's results CSV (see with_row_numbers for the `row` column of a file whose ids repeat)."""
+    return results_csv(export_frame(with_row_numbers(results), measured))
+
+
+def _sample_names(results: pd.DataFrame, id_column: str) -> list[str]:
+    """The ids as a lot's "decided by" names them: an id that repeats with its data row, "s1 (row 4)"."""
+    ids = results[id_column].astype(str).tolist()
+    repeated = repeated_rows(results)
+    if not repeated.any():
+        return ids
+    return [
+        f"{name} (row {i + 1})" if again else name for i, (name, again) in enumerate(zip(ids, repeated, strict=True))
+    ]
+
+
+def lots_file(lots: pd.DataFrame | None, results: pd.DataFrame) -> pd.DataFrame | None:
+    """The lot table as the lots download holds it: each lot's `<b>_decided_by` names every deciding sample (the
+    page's table and the report name a few), a repeated id with its row ("s1 (row 4)"). Built again from the
+    results' id and lot columns (those before `status`); the lot table as given when the results have no lots or
+    other lots than the table."""
+    if lots is None or lots.empty:
+        return lots
+    backends = [c[: -len("_lot_verdict")] for c in lots.columns if c.endswith("_lot_verdict")]
+    key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
+    if len(key_columns) < 2 or not backends or not all(f"{b}_verdict" in results for b in backends):
+        return lots
+    ids = _sample_names(results, key_columns[0])
+    lot_names = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
+    verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
+    full = lot_table(lot_names, ids, verdicts, listed=max(len(results), 1))
+    if full["lot"].tolist() != lots["lot"].astype(str).tolist() or list(full.columns) != list(lots.columns):
+        return lots  # not the lots of these results
+    return full
 
 
 def workbook_bytes(
     results: pd.DataFrame, lots: pd.DataFrame | None, metadata: dict, measured: np.ndarray | None = None
 ) -> bytes:
-    """An Excel workbook: `results`, `lots` (when the file has lots) and `run` (what produced it, one fact a row).
-    Text that a spreadsheet would run as a formula is quoted, as in the CSV."""
+    """An Excel workbook: `results` (as the CSV), `lots` (when the file has lots: pass lots_file's table) and `run`
+    (what produced it, one fact a row). Text that a spreadsheet would run as a formula is quoted, as in the CSV."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        neutralise_formulas(export_frame(results, measured)).to_excel(writer, sheet_name="results", index=False)
+        results_sheet = export_frame(with_row_numbers(results), measured)
+        neutralise_formulas(results_sheet).to_excel(writer, sheet_name="results", index=False)
         if lots is not None and not lots.empty:
             neutralise_formulas(lots).to_excel(writer, sheet_name="lots", index=False)
         run = pd.DataFrame(flatten(metadata).items(), columns=["item", "value"])
@@ -101,6 +156,7 @@ def report_html(
     key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
     models = [b for b in backends if b != JOINT and f"{b}_ppb" in frame]
     shown = frame.loc[not_cleared].head(REPORT_MAX_SAMPLES)
+    repeated = repeated_rows(results)
     lot_rows, lot_backends, lot_summary = _lot_rows(lots, results, key_columns)
     return _TEMPLATES.get_template("run_report.html").render(
         meta=metadata,
@@ -118,7 +174,8 @@ def report_html(
         verdict_models=[b for b in models if b in decisions],
         untrusted=UNTRUSTED,
         samples=[
-            _sample_row(frame, results, i, key_columns, measured is not None, decisions, models) for i in shown.index
+            _sample_row(frame, results, i, key_columns, measured is not None, decisions, models, repeated)
+            for i in shown.index
         ],
         n_not_cleared=int(not_cleared.sum()),
         n_rows=len(results),
@@ -146,10 +203,15 @@ def _sample_row(
     with_measured: bool,
     decisions: list[str],
     models: list[str],
+    repeated: np.ndarray,
 ) -> dict:
-    """One not-cleared sample for the template: its id (and lot), the measured value, each verdict with its reason,
-    and each model's prediction and interval as text, or `trusted` False for a spectrum outside the domain."""
+    """One not-cleared sample for the template: its id (and lot; an id that repeats with its data row, "s1 (row
+    4)"), the measured value, each verdict with its reason, and each model's prediction and interval as text, or
+    `trusted` False for a spectrum outside the domain."""
     row: dict[str, object] = {"keys": [_cell(frame.at[i, c]) for c in key_columns[:2]]}
+    position = results.index.get_loc(i)
+    if row["keys"] and repeated[position]:
+        row["keys"][0] = f"{row['keys'][0]} (row {position + 1})"
     if with_measured:
         row["measured"] = _cell(frame.at[i, measured_column(results)])
     verdicts = {}
@@ -243,7 +305,7 @@ def _short_lot_table(results: pd.DataFrame, key_columns: list[str], backends: li
         return None
     lots = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
     verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
-    return lot_table(lots, results[key_columns[0]].astype(str).tolist(), verdicts, listed=REPORT_LOT_IDS)
+    return lot_table(lots, _sample_names(results, key_columns[0]), verdicts, listed=REPORT_LOT_IDS)
 
 
 def _cell(value: object) -> object:

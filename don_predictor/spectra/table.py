@@ -144,3 +144,12 @@ def listing(names: list[str], quote: bool = True) -> str:
     shown = [repr(n) if quote else str(n) for n in names[:MAX_LISTED]]
     more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
     return ", ".join(shown) + more
+
+
+def rows_listing(rows: list[int]) -> str:
+    """Row numbers as a sentence lists them: "2", "2 and 4", "2, 4 and 9"; past MAX_LISTED, "2, 4, 9, 11, 12 and
+    3 more"."""
+    shown = [str(row) for row in rows[:MAX_LISTED]]
+    if len(rows) > MAX_LISTED:
+        return f"{', '.join(shown)} and {len(rows) - MAX_LISTED:,} more"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"

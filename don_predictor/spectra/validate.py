@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from don_predictor.spectra.table import RowProblem, listing
+from don_predictor.spectra.table import MAX_LISTED, RowProblem, listing, rows_listing
 
 REFLECTANCE_RANGE = (0.0, 1.5)
 REFLECTANCE_TOLERANCE = 0.1  # "far outside" the range: a little noise past 0 or 1.5 is normal
@@ -129,10 +129,8 @@ def file_warnings(
         warnings.append(f"columns that are neither bands nor the target were ignored: {listing(ignored)}")
     if id_column is None:
         warnings.append("no id column: rows are identified by their row number")
-    counts = pd.Series(ids).value_counts()
-    duplicated = counts[counts > 1]
-    if id_column is not None and len(duplicated):
-        warnings.append(f"{len(duplicated)} ids appear more than once: {listing(duplicated.index.tolist())}")
+    if id_column is not None and (repeated := repeated_ids(ids)):
+        warnings.append(f"{len(repeated)} ids appear more than once: {_repeats_listing(repeated)}")
     low, high = REFLECTANCE_RANGE
     with np.errstate(invalid="ignore"):
         far = (X < low - REFLECTANCE_TOLERANCE) | (X > high + REFLECTANCE_TOLERANCE)
@@ -146,3 +144,23 @@ def file_warnings(
     if blank_rows:
         warnings.append(f"{blank_rows} empty rows were skipped")
     return warnings
+
+
+def repeated_ids(ids: list[str]) -> dict[str, list[int]]:
+    """Each id that appears more than once, in order of first appearance, with its rows (1-based data rows, as
+    RowProblem counts them: the first row under the header is row 1)."""
+    series = pd.Series(ids, dtype=object)
+    twice = series.duplicated(keep=False).to_numpy()
+    if not twice.any():
+        return {}
+    out: dict[str, list[int]] = {}
+    for position in np.flatnonzero(twice):
+        out.setdefault(ids[position], []).append(int(position) + 1)
+    return out
+
+
+def _repeats_listing(repeated: dict[str, list[int]]) -> str:
+    """ "'a' on rows 2, 4 and 9; 'b' on rows 3 and 7", at most MAX_LISTED ids and rows each, then "and N more"."""
+    shown = [f"{name!r} on rows {rows_listing(rows)}" for name, rows in list(repeated.items())[:MAX_LISTED]]
+    more = f"; and {len(repeated) - MAX_LISTED:,} more ids" if len(repeated) > MAX_LISTED else ""
+    return "; ".join(shown) + more

@@ -10,7 +10,15 @@ import streamlit as st
 
 from don_predictor.config import settings
 from don_predictor.modeling.evaluation import regression_metrics
-from don_predictor.services.exports import csv_bytes, file_names, report_html, workbook_bytes
+from don_predictor.services.exports import (
+    ROW_COLUMN,
+    csv_bytes,
+    file_names,
+    lots_file,
+    report_html,
+    with_row_numbers,
+    workbook_bytes,
+)
 from don_predictor.services.predict import results_csv, run_metadata
 from don_predictor.trust.limits import Limit, custom_limit
 from don_predictor.trust.screening import (
@@ -24,6 +32,7 @@ from don_predictor.trust.screening import (
     verdict_counts,
 )
 from don_predictor.ui.frame import current_limit
+from don_predictor.ui.recording import scoring_time
 
 
 def with_ppm(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
@@ -45,11 +54,16 @@ TABLE_FILTERS = ("all rows", "not cleared", "outside the domain", "not scored")
 
 
 def results_table(results: pd.DataFrame, backends: list[str]) -> None:
-    shown = with_ppm(results, backends)
+    """The results on the page; when an id appears more than once, its data row first (`row`, as in the upload's
+    warning and the downloads) so the repeated ids' rows can be told apart."""
+    shown = with_ppm(with_row_numbers(results), backends)
     if len(shown) > PAGE_ROWS:
         shown = page_of(shown, backends, key="_".join(backends))
     column_config = {
-        "both_verdict": st.column_config.TextColumn("BOTH verdict", help="below or above only when both agree")
+        "both_verdict": st.column_config.TextColumn("BOTH verdict", help="below or above only when both agree"),
+        ROW_COLUMN: st.column_config.NumberColumn(
+            "row", format="%d", help="The data row in the upload (1 = the first under the header): ids repeat"
+        ),
     }
     for backend in backends:
         column_config[f"{backend}_ppb"] = st.column_config.NumberColumn(f"{backend.upper()} (ppb)", format="%.0f")
@@ -197,8 +211,10 @@ def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> 
 
 
 def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict[str, Thresholds | None]) -> dict:
-    """What produced this page's results (predict.run_metadata) for the downloads."""
-    return run_metadata(
+    """What produced this page's results (predict.run_metadata) for the downloads, dated with the run's scoring
+    time as the history records it (recording.scoring_time), not the time of this rerun: each download click reruns
+    the page, and every file of one run must carry the same time."""
+    metadata = run_metadata(
         limit_key=limit.key,
         limit_label=limit.label,
         limit_ppb=limit.ppb,
@@ -208,6 +224,8 @@ def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict
         data_sha256=upload.sha256,
         thresholds=thresholds,
     )
+    metadata["created_utc"] = scoring_time(upload.sha256, versions, limit.key)
+    return metadata
 
 
 def download_results(
@@ -218,9 +236,10 @@ def download_results(
     lots: pd.DataFrame | None = None,
     measured: np.ndarray | None = None,
 ) -> None:
-    """The run as files a lab keeps: results (CSV, ppb to the unit, the measured value when uploaded), the lot
-    table, the run's details (JSON: limit, risk levels, model versions, date, input hash, thresholds), an Excel
-    workbook with all three, and a one-page printable report. Files are built on click, not on every rerun."""
+    """The run as files a lab keeps: results (CSV, ppb to the unit, the measured value when uploaded, a `row`
+    column first when ids repeat), the lot table naming every deciding sample, the run's details (JSON: limit, risk
+    levels, model versions, date, input hash, thresholds), an Excel workbook with all three, and a one-page
+    printable report. Files are built on click, not on every rerun; all carry `metadata`'s one time (run_details)."""
     names = file_names(upload_name, suffix)
     backends = [b for b in metadata.get("model_versions", {}) if f"{b}_ppb" in results]
     cols = st.columns(5)
@@ -236,10 +255,11 @@ def download_results(
     if lots is not None and not lots.empty:
         cols[1].download_button(
             "Lots (CSV)",
-            data=results_csv(lots),
+            data=lambda: results_csv(lots_file(lots, results)),  # every deciding sample named, not the page's few
             file_name=names["lots"],
             mime="text/csv",
             key=f"download_{suffix}_lots",
+            on_click="ignore",
         )
     cols[2].download_button(
         "Run details (JSON)",
@@ -250,7 +270,7 @@ def download_results(
     )
     cols[3].download_button(
         "Workbook (Excel)",
-        data=lambda: workbook_bytes(results, lots, metadata, measured),
+        data=lambda: workbook_bytes(results, lots_file(lots, results), metadata, measured),
         file_name=names["xlsx"],
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"download_{suffix}_xlsx",
