@@ -241,3 +241,19 @@ def test_a_run_the_history_could_not_record_keeps_its_first_time(monkeypatch):
     assert not at.exception, at.exception
     assert at.session_state["downloaded"] == [started, started]
     assert "could not be saved" in at.warning[0].value
+
+
+def test_a_history_download_of_repeated_ids_has_the_row_column_too():
+    rows = pd.DataFrame(
+        {
+            "run_id": ["r"] * 3,
+            "position": [0, 1, 2],
+            "sample_id": ["a", "b", "a"],
+            "status": ["ok"] * 3,
+            "rf_ppb": [100.0, 200.0, 300.0],
+            "rf_verdict": ["below", "below", "above"],
+        }
+    )
+    out = exports.history_frame(rows)
+    assert list(out.columns[:2]) == ["row", "sample_id"] and out["row"].tolist() == [1, 2, 3]
+    assert "row" not in exports.history_frame(rows.assign(sample_id=["a", "b", "c"])).columns
