@@ -28,7 +28,7 @@ else:
     upload = spectra_upload("train", demo_file=DEMO_CALIBRATION, label="Calibration CSV (must carry vomitoxin_ppb)")
     table = read_or_report(upload, require_target=True) if upload else None
     if table is not None:
-        validation_report(table)
+        validation_report(table, for_training=True)
     settings = training_settings_form(can_start=not busy and table is not None)
     if table is None and not busy:
         st.info("Drop a calibration CSV above, or use the demo file.")

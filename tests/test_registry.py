@@ -103,9 +103,10 @@ def test_activate_and_roll_back(tmp_path, small_model):
     assert registry.active_version("rf") == second.version
     assert [v.version for v in registry.versions("rf")] == [third.version, second.version, first.version]
     registry.activate("rf", third.version)
+    assert registry.previous_version("rf") == second.version  # what the Train page's button names
     assert registry.rollback("rf") == second.version
     assert registry.rollback("rf") == first.version
-    assert registry.active_version("rf") == first.version
+    assert registry.active_version("rf") == first.version and registry.previous_version("rf") is None
     with pytest.raises(RegistryError, match="no earlier rf version"):
         registry.rollback("rf")
 

@@ -187,6 +187,13 @@ class Registry:
             entry["history"] = [v for v in entry["history"] if v != version] + [version]
             self._write_active(state)
 
+    def previous_version(self, backend: str) -> str | None:
+        """The version a rollback would re-activate (the one active before the current one), or None."""
+        history = [
+            v for v in self._active_state().get(backend, {}).get("history", []) if (self.root / backend / v).is_dir()
+        ]
+        return history[-2] if len(history) >= 2 else None
+
     def rollback(self, backend: str) -> str:
         """Re-activate the version that was active before the current one; returns it."""
         with self._lock():

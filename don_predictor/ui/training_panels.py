@@ -236,8 +236,17 @@ def versions_panel() -> None:
             explain_missing("activate")
             continue
         left, right = st.columns([4, 1], vertical_alignment="bottom")
-        chosen = left.selectbox("Version", [v.version for v in versions], key=f"choose_{backend}")
-        if right.button("Roll back", key=f"rollback_{backend}", help="Re-activate the previously active version"):
+        chosen = left.selectbox("Review a version", [v.version for v in versions], key=f"choose_{backend}")
+        previous = reg.previous_version(backend)
+        # The button names where it goes: it undoes the last activation, whatever the picker beside it shows.
+        if right.button(
+            f"Roll back to {previous}" if previous else "Roll back",
+            key=f"rollback_{backend}",
+            disabled=previous is None,
+            help="Re-activate the version that was active before the current one"
+            if previous
+            else "No earlier active version to go back to",
+        ):
             try:
                 st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, user=current_user())}")
             except RegistryError as error:

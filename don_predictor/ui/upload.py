@@ -76,12 +76,16 @@ def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTa
         return None
 
 
-def validation_report(table: SpectraTable) -> None:
-    """Rows read and usable, warnings, and every row problem with its row, id and column."""
+def validation_report(table: SpectraTable, *, for_training: bool = False) -> None:
+    """Rows read and usable, warnings, and every row problem with its row, id and column. For training, a usable
+    row also needs its measured value."""
     scorable = int(table.scorable.sum())
     cols = st.columns(4)
     cols[0].metric("rows read", table.n_rows)
-    cols[1].metric("rows usable", scorable)
+    if for_training:
+        cols[1].metric("rows usable for training", int(table.trainable.sum()), help="A spectrum and a measured value")
+    else:
+        cols[1].metric("rows usable", scorable)
     cols[2].metric("rows with problems", len({p.row for p in table.problems}))
     cols[3].metric("bands", len(table.band_names))
     for warning in table.warnings:
