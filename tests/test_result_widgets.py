@@ -83,3 +83,16 @@ def test_the_verdict_counts_give_every_row_including_the_ones_not_scored():
     counts = {m.label: int(m.value) for m in at.metric}
     assert counts == {"below": 1, "send to lab": 1, "above": 0, "outside the domain": 1, "not scored": 1}
     assert sum(counts[k] for k in ("below", "send to lab", "above", "not scored")) == 3
+
+
+def test_the_lot_table_reads_without_a_key():
+    from don_predictor.trust.screening import lot_summary, lot_table
+    from don_predictor.ui.results import readable_lots
+
+    verdicts = {"rf": np.array(["below", "above", "send_to_lab", "below"], dtype=object)}
+    lots = lot_table(["A", "A", "B", "C"], ["s1", "s2", "s3", "s4"], verdicts)
+    assert lot_summary(lots, "rf") == "3 lots: 1 below, 1 send to lab, 1 above"
+    shown = readable_lots(lots)
+    assert list(shown.columns[:4]) == ["lot", "samples", "RF lot verdict", "RF below"]
+    assert "RF send to lab" in shown.columns and "RF decided by" in shown.columns
+    assert shown["RF lot verdict"].tolist() == ["above", "send_to_lab", "below"]

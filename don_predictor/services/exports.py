@@ -14,7 +14,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from don_predictor.config import TARGET_COLUMN
 from don_predictor.services.precision import export_frame, measured_column
 from don_predictor.services.predict import in_results_order, neutralise_formulas, results_csv
-from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, lot_table, out_of_domain_rows, verdict_counts
+from don_predictor.trust.screening import (
+    ABOVE,
+    BELOW,
+    SEND_TO_LAB,
+    lot_summary,
+    lot_table,
+    out_of_domain_rows,
+    verdict_counts,
+)
 
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all
 JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
@@ -292,10 +300,7 @@ def _lot_rows(
                 "decided_by": decided_by,
             }
         )
-    tally = lots[f"{first}_lot_verdict"].value_counts()
-    parts = [f"{int(tally.get(v, 0)):,} {v.replace('_', ' ')}" for v in (BELOW, SEND_TO_LAB, ABOVE)]
-    summary = f"{len(lots):,} lot{'s' if len(lots) != 1 else ''}: {', '.join(parts)}"
-    return rows, backends, summary
+    return rows, backends, lot_summary(lots, first)
 
 
 def _short_lot_table(results: pd.DataFrame, key_columns: list[str], backends: list[str]) -> pd.DataFrame | None:

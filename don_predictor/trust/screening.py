@@ -256,6 +256,13 @@ def lot_table(
     return pd.DataFrame(rows, columns=_lot_columns(list(verdicts)))
 
 
+def lot_summary(lots: pd.DataFrame, backend: str) -> str:
+    """One line on a lot table, by one backend's lot verdicts: "20 lots: 12 below, 5 send to lab, 3 above"."""
+    tally = lots[f"{backend}_lot_verdict"].value_counts()
+    parts = [f"{int(tally.get(v, 0)):,} {v.replace('_', ' ')}" for v in VERDICTS]
+    return f"{len(lots):,} lot{'s' if len(lots) != 1 else ''}: {', '.join(parts)}"
+
+
 def _lot_columns(backends: list[str]) -> list[str]:
     columns = ["lot", "samples"]
     for backend in backends:

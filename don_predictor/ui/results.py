@@ -26,6 +26,7 @@ from don_predictor.trust.screening import (
     BELOW,
     SEND_TO_LAB,
     Thresholds,
+    lot_summary,
     percent,
     trusted_ppb,
     trusted_rows,
@@ -329,8 +330,10 @@ def verdict_summary(
         st.caption("These models carry no calibration (trained without cross-validation): no verdicts.")
         return
     if lots is not None and not lots.empty:
-        st.markdown(f"**Lots** ({len(lots)}): a lot is `above` if any sample is, `below` only if all are.")
-        st.dataframe(lots, hide_index=True, width="stretch")
+        st.markdown(f"**Lots** · {lot_summary(lots, backends[0])} ({backends[0].upper()})")
+        st.caption("A lot is `above` if any sample is, `below` only if all are, else `send_to_lab`.")
+        st.dataframe(readable_lots(lots), hide_index=True, width="stretch")
+        st.markdown("**Samples**")
         lot_column = results.columns[1]  # the lot column follows the id column (predict.predict_table)
         if without := int(results[lot_column].isna().sum()):
             rows = "1 row has" if without == 1 else f"{without} rows have"
@@ -367,6 +370,18 @@ def verdict_summary(
             "reference needs redoing."
         )
     st.caption(INTERVALS_AND_VERDICTS.format(alpha=percent(risk.false_compliant), beta=percent(risk.false_suspect)))
+
+
+def readable_lots(lots: pd.DataFrame) -> pd.DataFrame:
+    """The lot table with headers a reader needs no key for: "RF lot verdict", "RF send to lab", "RF decided by"."""
+
+    def header(column: str) -> str:
+        backend, _, rest = column.partition("_")
+        if column in ("lot", "samples") or not rest:
+            return column
+        return f"{backend.upper()} {rest.replace('_', ' ')}"
+
+    return lots.rename(columns={c: header(c) for c in lots.columns})
 
 
 def trust_columns(results: pd.DataFrame, backend: str) -> dict[str, np.ndarray]:
