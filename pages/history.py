@@ -1,14 +1,15 @@
 import json
 from datetime import UTC, datetime, time, timedelta
 
-import plotly.express as px
 import streamlit as st
 
 from don_predictor.config import BACKENDS, settings
+from don_predictor.services.drift import trusted
 from don_predictor.services.exports import history_frame
 from don_predictor.services.predict import results_csv
 from don_predictor.store.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.store.history.store import count_runs
+from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 
 PAGE_SIZE = 50  # runs per page: the table, the run picker and the plot over time
@@ -105,7 +106,7 @@ labels = dict(zip(runs["run_id"], labels, strict=True))
 run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__)  # one lookup per option, no frame copies
 try:
     rows = run_rows(db, run_id)
-    points = predictions_over_time(db, runs["run_id"].tolist(), per_run=POINTS_PER_RUN)
+    points = predictions_over_time(db, runs["run_id"].tolist(), per_run=POINTS_PER_RUN, with_trust=True)
 except HistoryError as error:
     st.error(str(error))
     st.stop()
@@ -121,7 +122,6 @@ st.download_button(  # the same columns, rounding and true/false as the page's o
 st.subheader("Predictions over time")
 st.caption(f"The runs on this page; of a big run, about {POINTS_PER_RUN} samples evenly spaced through its file.")
 if not points.empty:
-    points["ppb"] = points["ppb"].clip(lower=1.0)  # zeros cannot sit on a log axis
-    figure = px.strip(points, x="time", y="ppb", color="model", log_y=True, hover_data=["sample_id"])
-    figure.update_layout(yaxis_title="predicted DON (ppb)", height=380, margin={"t": 30})
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(charts.predictions_over_time_figure(points), width="stretch")
+    if note := charts.left_out_note(len(points), int(trusted(points).sum()), "plot", marked=True):
+        st.caption(note)

@@ -35,7 +35,7 @@ found = monitoring.drifts(data, config.drift_threshold, now=now)
 for item in sorted(found, key=lambda f: (data.active.get(f.backend) != f.version, f.backend)):
     active = data.active.get(item.backend) == item.version
     text = item.sentence(monitoring.DRIFT_DAYS) + ("" if active else " (not the active version)")
-    (st.error if item.exceeded else st.success if item.score is not None else st.info)(text)
+    {"error": st.error, "warning": st.warning, "success": st.success, "info": st.info}[item.level](text)
 if not found:
     st.info("No active model with a calibration reference yet: train one on the Train page.")
 
@@ -75,8 +75,14 @@ live = drift.live_performance(data.frame, period)
 if live.empty:
     st.caption("No upload in this window carried measured values (a `vomitoxin_ppb` column).")
 else:
-    st.caption("From uploads that carried measured values; the dotted line is the active version's cross-validation.")
-    for backend, part in live.groupby("backend"):
+    st.caption(monitoring.live_caption(live))
+    trusted_live = live[live["rows"] > 0]
+    if trusted_live.empty:
+        st.warning(
+            "No row with a measured value lies in the calibration domain: there is no trusted prediction to "
+            "measure the models' live error and coverage on."
+        )
+    for backend, part in trusted_live.groupby("backend"):
         cv = monitoring.cv_reference(config.models_dir, backend, data.active.get(backend, ""))
         left, right = st.columns(2)
         left.plotly_chart(
@@ -85,4 +91,4 @@ else:
         right.plotly_chart(
             monitoring.performance_chart(part, "coverage", cv.get("coverage"), "interval coverage"), width="stretch"
         )
-    st.dataframe(live, hide_index=True, width="stretch")
+    st.dataframe(monitoring.live_table(live), hide_index=True, width="stretch")

@@ -39,7 +39,7 @@ def test_thousands_of_samples_become_a_sorted_band_with_an_envelope():
     assert abs(np.log(curve.y[len(curve.y) // 2] / np.median(finite))) < 0.05  # the middle is the median prediction
     envelope = next(t for t in fig.data if (t.name or "").startswith("rf 90 % intervals"))
     assert envelope.fill == "tonexty" and np.all(np.asarray(envelope.y) <= np.asarray(curve.y))
-    crosses = next(t for t in fig.data if t.name == "rf outside the domain")
+    crosses = next(t for t in fig.data if t.name == "rf not trusted (outside the domain)")
     assert len(crosses.x) == charts.MAX_FLAGGED_MARKERS  # thinned: about 6,700 flagged samples
     assert any(shape.y0 == 1500 for shape in fig.layout.shapes)
 

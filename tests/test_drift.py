@@ -16,6 +16,7 @@ from don_predictor.services import drift, monitoring
 from don_predictor.services.predict import predict_table
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.store.history import RunInfo, record_run, results_since
+from don_predictor.trust.screening import trusted_rows
 
 
 def test_psi_is_small_for_the_same_distribution_and_large_for_a_shifted_one():
@@ -73,8 +74,10 @@ def test_live_error_and_coverage_from_uploads_with_measured_values(rf_models, de
     results["vomitoxin_ppb"] = demo_table.target
     record_run(db, results, "hsi_id", RunInfo("compare", {"rf": rf_models.active_version("rf")}, "cal.csv", "x"))
     live = drift.live_performance(results_since(db, datetime.now(UTC) - timedelta(days=1)), "W")
-    assert live["rows"].tolist() == [len(demo_table.target)]
-    expected = np.mean(np.abs(results["rf_ppb"] - demo_table.target))
+    trusted = trusted_rows(results, "rf")  # live figures come from trusted rows only; the others are counted
+    assert live["rows"].tolist() == [int(trusted.sum())]
+    assert live["not_trusted"].tolist() == [len(demo_table.target) - int(trusted.sum())]
+    expected = np.mean(np.abs(results["rf_ppb"] - demo_table.target)[trusted])
     assert live["mae_ppb"].iloc[0] == pytest.approx(expected)
     assert 0.5 < live["coverage"].iloc[0] <= 1.0
     cv = monitoring.cv_reference(rf_models.root, "rf", rf_models.active_version("rf"))
@@ -113,8 +116,8 @@ def test_an_upload_with_measured_values_on_a_page_gives_the_live_performance(
     at.switch_page("pages/monitoring.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    (live,) = [df.value for df in at.dataframe if "mae_ppb" in df.value.columns]
-    assert live["backend"].tolist() == ["rf"] and live["coverage"].iloc[0] > 0.5
+    (live,) = [df.value for df in at.dataframe if "MAE (ppb)" in df.value.columns]
+    assert live["model"].tolist() == ["RF"] and live["interval coverage (%)"].iloc[0] > 50
 
 
 def test_live_performance_without_intervals_has_no_coverage(tmp_path):

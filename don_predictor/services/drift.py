@@ -8,6 +8,11 @@ The drift score is the population stability index (PSI) of recent values against
 T² and Q are shown against their limits but not scored: the bundle keeps their limits, not their distributions,
 and chi²(k) matched at the limit put held-out real spectra at PSI 5 (their T² is far more heavy-tailed).
 PSI above 0.25 is the usual "significant shift" mark; DON_DRIFT_THRESHOLD changes it.
+
+PSI alone misses the plainest failure: spectra that all fall outside the calibration domain can still give
+predictions and baseline offsets distributed like the calibration data's. So a model's status is also judged by the
+share of its recent spectra outside the domain (OUT_OF_DOMAIN_WARN_SHARE), and live performance is computed from
+trusted rows only (the rule of trust.screening, applied to the history's one-row-per-backend frames).
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ import pandas as pd
 from scipy import stats
 
 from don_predictor.trust.bundle import Trust
+from don_predictor.trust.screening import trusted_rows
 
 DEFAULT_THRESHOLD = 0.25
 BINS = 10
 MIN_ROWS = 30  # fewer recent rows than this give no drift score: PSI of a handful of rows is noise
 _FLOOR = 1e-4  # an empty bin would make PSI infinite
+# The calibration domain's limits are set so that about 1-5 % of the calibration spectra fall outside it: a window
+# with more than twice the top of that range outside is no longer like the calibration data, whatever the PSI says.
+OUT_OF_DOMAIN_WARN_SHARE = 0.10
+MIN_OUT_OF_DOMAIN = 5  # fewer spectra than this outside never warn: 1 of 3 is 33 %, and noise
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,25 @@ class Drift:
     rows: int
     parts: dict[str, float]  # "predictions", "baseline" -> PSI
     threshold: float
+    out_of_domain: int = 0  # of `rows`, the spectra outside the calibration domain
+
+    @property
+    def out_of_domain_share(self) -> float:
+        return self.out_of_domain / self.rows if self.rows else 0.0
+
+    @property
+    def mostly_out_of_domain(self) -> bool:
+        """Too many recent spectra outside the calibration domain: their predictions are not trusted."""
+        return self.out_of_domain >= MIN_OUT_OF_DOMAIN and self.out_of_domain_share > OUT_OF_DOMAIN_WARN_SHARE
+
+    @property
+    def level(self) -> str:
+        """How the page shows it: "error" (drift), "warning" (too many out of domain), "success", "info" (no score)."""
+        if self.exceeded:
+            return "error"
+        if self.mostly_out_of_domain:
+            return "warning"
+        return "success" if self.score is not None else "info"
 
     @property
     def score(self) -> float | None:
@@ -103,18 +132,34 @@ class Drift:
         return self.score is not None and self.score > self.threshold
 
     def sentence(self, days: int) -> str:
-        if self.score is None:
-            return f"{self.backend.upper()} {self.version}: too few scored spectra in the last {days} days to judge."
-        worst = max(self.parts, key=self.parts.get)
-        if not self.exceeded:
-            return (
-                f"{self.backend.upper()} {self.version}: the last {days} days look like the calibration data "
-                f"(drift score {self.score:.2f}, threshold {self.threshold:.2f})."
+        name = f"{self.backend.upper()} {self.version}"
+        outside = (
+            f"{self.out_of_domain:,} of {self.rows:,} spectra ({self.out_of_domain_share:.0%}) of the last {days} "
+            "days lie outside the calibration domain"
+        )
+        if self.exceeded:
+            worst = max(self.parts, key=self.parts.get)
+            text = (
+                f"{name}: the spectra of the last {days} days differ from the calibration data (drift score "
+                f"{self.score:.2f} over {self.threshold:.2f}, mostly in the {worst}): check the instrument's "
+                "reference, or recalibrate."
             )
+            if self.mostly_out_of_domain:
+                text += f" {outside[0].upper()}{outside[1:]}: their predictions are not trusted."
+            return text
+        if self.mostly_out_of_domain:
+            text = (
+                f"{name}: {outside}: the predictions are not trusted; check the instrument's reference or recalibrate."
+            )
+            if self.score is not None:
+                text += f" (The drift score, {self.score:.2f}, does not show it on its own.)"
+            return text
+        if self.score is None:
+            return f"{name}: too few scored spectra in the last {days} days to judge."
         return (
-            f"{self.backend.upper()} {self.version}: the spectra of the last {days} days differ from the calibration "
-            f"data (drift score {self.score:.2f} over {self.threshold:.2f}, mostly in the {worst}): check the "
-            "instrument's reference, or recalibrate."
+            f"{name}: the last {days} days look like the calibration data "
+            f"(drift score {self.score:.2f}, threshold {self.threshold:.2f}; "
+            f"{self.out_of_domain:,} of {self.rows:,} spectra outside the domain)."
         )
 
 
@@ -129,7 +174,17 @@ def drift(frame: pd.DataFrame, reference: Reference, threshold: float = DEFAULT_
             )
         if rows["baseline"].notna().sum() >= MIN_ROWS and np.isfinite(reference.baseline_limit):
             parts["baseline"] = psi_against_distribution(stats.norm(), rows["baseline"])
-    return Drift(reference.backend, reference.version, len(rows), parts, threshold)
+    out = int((~trusted(rows)).sum())  # served_by kept scored rows only: untrusted here means outside the domain
+    return Drift(reference.backend, reference.version, len(rows), parts, threshold, out)
+
+
+def trusted(frame: pd.DataFrame) -> np.ndarray:
+    """Per row of a history frame (one row per sample and backend, columns `ppb` and `in_domain`): scored and in
+    the calibration domain. The rule of trust.screening.trusted_rows, which reads `<backend>_ppb` columns."""
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    columns = {"ppb": "row_ppb"} | ({"in_domain": "row_in_domain"} if "in_domain" in frame else {})
+    return trusted_rows(frame[list(columns)].rename(columns=columns), "row")
 
 
 def served_by(frame: pd.DataFrame, backend: str, version: str) -> pd.DataFrame:
@@ -168,18 +223,26 @@ def by_period(frame: pd.DataFrame, period: str = "D") -> pd.DataFrame:
 
 
 def live_performance(frame: pd.DataFrame, period: str = "W") -> pd.DataFrame:
-    """Where uploads carried measured values: per period and backend, rows, MAE (ppb), median absolute error and
-    the share of measured values inside the prediction interval."""
+    """Where uploads carried measured values: per period and backend, `rows` (the trusted rows the figures come
+    from), `not_trusted` (rows with a measured value left out: their spectrum lies outside the calibration domain),
+    MAE (ppb), median absolute error and the share of measured values inside the prediction interval. A period
+    whose rows were all untrusted keeps its line, with no figures (NaN)."""
     measured = frame[(frame["status"] == "ok") & frame["ppb"].notna() & frame["measured_ppb"].notna()].copy()
-    columns = ["period", "backend", "rows", "mae_ppb", "median_error_ppb", "coverage"]
+    columns = ["period", "backend", "rows", "not_trusted", "mae_ppb", "median_error_ppb", "coverage"]
     if measured.empty:
         return pd.DataFrame(columns=columns)
     measured["period"] = measured["created_at"].dt.tz_convert(None).dt.to_period(period).dt.start_time
-    measured["error"] = (measured["ppb"] - measured["measured_ppb"]).abs()
+    keep = trusted(measured)
+    measured["used"] = keep.astype(int)
+    measured["left_out"] = (~keep).astype(int)
+    # Errors of untrusted rows are NaN: a prediction the app does not trust says nothing of the model's accuracy.
+    measured["error"] = (measured["ppb"] - measured["measured_ppb"]).abs().where(keep)
     inside = (measured["low_ppb"] <= measured["measured_ppb"]) & (measured["measured_ppb"] <= measured["high_ppb"])
-    measured["inside"] = inside.astype(float).where(measured["low_ppb"].notna() & measured["high_ppb"].notna())
+    has_interval = measured["low_ppb"].notna() & measured["high_ppb"].notna()
+    measured["inside"] = inside.astype(float).where(has_interval & keep)
     table = measured.groupby(["period", "backend"]).agg(
-        rows=("error", "size"),
+        rows=("used", "sum"),
+        not_trusted=("left_out", "sum"),
         mae_ppb=("error", "mean"),
         median_error_ppb=("error", "median"),
         coverage=("inside", "mean"),

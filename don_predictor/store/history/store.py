@@ -342,15 +342,21 @@ def _copy_into_sqlite(db_path: str | Path, copy_path: Path) -> None:
 
 
 @_plain_errors
-def predictions_over_time(db_path: str | Path, run_ids: list[str], per_run: int | None = None) -> pd.DataFrame:
+def predictions_over_time(
+    db_path: str | Path, run_ids: list[str], per_run: int | None = None, with_trust: bool = False
+) -> pd.DataFrame:
     """One row per (run, sample, backend) with the run's time and the prediction: for a plot over time. With
-    `per_run`, a big run gives about that many samples, evenly spaced through its file (every k-th row): a page
-    of fifty 5,000-row runs would otherwise send half a million points to the browser."""
+    `with_trust`, also `in_domain` (the spectrum was in the calibration domain; None when the model has no domain
+    check), so the plot can mark predictions that are not trusted. With `per_run`, a big run gives about that many
+    samples, evenly spaced through its file (every k-th row): a page of fifty 5,000-row runs would otherwise send
+    half a million points to the browser."""
+    columns = ["time", "sample_id", "model", "ppb"] + (["in_domain"] if with_trust else [])
     if not run_ids:
-        return pd.DataFrame(columns=["time", "sample_id", "model", "ppb"])
+        return pd.DataFrame(columns=columns)
     r, s, res = t.runs, t.samples, t.results
+    selected = [r.c.created_at.label("time"), s.c.sample_id, func.upper(res.c.backend).label("model"), res.c.ppb]
     query = (
-        select(r.c.created_at.label("time"), s.c.sample_id, func.upper(res.c.backend).label("model"), res.c.ppb)
+        select(*selected, *([res.c.in_domain] if with_trust else []))
         .join(s, s.c.run_id == r.c.run_id)
         .join(res, and_(res.c.run_id == s.c.run_id, res.c.position == s.c.position))
         .where(r.c.run_id.in_(run_ids), res.c.ppb.is_not(None))
