@@ -297,3 +297,29 @@ def test_the_monitoring_page_warns_and_leaves_untrusted_rows_out_of_live_perform
     (live,) = [df.value for df in at.dataframe if "MAE (ppb)" in df.value.columns]
     assert live["rows used (trusted)"].tolist() == [0] and live["left out (not trusted)"].tolist() == [400]
     assert live["MAE (ppb)"].isna().all()
+
+
+def test_the_rf_page_draws_no_untrusted_prediction_as_a_result(trained_registry, real_data, tmp_path, monkeypatch):
+    """The trial itself: the real dev file on the demo-trained model, where (nearly) every spectrum lies outside."""
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
+    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.switch_page("pages/rf.py")
+    at.run()
+    at.file_uploader(key="rf_file").set_value(("corn_hsi_dev.csv", real_data.read_bytes(), "text/csv"))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    rows = results_since(tmp_path / "h.sqlite", datetime.now(UTC) - timedelta(hours=1))
+    n_trusted = int(drift.trusted(rows).sum())
+    left_out = len(rows) - n_trusted
+    assert left_out > 0  # the premise: the dev spectra lie outside the demo model's domain
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    (histogram,) = [s for s in specs if any(t.get("type") == "histogram" for t in s["data"])]
+    (trace,) = histogram["data"]
+    assert len(values(trace.get("x", []))) == n_trusted  # trusted predictions only
+    assert any(f"{left_out:,} of {len(rows):,} scored spectra lie outside" in c.value for c in at.caption)
+    scatter = next(
+        s for s in specs if s["layout"].get("xaxis", {}).get("title", {}).get("text") == "measured DON (ppb)"
+    )
+    grey = next(t for t in scatter["data"] if "not trusted" in (t.get("name") or ""))
+    assert len(values(grey["x"])) == left_out and grey["marker"]["symbol"] == "circle-open"
