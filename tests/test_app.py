@@ -470,10 +470,11 @@ def test_lots_lead_the_page_and_a_typed_limit_recalibrates(app_with_models, demo
     at.file_uploader(key="rf_file").set_value(("lots.csv", data, "text/csv"))
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    lots = [df.value for df in at.dataframe if "rf_lot_verdict" in df.value.columns]
+    lots = [df.value for df in at.dataframe if "RF lot verdict" in df.value.columns]
     assert lots and lots[0]["lot"].tolist() == [f"L{i}" for i in range(5)]
-    assert set(lots[0]["rf_lot_verdict"]) <= {"below", "send_to_lab", "above"}
+    assert set(lots[0]["RF lot verdict"]) <= {"below", "send_to_lab", "above"}
     assert lots[0]["samples"].sum() == len(upload) - 1
+    assert any(m.value.startswith("**Lots** · 5 lots: ") for m in at.markdown)
     assert any(w.value.startswith("1 row has an empty lot cell") for w in at.warning)
     # A limit of the user's own: the demo calibration holds too few samples above 60,000 ppb to clear any.
     at.number_input(key="rf_custom_limit_ppb").set_value(60000)
