@@ -51,6 +51,7 @@ def with_ppm(results: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
 
 
 PAGE_ROWS = 500  # above this many rows the table pages: the browser gets a page, the download every row
+FILTER_ROWS = 10  # about what the table shows without scrolling: above it, a filter finds the samples to act on
 TABLE_FILTERS = ("all rows", "not cleared", "outside the domain", "not scored")
 
 
@@ -58,7 +59,7 @@ def results_table(results: pd.DataFrame, backends: list[str]) -> None:
     """The results on the page; when an id appears more than once, its data row first (`row`, as in the upload's
     warning and the downloads) so the repeated ids' rows can be told apart."""
     shown = with_ppm(with_row_numbers(results), backends)
-    if len(shown) > PAGE_ROWS:
+    if len(shown) > FILTER_ROWS:
         shown = page_of(shown, backends, key="_".join(backends))
     column_config = {
         "both_verdict": st.column_config.TextColumn("BOTH verdict", help="below or above only when both agree"),
@@ -97,10 +98,15 @@ def rows_matching(results: pd.DataFrame, backends: list[str], which: str) -> pd.
 
 
 def page_of(results: pd.DataFrame, backends: list[str], key: str) -> pd.DataFrame:
-    """A filter and a page number above a long table; returns the rows of that page."""
+    """A filter above the table and, for a long one, a page number; returns the rows to show."""
     left, right = st.columns([3, 1])
     which = left.radio("Show", TABLE_FILTERS, horizontal=True, key=f"{key}_table_filter")
     selected = results[rows_matching(results, backends, which)]
+    if len(results) <= PAGE_ROWS:
+        st.caption(
+            f"{len(selected):,} of {len(results):,} rows ({which})." if len(selected) else f"No rows: none is {which}."
+        )
+        return selected
     pages = max(1, -(-len(selected) // PAGE_ROWS))
     page = right.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key=f"{key}_table_page")
     first = (min(int(page), pages) - 1) * PAGE_ROWS
