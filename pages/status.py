@@ -23,7 +23,7 @@ else:
 p, s = health.process, health.system
 cols = st.columns(5)
 cols[0].metric("process memory (RSS)", f"{p['rss_mb']:,.0f} MB")
-cols[1].metric("process CPU", f"{p['cpu_percent']:.0f} %")
+cols[1].metric("process CPU", f"{p['cpu_percent']:.0f} %", help="Over the last second or more; 100 % is one core busy")
 cols[2].metric("system memory available", f"{s['memory_available_mb'] / 1024:,.1f} GB")
 cols[3].metric("disk free (models)", f"{s['disk_free_mb'] / 1024:,.1f} GB")
 cols[4].metric("uptime", f"{p['uptime_s'] / 60:,.0f} min")

@@ -44,16 +44,31 @@ def package_versions() -> dict[str, str]:
 
 
 _process: psutil.Process | None = None
+MIN_CPU_WINDOW_S = 1.0  # process CPU is measured over at least this long
+_cpu_window: tuple[float, float, float] | None = None  # (wall time, CPU seconds, the percent last measured)
 
 
 def this_process() -> psutil.Process:
-    """One psutil.Process for the whole process: cpu_percent(interval=None) measures since its previous call on the
-    same object, so a new object per call always said 0 %."""
+    """One psutil.Process for the whole process (its oneshot() cache serves the Status page's figures)."""
     global _process
     if _process is None:
         _process = psutil.Process()
-        _process.cpu_percent(interval=None)  # the first call only starts the measurement
     return _process
+
+
+def process_cpu_percent(proc: psutil.Process) -> float:
+    """This process's CPU use (100 % = one core busy) over the last second or more. Every page run of every session
+    asks: measured between two asks, a look right after another one's said 0 % in the middle of a training; a look
+    sooner than MIN_CPU_WINDOW_S after the last measurement gets that measurement again."""
+    global _cpu_window
+    now, times = time.monotonic(), proc.cpu_times()
+    used = times.user + times.system
+    if _cpu_window is None:  # the first look: the average since the process started
+        since_start = max(time.time() - proc.create_time(), 1e-3)
+        _cpu_window = (now, used, 100.0 * used / since_start)
+    elif now - _cpu_window[0] >= MIN_CPU_WINDOW_S:
+        _cpu_window = (now, used, 100.0 * (used - _cpu_window[1]) / (now - _cpu_window[0]))
+    return _cpu_window[2]
 
 
 def check_health(registry: Registry, load_seconds: dict[str, float] | None = None) -> Health:
@@ -63,7 +78,7 @@ def check_health(registry: Registry, load_seconds: dict[str, float] | None = Non
     with proc.oneshot():
         process = {
             "rss_mb": proc.memory_info().rss / 1024**2,
-            "cpu_percent": proc.cpu_percent(interval=None),
+            "cpu_percent": process_cpu_percent(proc),
             "threads": proc.num_threads(),
             "uptime_s": time.time() - proc.create_time(),
         }
