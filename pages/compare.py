@@ -2,7 +2,7 @@ import numpy as np
 import streamlit as st
 
 from don_predictor.services.compare import add_differences, agreement
-from don_predictor.trust.screening import joint_verdict, lot_table, untrusted_as_nan, verdict_agreement
+from don_predictor.trust.screening import joint_verdict, lot_table, trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
@@ -93,7 +93,10 @@ if (scored_by_both := int((np.isfinite(rf) & np.isfinite(tf)).sum())) > stats["n
         "median difference."
     )
 both = {b: trust_columns(results, b) for b in ("rf", "tf")}
-st.plotly_chart(charts.intervals_figure(table.ids, both, limit.ppb, limit.label), width="stretch")
+# The charts draw trusted predictions only, or mark the others: never an untrusted number as a result.
+trusted = {b: trusted_rows(results, b) for b in ("rf", "tf")}
+verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("rf", "tf") if f"{b}_verdict" in results}
+st.plotly_chart(charts.intervals_figure(table.ids, both, limit.ppb, limit.label, verdicts or None), width="stretch")
 
 compared = add_differences(results)
 left, right = st.columns([3, 2])
@@ -102,7 +105,7 @@ with left:
     results_table(compared, ["rf", "tf"])
 with right:
     st.subheader("TF against RF")
-    st.plotly_chart(charts.compare_scatter(rf, tf, table.ids), width="stretch")
+    st.plotly_chart(charts.compare_scatter(rf, tf, table.ids, trusted["rf"] & trusted["tf"]), width="stretch")
 
 actual = target_of(table)
 metadata = run_details(upload, limit, scored.versions, thresholds)
@@ -113,7 +116,10 @@ if actual is not None:
     in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
     in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
     accuracy_metrics(actual, {"rf": rf_trusted, "tf": tf_trusted})
-    st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids), width="stretch")
+    st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids, trusted), width="stretch")
+    for b, ppb in (("rf", rf), ("tf", tf)):
+        if marked := charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[b].sum()), "scatter", marked=True):
+            st.caption(f"{b.upper()}: {marked}")
 
 st.subheader("One sample")
 scored_rows = [i for i in range(table.n_rows) if np.isfinite(rf[i])]
@@ -140,4 +146,7 @@ if scored_rows:
 st.subheader("Spectra and predictions")
 left, right = st.columns(2)
 left.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
-right.plotly_chart(charts.prediction_histogram({"rf": rf, "tf": tf}, limit.ppb), width="stretch")
+right.plotly_chart(charts.prediction_histogram({"rf": rf, "tf": tf}, limit.ppb, trusted), width="stretch")
+for b, ppb in (("rf", rf), ("tf", tf)):
+    if note := charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[b].sum())):
+        right.caption(f"{b.upper()}: {note}")

@@ -323,3 +323,24 @@ def test_the_rf_page_draws_no_untrusted_prediction_as_a_result(trained_registry,
     )
     grey = next(t for t in scatter["data"] if "not trusted" in (t.get("name") or ""))
     assert len(values(grey["x"])) == left_out and grey["marker"]["symbol"] == "circle-open"
+
+
+def test_the_compare_page_draws_no_untrusted_prediction_as_a_result(trained_registry, real_data, tmp_path, monkeypatch):
+    """Compare on the real dev file: each model's histogram counts its trusted predictions only, the TF-against-RF
+    scatter marks the samples one of them does not trust."""
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
+    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page("pages/compare.py")
+    at.run()
+    at.file_uploader(key="compare_file").set_value(("corn_hsi_dev.csv", real_data.read_bytes(), "text/csv"))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    rows = results_since(tmp_path / "h.sqlite", datetime.now(UTC) - timedelta(hours=1))
+    trusted = {b: int(drift.trusted(rows[rows["backend"] == b]).sum()) for b in ("rf", "tf")}
+    assert min(trusted.values()) < 400  # the premise: dev spectra lie outside the demo models' domains
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    (histogram,) = [s for s in specs if any(t.get("type") == "histogram" for t in s["data"])]
+    counted = sorted(len(values(t.get("x", []))) for t in histogram["data"] if t.get("type") == "histogram")
+    assert counted == sorted(trusted.values())
+    assert any("scored spectra lie outside" in c.value for c in at.caption)
