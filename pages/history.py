@@ -9,6 +9,7 @@ from don_predictor.services.exports import history_frame
 from don_predictor.services.predict import results_csv
 from don_predictor.store.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.store.history.store import count_runs
+from don_predictor.trust.limits import get_limit
 from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 
@@ -36,7 +37,18 @@ def readable_runs(runs):
         for versions in runs["model_versions"]
     ]
     shown["user"] = runs["user"].fillna("—")
+    shown["limit_key"] = [limit_name(key) for key in runs["limit_key"]]
     return shown
+
+
+def limit_name(key) -> str:
+    """A stored limit key as a reader knows it ('1,500 ppb (1.5 ppm)'), or the key itself when it is unknown."""
+    if not isinstance(key, str) or not key:
+        return "—"
+    try:
+        return get_limit(key).label.split(" · ")[0]
+    except ValueError:
+        return key
 
 
 ensure_router()
