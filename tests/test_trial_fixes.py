@@ -188,14 +188,10 @@ def _score_and_download() -> None:
 
 def test_every_download_of_a_run_carries_the_time_the_history_recorded(monkeypatch, tmp_path):
     from don_predictor.store.history import list_runs
-    from don_predictor.ui import recording
 
     db = tmp_path / "history.sqlite"
     monkeypatch.setenv("DON_HISTORY_DB", str(db))
-    monkeypatch.setattr(predict, "dt", type("FakeDatetime", (), {"datetime": Clock, "UTC": dt.UTC}))
-    monkeypatch.setattr(recording, "_now", Clock.now)
-    monkeypatch.setattr(Clock, "moment", Clock.START)  # each test starts at the scoring time
-    monkeypatch.setattr(recording, "measured_values", lambda upload: None)
+    on_a_clock(monkeypatch)
     at = AppTest.from_function(_score_and_download, default_timeout=30)
     at.run()
     assert not at.exception, at.exception
@@ -208,6 +204,16 @@ def test_every_download_of_a_run_carries_the_time_the_history_recorded(monkeypat
     recorded = runs["created_utc"].iloc[0].to_pydatetime().isoformat(timespec="seconds")
     assert first == second == recorded  # the History's time, not the clock's at either rerun
     assert predict.run_metadata(**RUN_ARGUMENTS)["created_utc"] == "2026-01-01T06:14:14+00:00"  # the clock moved
+
+
+def on_a_clock(monkeypatch) -> None:
+    """Scoring and downloads read the test's Clock, which starts at the scoring time."""
+    from don_predictor.ui import recording
+
+    monkeypatch.setattr(predict, "dt", type("FakeDatetime", (), {"datetime": Clock, "UTC": dt.UTC}))
+    monkeypatch.setattr(recording, "_now", Clock.now)
+    monkeypatch.setattr(Clock, "moment", Clock.START)
+    monkeypatch.setattr(recording, "measured_values", lambda upload: None)
 
 
 RUN_ARGUMENTS = {
@@ -229,10 +235,7 @@ def test_a_run_the_history_could_not_record_keeps_its_first_time(monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(recording, "record_scored_run", refuse)
-    monkeypatch.setattr(predict, "dt", type("FakeDatetime", (), {"datetime": Clock, "UTC": dt.UTC}))
-    monkeypatch.setattr(recording, "_now", Clock.now)
-    monkeypatch.setattr(Clock, "moment", Clock.START)  # each test starts at the scoring time
-    monkeypatch.setattr(recording, "measured_values", lambda upload: None)
+    on_a_clock(monkeypatch)
     at = AppTest.from_function(_score_and_download, default_timeout=30)
     at.run()
     started = Clock.moment.isoformat(timespec="seconds")

@@ -299,17 +299,22 @@ def test_the_monitoring_page_warns_and_leaves_untrusted_rows_out_of_live_perform
     assert live["MAE (ppb)"].isna().all()
 
 
-def test_the_rf_page_draws_no_untrusted_prediction_as_a_result(trained_registry, real_data, tmp_path, monkeypatch):
-    """The trial itself: the real dev file on the demo-trained model, where (nearly) every spectrum lies outside."""
+def dev_file_on_page(page: str, registry, real_data, tmp_path, monkeypatch):
+    """The real dev file uploaded on a page (rf, tf or compare): the page, and the rows its run recorded."""
     monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
-    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.switch_page("pages/rf.py")
+    monkeypatch.setenv("DON_MODELS_DIR", str(registry.root))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page(f"pages/{page}.py")
     at.run()
-    at.file_uploader(key="rf_file").set_value(("corn_hsi_dev.csv", real_data.read_bytes(), "text/csv"))
+    at.file_uploader(key=f"{page}_file").set_value(("corn_hsi_dev.csv", real_data.read_bytes(), "text/csv"))
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    rows = results_since(tmp_path / "h.sqlite", datetime.now(UTC) - timedelta(hours=1))
+    return at, results_since(tmp_path / "h.sqlite", datetime.now(UTC) - timedelta(hours=1))
+
+
+def test_the_rf_page_draws_no_untrusted_prediction_as_a_result(trained_registry, real_data, tmp_path, monkeypatch):
+    """The trial itself: the real dev file on the demo-trained model, where (nearly) every spectrum lies outside."""
+    at, rows = dev_file_on_page("rf", trained_registry, real_data, tmp_path, monkeypatch)
     n_trusted = int(drift.trusted(rows).sum())
     left_out = len(rows) - n_trusted
     assert left_out > 0  # the premise: the dev spectra lie outside the demo model's domain
@@ -328,15 +333,7 @@ def test_the_rf_page_draws_no_untrusted_prediction_as_a_result(trained_registry,
 def test_the_compare_page_draws_no_untrusted_prediction_as_a_result(trained_registry, real_data, tmp_path, monkeypatch):
     """Compare on the real dev file: each model's histogram counts its trusted predictions only, the TF-against-RF
     scatter marks the samples one of them does not trust."""
-    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "h.sqlite"))
-    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.switch_page("pages/compare.py")
-    at.run()
-    at.file_uploader(key="compare_file").set_value(("corn_hsi_dev.csv", real_data.read_bytes(), "text/csv"))
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    rows = results_since(tmp_path / "h.sqlite", datetime.now(UTC) - timedelta(hours=1))
+    at, rows = dev_file_on_page("compare", trained_registry, real_data, tmp_path, monkeypatch)
     trusted = {b: int(drift.trusted(rows[rows["backend"] == b]).sum()) for b in ("rf", "tf")}
     assert min(trusted.values()) < 400  # the premise: dev spectra lie outside the demo models' domains
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
