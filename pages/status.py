@@ -4,7 +4,7 @@ import streamlit as st
 from don_predictor.config import settings
 from don_predictor.services.health import check_health
 from don_predictor.services.jobs import format_duration, latest_job
-from don_predictor.store.audit import audit, list_audit
+from don_predictor.store.audit import audit, list_audit, readable_detail
 from don_predictor.store.backup import export_version, import_version
 from don_predictor.store.history import backup_bytes
 from don_predictor.store.registry import RegistryError
@@ -138,4 +138,5 @@ else:
         if trail.empty:
             st.caption("Nothing recorded yet.")
         else:
-            st.dataframe(trail.fillna({"user": "—"}), hide_index=True, width="stretch")
+            shown = trail.fillna({"user": "—"}).assign(detail=[readable_detail(d) for d in trail["detail"]])
+            st.dataframe(shown, hide_index=True, width="stretch")

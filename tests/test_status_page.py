@@ -4,6 +4,7 @@ see a damaged one refused with the reason."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -131,3 +132,11 @@ def test_exports_are_built_only_on_the_click_and_nothing_big_is_kept(
     copy.write_bytes(db_data())
     assert built == ["export_version", "backup_bytes"]
     assert list_runs(copy).empty and "export" in list_audit(copy)["action"].tolist()  # a working copy, up to now
+
+
+def test_the_audit_detail_reads_as_one_line():
+    from don_predictor.store.audit import readable_detail
+
+    stored = json.dumps({"backend": "rf", "version": "v2", "previous": "v1", "reason": ""})
+    assert readable_detail(stored) == "backend rf · version v2 · previous v1"  # empty fields left out
+    assert readable_detail(None) == "" and readable_detail("not json") == "not json"

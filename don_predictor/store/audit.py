@@ -5,6 +5,7 @@ A failure to write the row is logged and never stops the action (a login must no
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -13,7 +14,7 @@ from don_predictor.logs import event
 from don_predictor.services import metrics
 from don_predictor.store.history import list_audit, record_audit
 
-__all__ = ["audit", "list_audit"]
+__all__ = ["audit", "list_audit", "readable_detail"]
 
 
 def audit(action: str, *, user: str | None = None, **detail) -> None:
@@ -32,3 +33,14 @@ def audit(action: str, *, user: str | None = None, **detail) -> None:
 def _no_password(value):
     """A URL with a password (the start event's history location) is logged and kept without it."""
     return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", value) if isinstance(value, str) else value
+
+
+def readable_detail(detail: str | None) -> str:
+    """A stored detail (JSON) as one line a reader scans: "backend rf · version 2026… · previous 2026…"."""
+    try:
+        fields = json.loads(detail) if detail else {}
+    except ValueError:
+        return str(detail)
+    if not isinstance(fields, dict):
+        return str(detail)
+    return " · ".join(f"{key.replace('_', ' ')} {value}" for key, value in fields.items() if value not in (None, ""))
