@@ -166,8 +166,9 @@ def conformal_verdicts(score_ppb: np.ndarray, in_domain: np.ndarray, thresholds:
     below = np.zeros(n, bool) if thresholds.below_under_ppb is None else score < thresholds.below_under_ppb
     above = np.zeros(n, bool) if thresholds.above_over_ppb is None else score > thresholds.above_over_ppb
     if thresholds.below_under_ppb is None:
+        what = "decide" if thresholds.above_over_ppb is None else "clear any"
         reason[~above] = (
-            f"too few calibration samples above the limit to clear any ({thresholds.n_above}; "
+            f"too few calibration samples above the limit to {what} ({thresholds.n_above}; "
             f"{thresholds.needed_above} needed)"
         )
     conflict = below & above  # both cut-offs crossed: the calibration cannot order this sample
