@@ -95,6 +95,17 @@ def test_figures_from_other_data_are_not_compared_and_the_switch_needs_a_reason(
     assert "trained on other data" in problem and "say why it should replace it" in problem
 
 
+def test_the_first_model_on_a_labs_own_data_replaces_the_demo_model_without_a_reason(registry, small_model):
+    """make run, make models and the container start with models trained on the synthetic demo file: a model on
+    real data is not compared with them (the review said 'not comparable' and asked for a reason)."""
+    demo = registry.save(
+        small_model, {"data_sha256": "demo", "data_name": "demo_calibration.csv", "cv_metrics": cv(0.9)}
+    )
+    review = governance.review_activation(registry, "rf", version(registry, small_model, 0.30, data="lab", mae=2600))
+    assert review.champion.version == demo.version and not review.same_data
+    assert review.allowed and "demo model" in review.comparison
+
+
 def test_on_the_same_file_a_clearly_higher_mae_is_refused_even_with_a_better_r2(registry, small_model):
     version(registry, small_model, 0.40, activate=True, mae=1000)
     assert governance.review_activation(registry, "rf", version(registry, small_model, 0.45, mae=1040)).allowed

@@ -21,6 +21,9 @@ from don_predictor.store.registry import ModelVersion, Registry, RegistryError
 # 5-fold CV on the dev data (RF R² SD 0.05, docs/model_card.md).
 MIN_R2_TOLERANCE = 0.05
 MIN_MAE_TOLERANCE = 0.05  # MAE: the champion's spread, at least 5 % of its MAE
+# The synthetic calibration set that `make models`, `make run` and the container train the first models on: a model
+# trained on a lab's own file replaces such a champion without a reason (its figures say nothing about real samples).
+DEMO_DATA_NAME = "demo_calibration.csv"
 COMPARED_METRICS = ("r2", "mae_ppb", "median_ae_ppb", "roc_auc", "r2_log")
 
 
@@ -52,10 +55,20 @@ class ActivationReview:
             return (
                 "Both were trained on the same file, with other folds or repeats: the figures differ by CV noise too."
             )
+        if is_demo(self.champion):
+            return (
+                "The active version is the demo model, trained on the synthetic demo data: its figures say nothing "
+                "about real samples, so this version is not compared with it."
+            )
         return (
             f"Not comparable: the challenger was trained on {_data_label(self.challenger)}, the active version on "
             f"{_data_label(self.champion)}. Figures from different files say nothing about which model is better."
         )
+
+
+def is_demo(version: ModelVersion) -> bool:
+    """Trained on the bundled synthetic demo calibration set."""
+    return version.manifest.get("data_name") == DEMO_DATA_NAME
 
 
 def _data_label(version: ModelVersion) -> str:
@@ -128,6 +141,8 @@ def _problems(review: ActivationReview) -> list[str]:
         return [f"its CV R² is negative ({new_r2[0]:.3f}): it predicts worse than the mean"]
     if champion is None:
         return []
+    if not review.same_data and is_demo(champion):
+        return []  # the first model on the lab's own data replaces the demo model
     if not review.same_data:
         return [
             f"it was trained on other data than the active version ({_data_label(challenger)} against "
