@@ -42,11 +42,12 @@ def readable_runs(runs):
 
 
 def limit_name(key) -> str:
-    """A stored limit key as a reader knows it ('1,500 ppb (1.5 ppm)'), or the key itself when it is unknown."""
+    """A stored limit key as a reader knows it ('1,500 ppb (1.5 ppm) · EU: unprocessed durum wheat and maize'), or
+    the key itself when it is unknown."""
     if not isinstance(key, str) or not key:
         return "—"
     try:
-        return get_limit(key).label.split(" · ")[0]
+        return get_limit(key).label  # with its regulation: 1,000 ppb is the FDA's 1 ppm or the EU cereals limit
     except ValueError:
         return key
 

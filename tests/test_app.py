@@ -464,7 +464,8 @@ def test_a_prediction_on_a_page_is_recorded_once_with_every_row(app_with_models,
     assert listed["run_id"].tolist() == [run["run_id"]] and listed["file_name"].tolist() == ["demo_upload.csv"]
     assert list(listed.columns[:2]) == ["created_utc", "file_name"]  # when and which file first, the id last
     assert listed["model_versions"].iloc[0].startswith("RF ") and ", TF " in listed["model_versions"].iloc[0]
-    assert listed["limit_key"].tolist() == ["1,500 ppb (1.5 ppm)"]  # the limit as a reader knows it, not its key
+    # The limit as a reader knows it, with its regulation, not its key.
+    assert listed["limit_key"].tolist() == ["1,500 ppb (1.5 ppm) · EU: unprocessed durum wheat and maize"]
     assert listed["user"].tolist() == ["—"]  # no login here: a dash, not None
     (shown,) = [df.value for df in at.dataframe if "sample_id" in df.value.columns]
     assert shown["sample_id"].tolist() == rows["sample_id"].tolist()

@@ -301,3 +301,9 @@ def test_the_ratio_of_the_two_models_is_saved_to_two_decimals():
     out = precision.export_frame(results)
     assert out["tf_over_rf"].tolist()[:2] == [1.37, 0.82] and np.isnan(out["tf_over_rf"][4])
     assert exports.csv_bytes(results).decode().splitlines()[1].endswith(",1.37")
+
+
+def test_a_non_finite_prediction_is_saved_as_an_empty_cell_not_a_crash():
+    results = pd.DataFrame({"hsi_id": ["a", "b", "c"], "status": ["ok"] * 3, "rf_ppb": [12.4, np.inf, 1e300]})
+    saved = precision.export_frame(results)
+    assert saved["rf_ppb"].tolist()[0] == 12 and saved["rf_ppb"].isna().tolist() == [False, True, True]

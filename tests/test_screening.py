@@ -295,3 +295,16 @@ def test_the_joint_verdict_clears_no_more_truly_above_samples_than_either_model(
     joint = joint_verdict(rf, tf)
     cleared_wrongly = {name: int(((v == "below") & truly_above).sum()) for name, v in [("rf", rf), ("tf", tf)]}
     assert int(((joint == "below") & truly_above).sum()) <= min(cleared_wrongly.values())
+
+
+def test_with_beta_under_alpha_a_high_score_says_why_it_is_not_called_above():
+    """α 10 % clears with 9 truly-above samples; β 5 % needs 19 to call one above: the row says so."""
+    t = calibration(n_above=12, n_below=200).thresholds(1000, Risk(0.10, 0.05))
+    assert t.below_under_ppb is not None and t.above_over_ppb is None
+    v = conformal_verdicts(np.array([5000.0]), np.ones(1, bool), t)
+    assert v.verdict.tolist() == [SEND_TO_LAB]
+    assert v.reason[0] == "too few calibration samples above the limit to call it above (12; 19 needed)"
+    # Too few to do either: the number quoted is what both need.
+    t = calibration(n_above=5, n_below=200).thresholds(1000, Risk(0.10, 0.05))
+    reason = conformal_verdicts(np.array([5000.0]), np.ones(1, bool), t).reason[0]
+    assert reason == "too few calibration samples above the limit to decide (5; 19 needed)"

@@ -26,7 +26,8 @@ def export_frame(results: pd.DataFrame, measured: np.ndarray | None = None) -> p
         if not isinstance(name, str) or not pd.api.types.is_float_dtype(out[name].dtype):
             continue
         if name.endswith(PPB_SUFFIXES):
-            out[name] = out[name].round().astype("Int64")
+            finite = out[name].where(np.isfinite(out[name]) & (out[name].abs() < 2.0**53))  # no whole number else
+            out[name] = finite.round().astype("Int64")
         elif name.endswith(("_t2", "_q", "_baseline")):
             out[name] = significant(out[name].to_numpy(dtype=float), SIGNIFICANT_DIGITS)
         elif RATIO.fullmatch(name):

@@ -165,11 +165,18 @@ def conformal_verdicts(score_ppb: np.ndarray, in_domain: np.ndarray, thresholds:
     reason = np.full(n, "between the thresholds: the score cannot tell at this risk", dtype=object)
     below = np.zeros(n, bool) if thresholds.below_under_ppb is None else score < thresholds.below_under_ppb
     above = np.zeros(n, bool) if thresholds.above_over_ppb is None else score > thresholds.above_over_ppb
+    few_to_call_above = thresholds.above_over_ppb is None and thresholds.n_above < thresholds.needed_below
     if thresholds.below_under_ppb is None:
-        what = "decide" if thresholds.above_over_ppb is None else "clear any"
+        what, needed = "clear any", thresholds.needed_above
+        if few_to_call_above:
+            what, needed = "decide", max(thresholds.needed_above, thresholds.needed_below)
         reason[~above] = (
-            f"too few calibration samples above the limit to {what} ({thresholds.n_above}; "
-            f"{thresholds.needed_above} needed)"
+            f"too few calibration samples above the limit to {what} ({thresholds.n_above}; {needed} needed)"
+        )
+    elif few_to_call_above:  # clearing works, calling above does not (β smaller than α): say so for high scores
+        reason[score > thresholds.limit_ppb] = (
+            f"too few calibration samples above the limit to call it above ({thresholds.n_above}; "
+            f"{thresholds.needed_below} needed)"
         )
     conflict = below & above  # both cut-offs crossed: the calibration cannot order this sample
     # Each reason names the limit and the risk it was decided at: a results file read on its own still says so.
