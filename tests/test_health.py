@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
-import time
-
 from don_predictor.services.health import check_health, package_versions, this_process
 from don_predictor.store.registry import IntegrityError, ModelVersion, Registry, RegistryError
 
 
-def test_process_cpu_is_measured_over_a_second_or_more(tmp_path, monkeypatch):
+class FakeProcess:
+    """CPU seconds and a wall clock the test moves by hand."""
+
+    def __init__(self):
+        self.wall, self.cpu = 1000.0, 0.0
+
+    def cpu_times(self):
+        return type("Times", (), {"user": self.cpu, "system": 0.0})()
+
+    def run(self, seconds: float, busy: float) -> None:
+        self.wall += seconds
+        self.cpu += seconds * busy
+
+
+def test_process_cpu_is_measured_over_one_to_five_seconds(monkeypatch):
     from don_predictor.services import health
 
+    proc = FakeProcess()
+    monkeypatch.setattr(health.time, "monotonic", lambda: proc.wall)
+    monkeypatch.setattr(health.time, "sleep", lambda seconds: proc.run(seconds, busy=0.5))
     monkeypatch.setattr(health, "_cpu_window", None)
-    registry = Registry(tmp_path)
-    check_health(registry)  # the first look: the average since the process started
-    started = time.monotonic()
-    while time.monotonic() - started < health.MIN_CPU_WINDOW_S + 0.1:  # keep one core busy
-        sum(i * i for i in range(1000))
-    busy = check_health(registry).process["cpu_percent"]
-    assert busy > 50
-    # A look right after another one (another session's page run) gets the last measurement, not 0 %.
-    assert check_health(registry).process["cpu_percent"] == busy
+    assert health.process_cpu_percent(proc) == 50.0  # the first look: a fresh quarter second
+    proc.run(2.0, busy=1.0)  # a training keeps one core busy
+    assert health.process_cpu_percent(proc) == 100.0
+    proc.run(0.1, busy=0.0)  # another session looks right after: the last measurement, not 0 %
+    assert health.process_cpu_percent(proc) == 100.0
+    proc.run(600, busy=0.0)  # ten idle minutes, then a look during a busy moment
+    proc.run(2.0, busy=1.0)
+    assert health.process_cpu_percent(proc) == 50.0  # a fresh quarter second, not the ~0.3 % average of the pause
+
+
+def test_the_status_figures_come_from_one_process_object(tmp_path):
+    assert check_health(Registry(tmp_path)).process["cpu_percent"] >= 0
     assert this_process() is this_process()
 
 

@@ -45,6 +45,8 @@ def package_versions() -> dict[str, str]:
 
 _process: psutil.Process | None = None
 MIN_CPU_WINDOW_S = 1.0  # process CPU is measured over at least this long
+MAX_CPU_WINDOW_S = 5.0  # and at most this long: an older window would average idle minutes into a busy moment
+FRESH_CPU_SAMPLE_S = 0.25  # the look after a long pause measures this long (the Status page waits for it)
 _cpu_window: tuple[float, float, float] | None = None  # (wall time, CPU seconds, the percent last measured)
 
 
@@ -57,15 +59,22 @@ def this_process() -> psutil.Process:
 
 
 def process_cpu_percent(proc: psutil.Process) -> float:
-    """This process's CPU use (100 % = one core busy) over the last second or more. Every page run of every session
-    asks: measured between two asks, a look right after another one's said 0 % in the middle of a training; a look
-    sooner than MIN_CPU_WINDOW_S after the last measurement gets that measurement again."""
+    """This process's CPU use (100 % = one core busy) over the last one to five seconds. Every page run of every
+    session asks: measured between two asks, a look right after another one's said 0 % in the middle of a training,
+    and a look after an idle pause said ~1 %. A look sooner than MIN_CPU_WINDOW_S after the last measurement gets
+    that measurement again; one after more than MAX_CPU_WINDOW_S measures a fresh quarter second."""
     global _cpu_window
-    now, times = time.monotonic(), proc.cpu_times()
-    used = times.user + times.system
-    if _cpu_window is None:  # the first look: the average since the process started
-        since_start = max(time.time() - proc.create_time(), 1e-3)
-        _cpu_window = (now, used, 100.0 * used / since_start)
+
+    def now_and_used() -> tuple[float, float]:
+        times = proc.cpu_times()
+        return time.monotonic(), times.user + times.system
+
+    now, used = now_and_used()
+    if _cpu_window is None or now - _cpu_window[0] > MAX_CPU_WINDOW_S:
+        time.sleep(FRESH_CPU_SAMPLE_S)
+        start, start_used = now, used
+        now, used = now_and_used()
+        _cpu_window = (now, used, 100.0 * (used - start_used) / (now - start))
     elif now - _cpu_window[0] >= MIN_CPU_WINDOW_S:
         _cpu_window = (now, used, 100.0 * (used - _cpu_window[1]) / (now - _cpu_window[0]))
     return _cpu_window[2]
