@@ -307,3 +307,12 @@ def test_a_non_finite_prediction_is_saved_as_an_empty_cell_not_a_crash():
     results = pd.DataFrame({"hsi_id": ["a", "b", "c"], "status": ["ok"] * 3, "rf_ppb": [12.4, np.inf, 1e300]})
     saved = precision.export_frame(results)
     assert saved["rf_ppb"].tolist()[0] == 12 and saved["rf_ppb"].isna().tolist() == [False, True, True]
+
+
+def test_a_lot_list_longer_than_an_excel_cell_is_cut_and_says_so():
+    names = ", ".join(f"sample_{i:06d}" for i in range(3000))  # about 42,000 characters
+    lots = pd.DataFrame({"lot": ["L1"], "samples": [3000], "rf_lot_verdict": ["above"], "rf_decided_by": [names]})
+    book = pd.read_excel(io.BytesIO(exports.workbook_bytes(hand_made_results(), lots, {"run": 1})), sheet_name="lots")
+    cell = book["rf_decided_by"].iloc[0]
+    assert len(cell) <= exports.EXCEL_CELL_CHARS and cell.endswith("the Lots CSV names every sample)")
+    assert cell.startswith("sample_000000, sample_000001") and ", sample_" in cell[-120:]  # whole ids only

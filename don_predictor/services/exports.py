@@ -115,10 +115,27 @@ def workbook_bytes(
         results_sheet = export_frame(with_row_numbers(results), measured)
         neutralise_formulas(results_sheet).to_excel(writer, sheet_name="results", index=False)
         if lots is not None and not lots.empty:
-            neutralise_formulas(lots).to_excel(writer, sheet_name="lots", index=False)
+            neutralise_formulas(_fits_a_cell(lots)).to_excel(writer, sheet_name="lots", index=False)
         run = pd.DataFrame(flatten(metadata).items(), columns=["item", "value"])
         neutralise_formulas(run).to_excel(writer, sheet_name="run", index=False)
     return buffer.getvalue()
+
+
+EXCEL_CELL_CHARS = 32_767  # Excel's limit: openpyxl cuts longer text with only a warning
+
+
+def _fits_a_cell(lots: pd.DataFrame) -> pd.DataFrame:
+    """A lot's "decided by" list cut to what an Excel cell holds, saying so (the Lots CSV names every sample)."""
+    out = lots.copy()
+    note = " … (cut to fit one Excel cell: the Lots CSV names every sample)"
+    for name in (c for c in out.columns if str(c).endswith("_decided_by")):
+        out[name] = [
+            text[: EXCEL_CELL_CHARS - len(note)].rsplit(", ", 1)[0] + note
+            if isinstance(text, str) and len(text) > EXCEL_CELL_CHARS
+            else text
+            for text in out[name]
+        ]
+    return out
 
 
 def flatten(data: dict, prefix: str = "") -> dict[str, object]:
