@@ -14,6 +14,7 @@ import numpy as np
 
 from don_predictor.modeling.backends.base import DIFFICULTY_FLOOR, Backend, ProgressCallback
 from don_predictor.modeling.backends.dense_network import NETWORK_FILE, DenseNetwork
+from don_predictor.modeling.backends.keras_loop import fit_with_early_stopping
 from don_predictor.modeling.preprocessing import apply_preprocessing
 
 MODEL_FILE = "model.keras"
@@ -35,7 +36,15 @@ def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import keras
+    import tensorflow as tf
 
+    # One thread per op: the network is tiny, and TensorFlow's default pools (a thread per core, spinning) only
+    # fought the app and other jobs for the CPU. Settable only before TensorFlow's first op in the process.
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
     return keras
 
 
@@ -131,26 +140,22 @@ class TensorFlowBackend(Backend):
         n_val = max(1, round(len(Z) * p["validation_fraction"])) if len(Z) >= 10 else 0
         val, train = order[:n_val], order[n_val:]
         self.model_ = self._build(Z[train])
+        self.model_.optimizer.build(self.model_.trainable_variables)
         epochs = int(p["epochs"])
-        callbacks = [
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}")
-            )
-        ]
-        if n_val:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(patience=p["patience"], restore_best_weights=True, monitor="val_loss")
-            )
-        fitted = self.model_.fit(
+        history = fit_with_early_stopping(
+            self.model_,
+            self.model_.loss,
             Z[train],
             z[train],
-            validation_data=(Z[val], z[val]) if n_val else None,
+            Z[val] if n_val else None,
+            z[val] if n_val else None,
             epochs=epochs,
-            batch_size=p["batch_size"],
-            verbose=0,
-            callbacks=callbacks,
+            batch_size=int(p["batch_size"]),
+            patience=int(p["patience"]),
+            seed=int(p["seed"]),
+            on_epoch=lambda done, loss: progress(done / epochs, f"epoch {done}/{epochs}"),
         )
-        self.history_ = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+        self.history_ = history
         # Scored from here on as a saved and reloaded model will be: an MLP by numpy, bit for bit the same.
         self.network_ = DenseNetwork.from_keras(self.model_, *self._layout()) if self._is_mlp() else self.model_
         progress(1.0, f"stopped after {len(self.history['loss'])} epochs")
