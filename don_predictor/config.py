@@ -69,6 +69,13 @@ class Settings:
 
         return Risk(self.false_compliant_rate, self.false_suspect_rate)
 
+    @property
+    def default_limit_ppb(self) -> float:
+        """The default limit's value: the limit a model version's screening figures are judged at."""
+        from don_predictor.trust.limits import get_limit
+
+        return get_limit(self.default_limit).ppb
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

@@ -13,12 +13,14 @@ from don_predictor.modeling.backends import make_backend
 from don_predictor.modeling.backends.base import ProgressCallback, no_progress
 from don_predictor.modeling.evaluation import cross_validate
 from don_predictor.modeling.importance import impurity_importance, permutation_importance_by_window
+from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB
+from don_predictor.modeling.screening_power import SCREENED_LIMITS_PPB, screening_summary
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store.registry import ModelVersion, Registry
 from don_predictor.trust.bundle import Trust, spectrum_hashes
 from don_predictor.trust.domain import DomainModel
 from don_predictor.trust.intervals import DEFAULT_LEVEL, ConformalIntervals
-from don_predictor.trust.screening import ScreeningCalibration
+from don_predictor.trust.screening import DEFAULT_RISK, Risk, ScreeningCalibration
 
 
 class TrainingDataError(ValueError):
@@ -69,6 +71,8 @@ def train_and_register(
     cv_repeats: int = 1,
     activate: bool = True,
     interval_level: float = DEFAULT_LEVEL,
+    judged_limit_ppb: float = DEFAULT_LIMIT_PPB,
+    risk: Risk = DEFAULT_RISK,
     progress: ProgressCallback = no_progress,
 ) -> ModelVersion:
     """Cross-validate, fit on all usable rows, calibrate, measure band importance and save a new version.
@@ -97,7 +101,11 @@ def train_and_register(
             params=params,
             progress=stages.reporter("cross-validation"),
         )
-        cv_metrics = result.for_manifest()
+        # What the version decides at each screened limit, out of fold: the figures the gate judges it by.
+        limits = tuple(sorted({*SCREENED_LIMITS_PPB, float(judged_limit_ppb)}))
+        cv_metrics = result.for_manifest() | {
+            "screening": screening_summary(y, result.oof_predictions, result.fold_ids, limits, risk)
+        }
     model = make_backend(backend, **params).fit(X, y, table.band_names, progress=stages.reporter("final fit"))
     stages.reporter("calibration")(0.0, "intervals and applicability domain")
     if cv_repeats > 0:
