@@ -23,20 +23,36 @@ def small_model(demo_table):
     return make_backend("rf", n_estimators=5).fit(demo_table.X[:60], demo_table.target[:60], demo_table.band_names)
 
 
-def cv(r2: float, sd: float = 0.0, repeats: int = 1, mae: float = 1000.0) -> dict:
-    metrics = {key: {"mean": 0.5, "sd": 0.0} for key in ("median_ae_ppb", "roc_auc", "r2_log")}
-    metrics["mae_ppb"] = {"mean": mae, "sd": 0.0}
-    return {"folds": 5, "repeats": repeats, "metrics": {**metrics, "r2": {"mean": r2, "sd": sd}}}
+def cv(
+    r2: float, sd: float = 0.0, repeats: int = 1, mae: float = 1000.0, decided: float | None = 0.4, auc: float = 0.8
+) -> dict:
+    metrics = {key: {"mean": 0.5, "sd": 0.0} for key in ("median_ae_ppb", "r2_log")}
+    metrics["mae_ppb"], metrics["roc_auc"] = {"mean": mae, "sd": 0.0}, {"mean": auc, "sd": 0.0}
+    out = {"folds": 5, "repeats": repeats, "metrics": {**metrics, "r2": {"mean": r2, "sd": sd}}}
+    if decided is not None:
+        figures = {"decided": decided, "cleared": decided / 2, "false_compliant": 0.03, "false_suspect": 0.03}
+        figures["auc"] = auc
+        at_limit = {name: {"mean": value, "sd": sd} for name, value in figures.items()}
+        out["screening"] = {"false_compliant_rate": 0.05, "false_suspect_rate": 0.05, "limits": {"1500": at_limit}}
+    return out
 
 
 def version(
-    registry, model, r2: float | None, sd: float = 0.0, data: str = "same", activate: bool = False, mae: float = 1000.0
+    registry,
+    model,
+    r2: float | None,
+    sd: float = 0.0,
+    data: str = "same",
+    activate: bool = False,
+    mae: float = 1000.0,
+    decided: float | None = 0.4,
+    auc: float = 0.8,
 ):
     training = {
         "data_sha256": data,
         "data_name": f"{data}.csv",
         "n_rows": 400 if data == "same" else 600,
-        "cv_metrics": None if r2 is None else cv(r2, sd, repeats=5 if sd else 1, mae=mae),
+        "cv_metrics": None if r2 is None else cv(r2, sd, 5 if sd else 1, mae, decided, auc),
     }
     return registry.save(model, training, activate=activate).version
 
@@ -47,27 +63,37 @@ def actions(tmp_path) -> list[dict]:
 
 
 def test_a_better_or_equal_challenger_is_allowed_and_compared_on_the_same_folds(registry, small_model):
-    champion = version(registry, small_model, 0.40, sd=0.05, activate=True)
-    challenger = version(registry, small_model, 0.38, sd=0.04)
+    champion = version(registry, small_model, 0.40, sd=0.05, activate=True, decided=0.45)
+    challenger = version(registry, small_model, 0.38, sd=0.04, decided=0.43)
     review = governance.review_activation(registry, "rf", challenger)
     assert review.allowed and review.champion.version == champion and review.same_folds
-    assert review.rows[0] == {"metric": "R² (ppb)", "challenger": "0.380 ± 0.040", "champion": "0.400 ± 0.050"}
+    # The screening figures lead the review; R² in ppb comes after them.
+    assert review.rows[0] == {
+        "metric": "decided share at 1,500 ppb (CV)",
+        "challenger": "43.0% ± 4.0%",
+        "champion": "45.0% ± 5.0%",
+    }
+    labels = [row["metric"] for row in review.rows]
+    assert labels.index("R² (ppb)") > labels.index("MAE (ppb)") > labels.index("ROC AUC at 1,500 ppb (CV)")
 
 
 @pytest.mark.parametrize(
-    "r2,reason",
+    "decided,auc,reason",
     [
-        (-0.01, "CV R² is negative"),
-        (0.30, "below the active version's 0.400 by more than 0.050"),
-        (None, "trained without cross-validation"),
+        (0.0, 0.8, "it decides no sample at 1,500 ppb at a 5% false-compliant rate"),
+        (0.3, 0.52, "no better than chance (cross-validated ROC AUC 0.52)"),
+        (0.30, 0.8, "it decides 30.0% of samples at 1,500 ppb, under the active version's 40.0% by more than 5.0%"),
+        (None, None, "trained without cross-validation"),
     ],
 )
-def test_a_clearly_worse_challenger_is_refused_unless_overridden(registry, small_model, tmp_path, r2, reason):
-    champion = version(registry, small_model, 0.40, sd=0.05, activate=True)
-    challenger = version(registry, small_model, r2)
+def test_a_challenger_that_cannot_screen_or_decides_clearly_less_is_refused_unless_overridden(
+    registry, small_model, tmp_path, decided, auc, reason
+):
+    champion = version(registry, small_model, 0.40, activate=True, decided=0.40)
+    challenger = version(registry, small_model, None if auc is None else 0.40, decided=decided, auc=auc or 0.8)
     review = governance.review_activation(registry, "rf", challenger)
     assert not review.allowed and reason in review.problems[0]
-    with pytest.raises(governance.GovernanceError, match=reason):
+    with pytest.raises(governance.GovernanceError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         governance.activate(registry, "rf", challenger, user="ann", override_reason="   ")
     assert registry.active_version("rf") == champion
     governance.activate(registry, "rf", challenger, user="ann", override_reason="reference lab agrees")
@@ -77,10 +103,30 @@ def test_a_clearly_worse_challenger_is_refused_unless_overridden(registry, small
     assert override["previous"] == champion and reason in override["problems"]
 
 
+def test_a_good_screener_with_a_negative_r2_is_activated_first_and_over_a_better_r2(registry, small_model):
+    """The TF default on the dev data: CV R² -0.007 (a handful of samples over 50,000 ppb decide it), yet the better
+    screener. The gate judges what the product is for: R² in ppb is reported, never the veto."""
+    first = version(registry, small_model, -0.007, decided=0.45, auc=0.85)
+    review = governance.review_activation(registry, "rf", first)
+    assert review.allowed and review.needs_no_review
+    governance.activate(registry, "rf", first, user="ann")
+    better_r2_fewer_decided = version(registry, small_model, 0.47, decided=0.33)
+    assert "decides 33.0%" in governance.review_activation(registry, "rf", better_r2_fewer_decided).problems[0]
+    same_decisions_negative_r2 = version(registry, small_model, -0.2, decided=0.44)
+    assert governance.review_activation(registry, "rf", same_decisions_negative_r2).allowed
+
+
+def test_a_version_saved_before_the_screening_figures_is_judged_by_its_auc(registry, small_model):
+    assert governance.review_activation(registry, "rf", version(registry, small_model, -0.1, decided=None)).allowed
+    old = registry.get("rf", version(registry, small_model, 0.4, decided=None))
+    old.manifest["cv_metrics"]["metrics"]["roc_auc"]["mean"] = 0.5
+    assert "no better than chance" in governance.cannot_screen(old)
+
+
 def test_the_tolerance_is_the_champions_spread_or_a_floor_for_one_repeat(registry, small_model):
-    version(registry, small_model, 0.40, activate=True)  # one repeat: no spread, the floor applies
-    assert governance.review_activation(registry, "rf", version(registry, small_model, 0.36)).allowed
-    assert not governance.review_activation(registry, "rf", version(registry, small_model, 0.34)).allowed
+    version(registry, small_model, 0.40, activate=True, decided=0.40)  # one repeat: no spread, the floor applies
+    assert governance.review_activation(registry, "rf", version(registry, small_model, 0.1, decided=0.36)).allowed
+    assert not governance.review_activation(registry, "rf", version(registry, small_model, 0.5, decided=0.34)).allowed
 
 
 def test_figures_from_other_data_are_not_compared_and_the_switch_needs_a_reason(registry, small_model):

@@ -1,12 +1,19 @@
-"""Champion and challenger: a new version is activated only when it is not clearly worse than the active one.
+"""Champion and challenger: a new version is activated only when it can screen and is not clearly worse than the
+active one at what a lab buys it for.
 
-The comparison uses the cross-validation figures each version saved when it was trained. Two versions trained on
-the same file (same checksum) with the same folds and repeats were measured on the same CV folds: the splitter is
-seeded. On the same file, the challenger is refused when its R² or its MAE is clearly worse (R² alone let through a
-version with twice the MAE). Figures from different files cannot be compared (a file with more contaminated samples
-gives a higher R² and a higher MAE to the same model): such a challenger needs a typed reason, e.g. a new
-calibration for this instrument. A refused challenger can still be activated with an override and a typed reason,
-which the audit trail keeps.
+A version is judged by what it decides out of fold at the default limit (EU unprocessed maize, 1,500 ppb, unless
+DON_DEFAULT_LIMIT says otherwise), at the false-compliant rate it is calibrated for: the decided share, and ROC AUC at
+that limit (modeling/screening_power.py), with MAE in ppb. R² in ppb stays in the review, never the veto: on this
+data a handful of samples above 50,000 ppb decide it, and the TF default, the better screener, had a CV R² of -0.01.
+
+- A version that cannot screen is refused: it decides no sample at the limit, or ranks samples there no better than
+  chance (AUC at most CHANCE_AUC).
+- On the same file with the same folds (the splitter is seeded, so same checksum, folds and repeats means the same
+  folds), a challenger is refused when its decided share is clearly lower or its MAE clearly higher.
+- Figures from different files cannot be compared (a file with more contaminated samples decides differently with
+  the same model): such a challenger needs a typed reason, e.g. a new calibration for this instrument; except over
+  a demo champion, trained on the synthetic demo data, which any version on a lab's own file replaces.
+A refused challenger can still be activated with an override and a typed reason, which the audit trail keeps.
 """
 
 from __future__ import annotations
@@ -14,17 +21,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from don_predictor.modeling.evaluation import METRIC_LABELS
+from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, false_compliant_rate, screening_at, screening_sd
 from don_predictor.store.audit import audit
 from don_predictor.store.registry import ModelVersion, Registry, RegistryError
 
-# A single CV repeat has no spread; differences smaller than this are within the noise seen between repeats of
-# 5-fold CV on the dev data (RF R² SD 0.05, docs/model_card.md).
-MIN_R2_TOLERANCE = 0.05
+# A single CV repeat has no spread; differences smaller than these are within the noise between repeats of 5-fold CV
+# on the dev data (RF decided 61.0 % and 52.6 % at 5 ppm in two repeats, docs/validation_report.md).
+MIN_DECIDED_TOLERANCE = 0.05  # decided share: the champion's spread, at least 5 percentage points
 MIN_MAE_TOLERANCE = 0.05  # MAE: the champion's spread, at least 5 % of its MAE
+# ROC AUC at the limit at or under which a model ranks samples no better than chance (a random score's AUC on ~100
+# contaminated samples of 400 has an SD of about 0.03).
+CHANCE_AUC = 0.55
 # The synthetic calibration set that `make models`, `make run` and the container train the first models on: a model
 # trained on a lab's own file replaces such a champion without a reason (its figures say nothing about real samples).
 DEMO_DATA_NAME = "demo_calibration.csv"
-COMPARED_METRICS = ("r2", "mae_ppb", "median_ae_ppb", "roc_auc", "r2_log")
+COMPARED_METRICS = ("mae_ppb", "median_ae_ppb", "r2", "r2_log")  # after the screening figures, in this order
+SCREENING_ROWS = {  # figure: label, at the judged limit
+    "decided": "decided share",
+    "false_compliant": "false-compliant rate",
+    "auc": "ROC AUC",
+}
 
 
 class GovernanceError(RegistryError):
@@ -37,12 +53,19 @@ class ActivationReview:
     champion: ModelVersion | None
     same_folds: bool
     same_data: bool = False
+    limit_ppb: float = DEFAULT_LIMIT_PPB  # the limit the screening figures are judged at
     rows: list[dict[str, str]] = field(default_factory=list)  # metric, challenger, champion
     problems: list[str] = field(default_factory=list)  # why the challenger is refused
 
     @property
     def allowed(self) -> bool:
         return not self.problems
+
+    @property
+    def needs_no_review(self) -> bool:
+        """Allowed, and nothing real to compare it with: no active version, or a demo one. The app activates such a
+        version when its training ends, as `train` does (a lab's first real model replaces the demo model)."""
+        return self.allowed and (self.champion is None or is_demo(self.champion))
 
     @property
     def comparison(self) -> str:
@@ -66,9 +89,27 @@ class ActivationReview:
         )
 
 
-def is_demo(version: ModelVersion) -> bool:
+# Said wherever a demo model is named (sidebar, pages, verdicts, Status, report, `info`).
+DEMO_MODEL_NOTE = "demo model: trained on synthetic spectra; train on your calibration file (Train)"
+
+
+def out_of_domain_advice(demo: bool) -> str:
+    """What many spectra outside the calibration domain most likely mean: with a demo model, that real spectra are
+    unlike its synthetic ones (not a fault of the instrument)."""
+    if demo:
+        return (
+            "The model is a demo model trained on synthetic spectra, so real spectra lie outside its domain: train "
+            "on your calibration file (Train)."
+        )
+    return (
+        "On many rows this usually means the instrument's white or dark reference needs redoing, or the samples are "
+        "unlike the model's calibration data."
+    )
+
+
+def is_demo(version: ModelVersion | None) -> bool:
     """Trained on the bundled synthetic demo calibration set."""
-    return version.manifest.get("data_name") == DEMO_DATA_NAME
+    return version is not None and version.manifest.get("data_name") == DEMO_DATA_NAME
 
 
 def _data_label(version: ModelVersion) -> str:
@@ -94,28 +135,41 @@ def _cell(value: tuple[float, float] | None, spread: bool, decimals: int = 3) ->
     return f"{mean:,.{decimals}f}" + (f" ± {sd:,.{decimals}f}" if spread and sd else "")
 
 
-def review_activation(registry: Registry, backend: str, version: str) -> ActivationReview:
+def review_activation(
+    registry: Registry, backend: str, version: str, limit_ppb: float = DEFAULT_LIMIT_PPB
+) -> ActivationReview:
     """The challenger's CV figures beside the active champion's, and the reasons (if any) to refuse it."""
     challenger = registry.get(backend, version)
     champion = registry.active(backend)
     if champion is not None and champion.version == challenger.version:
         champion = None
-    # The CV splitter is seeded: the same file with the same folds and repeats means the same folds.
-    same_folds = (
-        champion is not None
-        and challenger.manifest.get("data_sha256") == champion.manifest.get("data_sha256")
-        and all(challenger.cv_metrics.get(k) == champion.cv_metrics.get(k) for k in ("folds", "repeats"))
-    )
     same_data = champion is not None and challenger.manifest.get("data_sha256") == champion.manifest.get("data_sha256")
-    review = ActivationReview(challenger, champion, same_folds, same_data)
+    # The CV splitter is seeded: the same file with the same folds and repeats means the same folds.
+    same_folds = same_data and all(
+        challenger.cv_metrics.get(k) == champion.cv_metrics.get(k) for k in ("folds", "repeats")
+    )
+    review = ActivationReview(challenger, champion, same_folds, same_data, limit_ppb=limit_ppb)
+    spread = {id(v): v is not None and v.cv_metrics.get("repeats", 1) > 1 for v in (challenger, champion)}
+    new_spread, old_spread = spread[id(challenger)], spread[id(champion)]
+    for limit in _screening_limits(challenger, limit_ppb):
+        for figure, label in SCREENING_ROWS.items():
+            if limit != limit_ppb and figure != "decided":
+                continue  # the other limits: the decided share only
+            review.rows.append(
+                {
+                    "metric": f"{label} at {limit:,.0f} ppb (CV)",
+                    "challenger": _screening_cell(challenger, figure, limit, new_spread),
+                    "champion": _screening_cell(champion, figure, limit, old_spread),
+                }
+            )
     for key in COMPARED_METRICS:
         new, old = _metric(challenger, key), _metric(champion, key)
         decimals = 0 if key.endswith("_ppb") else 3  # ppb to the unit, as the method supports
         review.rows.append(
             {
                 "metric": METRIC_LABELS[key],
-                "challenger": _cell(new, challenger.cv_metrics.get("repeats", 1) > 1, decimals),
-                "champion": _cell(old, bool(champion) and champion.cv_metrics.get("repeats", 1) > 1, decimals),
+                "challenger": _cell(new, new_spread, decimals),
+                "champion": _cell(old, old_spread, decimals),
             }
         )
     new_cov, old_cov = _coverage(challenger), _coverage(champion)
@@ -131,14 +185,50 @@ def review_activation(registry: Registry, backend: str, version: str) -> Activat
     return review
 
 
+def _screening_limits(version: ModelVersion, limit_ppb: float) -> list[float]:
+    """The judged limit first, then the other limits the version was measured at."""
+    stored = ((version.cv_metrics.get("screening") or {}).get("limits") or {}).keys()
+    return [limit_ppb, *sorted(float(k) for k in stored if float(k) != limit_ppb)]
+
+
+def _screening_cell(version: ModelVersion | None, figure: str, limit_ppb: float, spread: bool) -> str:
+    figures = screening_at(version.cv_metrics, limit_ppb) if version else None
+    value = (figures or {}).get(figure, float("nan"))
+    if value != value:  # missing or NaN
+        return "—"
+    sd = screening_sd(version.cv_metrics, figure, limit_ppb) if spread else 0.0
+    if figure == "auc":
+        return _cell((value, sd), spread)
+    return f"{value:.1%}" + (f" ± {sd:.1%}" if sd else "")
+
+
+def cannot_screen(version: ModelVersion, limit_ppb: float = DEFAULT_LIMIT_PPB) -> str | None:
+    """Why the version cannot screen at the limit (None: it can). Versions saved before the screening figures were
+    kept are judged by their ROC AUC at 1 ppm."""
+    figures = screening_at(version.cv_metrics, limit_ppb)
+    if figures is not None:
+        if figures["decided"] <= 0:
+            alpha = false_compliant_rate(version.cv_metrics) or 0.05
+            return (
+                f"it decides no sample at {limit_ppb:,.0f} ppb at a {alpha:.0%} false-compliant rate "
+                "(cross-validated): every sample would go to the lab"
+            )
+        auc = figures.get("auc", float("nan"))
+    else:
+        auc = (_metric(version, "roc_auc") or (float("nan"), 0.0))[0]
+    if auc == auc and auc <= CHANCE_AUC:  # NaN (one class only) says nothing
+        return f"it ranks samples at the limit no better than chance (cross-validated ROC AUC {auc:.2f})"
+    return None
+
+
 def _problems(review: ActivationReview) -> list[str]:
     """Why the challenger should not replace the champion (empty: it may)."""
-    challenger, champion = review.challenger, review.champion
-    new_r2, old_r2 = _metric(challenger, "r2"), _metric(champion, "r2")
-    if new_r2 is None:
+    challenger, champion, limit = review.challenger, review.champion, review.limit_ppb
+    if _metric(challenger, "mae_ppb") is None:
         return ["it was trained without cross-validation, so nothing shows how good it is"]
-    if new_r2[0] < 0:
-        return [f"its CV R² is negative ({new_r2[0]:.3f}): it predicts worse than the mean"]
+    unable = cannot_screen(challenger, limit)
+    if unable:
+        return [unable]
     if champion is None:
         return []
     if not review.same_data and is_demo(champion):
@@ -150,11 +240,13 @@ def _problems(review: ActivationReview) -> list[str]:
             "(e.g. a new calibration for this instrument)"
         ]
     problems = []
-    if old_r2 is not None:
-        tolerance = max(old_r2[1], MIN_R2_TOLERANCE)
-        if new_r2[0] < old_r2[0] - tolerance:
+    new_figures, old_figures = (screening_at(v.cv_metrics, limit) for v in (challenger, champion))
+    if new_figures is not None and old_figures is not None:
+        tolerance = max(screening_sd(champion.cv_metrics, "decided", limit), MIN_DECIDED_TOLERANCE)
+        if new_figures["decided"] < old_figures["decided"] - tolerance:
             problems.append(
-                f"its CV R² {new_r2[0]:.3f} is below the active version's {old_r2[0]:.3f} by more than {tolerance:.3f}"
+                f"it decides {new_figures['decided']:.1%} of samples at {limit:,.0f} ppb, under the active "
+                f"version's {old_figures['decided']:.1%} by more than {tolerance:.1%}"
             )
     new_mae, old_mae = _metric(challenger, "mae_ppb"), _metric(champion, "mae_ppb")
     if new_mae is not None and old_mae is not None:
@@ -167,9 +259,17 @@ def _problems(review: ActivationReview) -> list[str]:
     return problems
 
 
-def activate(registry: Registry, backend: str, version: str, *, user: str | None, override_reason: str = "") -> None:
+def activate(
+    registry: Registry,
+    backend: str,
+    version: str,
+    *,
+    user: str | None,
+    override_reason: str = "",
+    limit_ppb: float = DEFAULT_LIMIT_PPB,
+) -> None:
     """Activate a challenger after review; a refused one needs an override reason, which is audited."""
-    review = review_activation(registry, backend, version)
+    review = review_activation(registry, backend, version, limit_ppb)
     reason = override_reason.strip()
     if not review.allowed and not reason:
         raise GovernanceError(f"{backend.upper()} {version} is not activated: " + "; ".join(review.problems))
