@@ -18,6 +18,7 @@ from pathlib import Path
 
 from don_predictor.config import BACKENDS, Settings, SettingsError
 from don_predictor.modeling.backends.base import ProgressCallback
+from don_predictor.modeling.quality import headline
 from don_predictor.modeling.training import TrainingDataError
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.spectra.table import SpectraError
@@ -86,6 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     registry = Registry(_models_dir(args))
     registry.clean_partials()  # folders a crashed save left behind more than an hour ago
     refused = False
+    settings = Settings.from_env()
     cv_folds = args.cv_folds or (QUICK_CV_FOLDS if args.quick else 5)
     for backend in _backends(args.backend):
         params = {"seed": args.seed} | (QUICK_PARAMS[backend] if args.quick else {})
@@ -106,21 +108,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             cv_folds=cv_folds,
             cv_repeats=args.cv_repeats,
             activate=False,  # a challenger: activated below only if the review allows it
+            judged_limit_ppb=settings.default_limit_ppb,
+            risk=settings.risk,
             progress=_progress_printer(backend),
         )
         state = "saved, not activated"
         if not args.no_activate:
             try:
                 governance.activate(
-                    registry, backend, version.version, user=_user_name(), override_reason=args.override_reason
+                    registry,
+                    backend,
+                    version.version,
+                    user=_user_name(),
+                    override_reason=args.override_reason,
+                    limit_ppb=settings.default_limit_ppb,
                 )
                 state = "active"
             except governance.GovernanceError as error:
                 refused = True
                 _say(f"warning: {error} (pass --override-reason TEXT to activate it anyway)")
-        r2 = version.cv_mean("r2")
-        r2 = f", CV R² {r2:.3f}, R² log {version.cv_mean('r2_log'):.3f}" if r2 is not None else ""
-        print(f"{backend}: version {version.version} ({state}) in {time.perf_counter() - started:.1f} s{r2}")
+        quality = headline(version.cv_metrics, settings.default_limit_ppb)
+        print(f"{backend}: version {version.version} ({state}) in {time.perf_counter() - started:.1f} s: {quality}")
     return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
@@ -128,6 +136,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
     from don_predictor.services import batch
     from don_predictor.services.predict import results_csv, screening_thresholds
+    from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 
     _check_input(args.data)
     settings = Settings.from_env()
@@ -145,6 +154,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise UsageError(f"--lots-out needs a 'lot' or 'lot_id' column in {args.data}")
         registry, versions, limit = _scoring_setup(args, settings)
         models = {name: registry.load(name, version) for name, version in versions.items()}
+        demo = {name for name, version in versions.items() if is_demo(registry.get(name, version))}
+        for name in sorted(demo):
+            _say(f"warning: {name}: {DEMO_MODEL_NOTE}")
         started = time.perf_counter()
         summary = batch.score_stream(
             itertools.chain([first] if first else [], incoming),
@@ -181,8 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 _say(
                     f"warning: {name}: {outside:,} of {summary.scored:,} spectra lie outside the calibration domain "
                     "(Hotelling T², Q residual or baseline statistic over its limit): their predictions are not "
-                    "trusted and their verdict is send_to_lab. On many rows this usually means the instrument's "
-                    "white or dark reference needs redoing, or the samples are unlike the model's calibration data"
+                    f"trusted and their verdict is send_to_lab. {out_of_domain_advice(name in demo)}"
                 )
         if summary.lots is not None and f"{name}_lot_verdict" in summary.lots:
             counts = summary.lots[f"{name}_lot_verdict"].value_counts()
@@ -353,6 +364,7 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     registry = Registry(_models_dir(args))
+    limit_ppb = Settings.from_env().default_limit_ppb
     print(f"models directory: {registry.root.resolve()}")
     for backend in BACKENDS:
         versions = registry.versions(backend)
@@ -362,7 +374,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             marker = "*" if version.version == active else " "
             rows = version.manifest.get("n_rows", "?")
             data_name = version.manifest.get("data_name", "")
-            print(f"  {marker} {version.version}  {version.created[:19]}  {rows} rows  {data_name}{_quality(version)}")
+            quality = _quality(version, limit_ppb)
+            print(f"  {marker} {version.version}  {version.created[:19]}  {rows} rows  {data_name}{quality}")
     return EXIT_OK
 
 
@@ -373,18 +386,16 @@ def _describe(params: dict) -> str:
     return ", ".join(f"{key} {value}" for key, value in params.items() if key != "seed")
 
 
-def _quality(version) -> str:
-    """The version's CV figures and interval coverage, when it was trained with CV."""
-    metrics = version.cv_metrics.get("metrics", {})
-    if not metrics:
-        return ""
-    text = (
-        f"  CV R² {metrics['r2']['mean']:.3f}, MAE {metrics['mae_ppb']['mean']:,.0f} ppb, "
-        f"AUC {metrics.get('roc_auc', {}).get('mean', float('nan')):.3f}"
-    )
+def _quality(version, limit_ppb: float) -> str:
+    """What the version decides at the limit and its error (CV), its interval coverage; a demo model says so."""
+    from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
+
+    text = "  " + headline(version.cv_metrics, limit_ppb)
     intervals = version.manifest.get("intervals") or {}
     if "coverage" in intervals:
         text += f"; {intervals['level']:.0%} intervals cover {intervals['coverage']:.3f}"
+    if is_demo(version):
+        text += f"\n      {DEMO_MODEL_NOTE}"
     return text
 
 

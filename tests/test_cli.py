@@ -68,9 +68,13 @@ def test_train_reports_versions_and_progress(cli_models):
     assert result.returncode == 0
     assert "rf: 1 version(s), active: " in result.stdout and "tf: 1 version(s), active: " in result.stdout
     assert "active: none" not in result.stdout
-    # each version says how good its CV was and how well its intervals covered
-    quality = re.findall(r"CV R² -?[0-9.]+, MAE [0-9,]+ ppb, AUC [0-9.]+; 90% intervals cover ([0-9.]+)", result.stdout)
-    assert len(quality) == 2 and all(0.5 <= float(c) <= 1.0 for c in quality)
+    # each version leads with what it decides at the default limit, then its error, R² after, and its intervals
+    quality = re.findall(
+        r"decides ([0-9]+)% of samples at 1,500 ppb \(false-compliant ≤ 5%\), MAE [0-9,]+ ppb, CV R² -?[0-9.]+; "
+        r"90% intervals cover ([0-9.]+)",
+        result.stdout,
+    )
+    assert len(quality) == 2 and all(0 <= int(d) <= 100 and 0.5 <= float(c) <= 1.0 for d, c in quality)
 
 
 def test_predict_writes_every_row_in_order_with_a_status(cli_models, demo_upload, tmp_path):
