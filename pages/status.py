@@ -17,6 +17,13 @@ st.title("Status")
 health = check_health(registry(), LOAD_SECONDS)
 if health.status == "OK":
     st.success("**OK**: every model is active and verified; memory and disk are fine.")
+elif health.status == "DEMO":
+    names = " and ".join(b.upper() for b in health.demo_models)
+    st.warning(
+        f"**Demo models**: {names} {'is a demo model' if len(health.demo_models) == 1 else 'are demo models'}, "
+        "trained on synthetic spectra: their verdicts say nothing about real samples. Train both models on your "
+        "calibration file (Train)."
+    )
 else:
     st.error("**DEGRADED**: " + " · ".join(health.reasons))
 

@@ -131,3 +131,27 @@ def test_versions_report_tensorflow_only_once_something_imported_it(monkeypatch)
     versions = package_versions()
     assert versions["tensorflow"] == "2.99.0" and versions["python"].count(".") == 2
     assert all(versions[name] not in ("", "not installed") for name in ("streamlit", "scikit-learn", "numpy", "pandas"))
+
+
+def test_status_sees_the_cpu_of_a_job_running_in_a_thread_of_the_app(tmp_path, monkeypatch):
+    """Three looks at Status during a training said 0 % while the process used 60-100 %: the fresh measurement read
+    cpu_times() twice inside psutil's oneshot() cache, which returned the same numbers both times."""
+    import threading
+
+    from don_predictor.services import health
+
+    monkeypatch.setattr(health, "_cpu_window", None)
+    stop = threading.Event()
+
+    def spin() -> None:  # a training job's thread, busy on the CPU
+        while not stop.is_set():
+            sum(i * i for i in range(1000))
+
+    worker = threading.Thread(target=spin, daemon=True)
+    worker.start()
+    try:
+        found = health.check_health(Registry(tmp_path / "models"))
+    finally:
+        stop.set()
+        worker.join()
+    assert found.process["cpu_percent"] > 10  # one core about busy: well over 10 % even on a shared machine

@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from don_predictor.config import BACKENDS
+from don_predictor.store.governance import is_demo
 from don_predictor.store.registry import Registry, RegistryError
 
 LOW_MEMORY_SHARE = 0.05  # below 5 % available system memory, the app is degraded
@@ -22,12 +23,13 @@ LOW_DISK_BYTES = 500 * 1024**2  # models need room to be saved
 
 @dataclass
 class Health:
-    status: str  # OK or DEGRADED
+    status: str  # OK, DEMO (every model can score, but some are demo models) or DEGRADED
     reasons: list[str]
     process: dict[str, Any]
     system: dict[str, Any]
     versions: dict[str, str]
     models: list[dict[str, Any]] = field(default_factory=list)
+    demo_models: list[str] = field(default_factory=list)  # backends whose active model is a demo model
 
 
 def package_versions() -> dict[str, str]:
@@ -84,10 +86,13 @@ def check_health(registry: Registry, load_seconds: dict[str, float] | None = Non
     load_seconds = load_seconds or {}
     reasons: list[str] = []
     proc = this_process()
+    # Outside oneshot(): it caches cpu_times(), so the two readings of a fresh measurement were the same and the
+    # page said 0 % in the middle of a training job.
+    cpu_percent = process_cpu_percent(proc)
     with proc.oneshot():
         process = {
             "rss_mb": proc.memory_info().rss / 1024**2,
-            "cpu_percent": process_cpu_percent(proc),
+            "cpu_percent": cpu_percent,
             "threads": proc.num_threads(),
             "uptime_s": time.time() - proc.create_time(),
         }
@@ -120,6 +125,7 @@ def check_health(registry: Registry, load_seconds: dict[str, float] | None = Non
             entry["version"] = active.version
             entry["created"] = active.created
             entry["n_rows"] = active.manifest.get("n_rows")
+            entry["demo"] = is_demo(active)
             try:
                 registry.verify(active)
                 entry["checksum"] = "verified"
@@ -129,4 +135,6 @@ def check_health(registry: Registry, load_seconds: dict[str, float] | None = Non
             entry["load_s"] = load_seconds.get(f"{backend}/{active.version}")
         models.append(entry)
     versions = package_versions()
-    return Health("DEGRADED" if reasons else "OK", reasons, process, system, versions, models)
+    demo = [entry["backend"] for entry in models if entry.get("demo")]
+    status = "DEGRADED" if reasons else "DEMO" if demo else "OK"
+    return Health(status, reasons, process, system, versions, models, demo)
