@@ -1,8 +1,9 @@
 import numpy as np
 import streamlit as st
 
-from don_predictor.services.compare import add_differences, agreement
-from don_predictor.trust.screening import joint_verdict, lot_table, trusted_rows, untrusted_as_nan, verdict_agreement
+from don_predictor.services.compare import add_differences, agreement, deciding_backends, with_joint_decision
+from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
+from don_predictor.trust.screening import lot_table, trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
@@ -30,6 +31,9 @@ for problem in problems:
 if len(versions) < 2:
     st.stop()
 st.caption(" · ".join(f"{b.upper()} `{v.version}`" for b, v in versions.items()))
+for backend, version in versions.items():
+    if is_demo(version):
+        st.warning(f"{backend.upper()}: {DEMO_MODEL_NOTE}.")
 
 upload = spectra_upload("compare")
 limit = chosen_limit("compare")
@@ -53,17 +57,25 @@ rf_trusted, tf_trusted = untrusted_as_nan(results, "rf"), untrusted_as_nan(resul
 # One decision per sample (and lot) from both models: below only if both clear it, above only if both reject it.
 # A model saved without its trust calibration has no verdicts: then there is no joint one either.
 shown = [b for b in ("rf", "tf") if f"{b}_verdict" in results]
+demo = frozenset(b for b, v in versions.items() if is_demo(v))
+deciding = deciding_backends(demo)
 if len(shown) == 2:
-    results = results.assign(
-        both_verdict=joint_verdict(results["rf_verdict"], results["tf_verdict"]),
-        both_in_domain=results["rf_in_domain"] & results["tf_in_domain"],  # trusted only where both models trust it
-    )
+    results = with_joint_decision(results, deciding)
     shown = ["both", *shown]
 if lots is not None:
     verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in shown}
     lots = lot_table(table.lots, table.ids, verdicts)
-verdict_summary(results, shown, limit, thresholds, lots)
-if "both" in shown:
+verdict_summary(results, shown, limit, thresholds, lots, demo)
+in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
+in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
+if "both" in shown and len(deciding) == 1:
+    (real,) = deciding
+    st.warning(
+        f"**BOTH is {real.upper()} alone**: {', '.join(b.upper() for b in sorted(demo))} is a demo model, trained on "
+        f"synthetic spectra, so its verdicts say nothing about these samples and do not join the decision. Train "
+        "both models on your calibration file (Train)."
+    )
+elif "both" in shown:
     st.caption(
         "**BOTH** is the decision to act on: `below` only when both models clear the sample, `above` only when both "
         "reject it, otherwise `send_to_lab`. It is at least as safe as either model alone (a contaminated sample is "
@@ -113,8 +125,6 @@ download_results(compared, upload.name, "compare", metadata, lots, actual)
 
 if actual is not None:
     st.subheader("Against the measured values")
-    in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
-    in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
     accuracy_metrics(actual, {"rf": rf_trusted, "tf": tf_trusted})
     st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids, trusted), width="stretch")
     for b, ppb in (("rf", rf), ("tf", tf)):

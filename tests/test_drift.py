@@ -156,3 +156,24 @@ def test_monitoring_charts_draw_one_full_bar_per_period_in_every_panel():
         axes = [figure.layout[n] for n in figure.layout if n.startswith("xaxis")]
         assert all(axis.categoryorder == "category ascending" for axis in axes)
         assert sorted({x for trace in figure.data for x in trace.x}) == ["2026-11-27", "2026-11-28"]
+
+
+def test_a_models_own_training_spectra_are_not_counted_as_drift(rf_models, demo_table, tmp_path):
+    """A new user's Monitoring raised a drift alarm for 60 spectra that were the model's own calibration rows: the
+    app marks them in the history (predict.training_rows) and the drift leaves them out."""
+    from don_predictor.services.predict import training_rows
+
+    db = tmp_path / "h.sqlite"
+    version = rf_models.active_version("rf")
+    results = _score(rf_models, demo_table)
+    flags = training_rows(demo_table, {"rf": rf_models.load("rf")})["rf"]
+    assert flags.all()  # the demo calibration file is this model's training data
+    record_run(db, results.assign(rf_in_training=flags), "hsi_id", RunInfo("compare", {"rf": version}, "cal.csv", "a"))
+    window = monitoring.load_window(db, rf_models.root, 30)
+    assert window.frame.loc[window.frame["backend"] == "rf", "in_training"].all()
+    found = drift.drift(window.frame, window.references[("rf", version)], 0.25)
+    assert found.rows == 0 and found.score is None  # nothing new to judge
+    # The same spectra from another file, not marked (e.g. an older run): counted as before.
+    record_run(db, results, "hsi_id", RunInfo("compare", {"rf": version}, "other.csv", "b"))
+    window = monitoring.load_window(db, rf_models.root, 30)
+    assert drift.drift(window.frame, window.references[("rf", version)], 0.25).rows == len(results)

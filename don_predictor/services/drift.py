@@ -188,9 +188,13 @@ def trusted(frame: pd.DataFrame) -> np.ndarray:
 
 
 def served_by(frame: pd.DataFrame, backend: str, version: str) -> pd.DataFrame:
+    """The scored rows served by that version, without its own training spectra: those are the calibration data,
+    not new samples, and counted as drift they raised an alarm for a model's own calibration rows."""
     if frame.empty:
         return frame
     mine = frame[(frame["backend"] == backend) & (frame["status"] == "ok") & frame["ppb"].notna()]
+    if "in_training" in mine:
+        mine = mine[~mine["in_training"].astype(bool)]
     served = mine["model_versions"].map(lambda text: json.loads(text).get(backend))
     return mine[served == version]
 

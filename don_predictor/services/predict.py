@@ -224,15 +224,26 @@ def results_csv(frame: pd.DataFrame) -> bytes:
     return header.getvalue().encode("utf-8") + rows.getvalue()
 
 
-def training_overlap(table: SpectraTable, models: dict[str, Backend]) -> dict[str, int | None]:
-    """Per backend: how many of the upload's scorable spectra were that model's training rows (None: the bundle
-    predates the training hashes). Figures against measured values on those rows are in-sample."""
-    out: dict[str, int | None] = {}
+def training_rows(table: SpectraTable, models: dict[str, Backend]) -> dict[str, np.ndarray | None]:
+    """Per backend, per row of the table: was this exact spectrum one of that model's training rows (None: the
+    bundle predates the training hashes)? Rows that cannot be scored are False."""
+    out: dict[str, np.ndarray | None] = {}
     for name, model in models.items():
         X = table.bands_matrix(model.band_names)[table.scorable]
         found = model.trust.in_training_data(X) if model.trust is not None else None
-        out[name] = None if found is None else int(found.sum())
+        if found is None:
+            out[name] = None
+            continue
+        rows = np.zeros(table.n_rows, dtype=bool)
+        rows[table.scorable] = found
+        out[name] = rows
     return out
+
+
+def training_overlap(table: SpectraTable, models: dict[str, Backend]) -> dict[str, int | None]:
+    """Per backend: how many of the upload's scorable spectra were that model's training rows (None: the bundle
+    predates the training hashes). Figures against measured values on those rows are in-sample."""
+    return {name: None if rows is None else int(rows.sum()) for name, rows in training_rows(table, models).items()}
 
 
 def run_metadata(

@@ -11,8 +11,10 @@ import streamlit as st
 from don_predictor import __version__
 from don_predictor.config import Settings, settings
 from don_predictor.logs import setup_logging
+from don_predictor.modeling.quality import short_headline
 from don_predictor.services import metrics
 from don_predictor.store.audit import audit
+from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.history import apply_retention
 from don_predictor.store.registry import Registry
 from don_predictor.trust.limits import LIMITS, Limit, get_limit
@@ -63,10 +65,13 @@ def sidebar() -> None:
         )
         st.markdown("### Active models")
         versions, problems = active_versions()
+        limit_ppb = current_limit().ppb
         for backend, version in versions.items():
-            r2 = version.cv_mean("r2")  # in ppb: the log-scale figure flatters (it forgives the high samples)
-            quality = f" · CV R² {r2:.2f}" if r2 is not None else ""
-            st.caption(f"**{backend.upper()}** `{version.version}`{quality}")
+            # What it decides at the limit, not R² in ppb: a handful of extreme samples decide R² on this data.
+            quality = short_headline(version.cv_metrics, limit_ppb)
+            st.caption(f"**{backend.upper()}** `{version.version}`" + (f" · {quality}" if quality else ""))
+            if is_demo(version):
+                st.caption(f":orange[{DEMO_MODEL_NOTE}]")
         for problem in problems:
             st.caption(f":orange[{problem}]")
         st.caption(f"DON Predictor {__version__} · a screening tool, not a reference method")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, headline, measured_limit, screening_at
 from don_predictor.store.registry import ModelVersion
 from don_predictor.trust.domain import DOMAIN_FALSE_FLAG_RATE
 
 
-def model_quality_panel(version: ModelVersion) -> None:
+def _rate(value: float, form: str = "{:.1%}") -> str:
+    return "—" if value != value else form.format(value)  # NaN: not defined (no sample on one side)
+
+
+def model_quality_panel(version: ModelVersion, current_limit_ppb: float = DEFAULT_LIMIT_PPB) -> None:
     cv = version.cv_metrics
     metrics = cv.get("metrics")
     if not metrics:
@@ -18,17 +23,25 @@ def model_quality_panel(version: ModelVersion) -> None:
     def mean(key: str) -> float:
         return metrics.get(key, {}).get("mean", float("nan"))
 
-    title = f"How good is this model? Cross-validated R² {mean('r2'):.2f}, MAE {mean('mae_ppb'):,.0f} ppb"
+    limit_ppb = measured_limit(cv, current_limit_ppb)
+    title = f"How good is this model? It {headline(cv, limit_ppb)}"
     with st.expander(title):
         st.caption(
             f"{cv.get('folds')}-fold cross-validation, {cv.get('repeats')} repeat(s), on its "
-            f"{version.manifest.get('n_rows')} training rows: every sample predicted by a model that never saw it."
+            f"{version.manifest.get('n_rows')} training rows: every sample predicted by a model that never saw it, "
+            "and decided by thresholds calibrated without it."
         )
+        figures = screening_at(cv, limit_ppb)
+        if figures is not None:
+            c1, c2, c3 = st.columns(3)
+            c1.metric(f"decided at {limit_ppb:,.0f} ppb", f"{figures['decided']:.0%}")
+            c2.metric("cleared (below)", f"{figures['cleared']:.0%}")
+            c3.metric("truly above cleared", _rate(figures["false_compliant"]))
         c1, c2, c3, c4 = st.columns(4)
-        c1.metric("R² (ppb)", f"{mean('r2'):.2f}")
-        c2.metric("MAE", f"{mean('mae_ppb'):,.0f} ppb")
-        c3.metric("median error", f"{mean('median_ae_ppb'):,.0f} ppb")
-        c4.metric("ROC AUC > 1 ppm", f"{mean('roc_auc'):.2f}")
+        c1.metric("MAE", f"{mean('mae_ppb'):,.0f} ppb")
+        c2.metric("median error", f"{mean('median_ae_ppb'):,.0f} ppb")
+        c3.metric(f"ROC AUC > {limit_ppb:,.0f} ppb", _rate(figures["auc"], "{:.2f}") if figures else "—")
+        c4.metric("R² (ppb)", f"{mean('r2'):.2f}")
         intervals = version.manifest.get("intervals") or {}
         if "coverage" in intervals:
             st.markdown(

@@ -6,8 +6,10 @@ import numpy as np
 import streamlit as st
 
 from don_predictor.modeling.backends import backend_class
+from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.trust.screening import trusted_rows, untrusted_as_nan
 from don_predictor.ui import charts
+from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_quality import model_quality_panel
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
 from don_predictor.ui.results import (
@@ -35,7 +37,10 @@ def render_predict_page(backend: str) -> None:
         return
     version = versions[backend]
     st.caption(f"Active {label} model: version `{version.version}`, trained on {version.manifest.get('n_rows')} rows.")
-    model_quality_panel(version)
+    demo = frozenset({backend} if is_demo(version) else ())
+    if demo:
+        st.warning(f"{label}: {DEMO_MODEL_NOTE}.")
+    model_quality_panel(version, current_limit().ppb)
 
     upload = spectra_upload(backend)
     limit = chosen_limit(backend)
@@ -56,7 +61,9 @@ def render_predict_page(backend: str) -> None:
     trusted = {backend: trusted_rows(results, backend)}
     note = charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[backend].sum()))
 
-    verdict_summary(results, [backend], limit, thresholds, lots)
+    verdict_summary(results, [backend], limit, thresholds, lots, demo)
+    in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
+    in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
     st.subheader("Predictions")
     summary_metrics(results, backend)
     results_table(results, [backend])
@@ -73,8 +80,6 @@ def render_predict_page(backend: str) -> None:
     actual = target_of(table)
     if actual is not None:
         st.subheader("Against the measured values")
-        in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
-        in_sample_warning(in_sample, int(results["status"].eq("ok").sum()), versions)
         accuracy_metrics(actual, {backend: untrusted_as_nan(results, backend)})
         st.plotly_chart(charts.actual_vs_predicted(actual, {backend: ppb}, table.ids, trusted), width="stretch")
         scored = int(np.isfinite(ppb).sum())

@@ -20,6 +20,7 @@ from don_predictor.services.exports import (
     workbook_bytes,
 )
 from don_predictor.services.predict import results_csv, run_metadata
+from don_predictor.store.governance import out_of_domain_advice
 from don_predictor.trust.limits import Limit, custom_limit
 from don_predictor.trust.screening import (
     ABOVE,
@@ -166,23 +167,23 @@ def sample_call(results: pd.DataFrame, backend: str, row: int, label: str) -> No
 
 
 def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: dict) -> None:
-    """Warn when uploaded rows were part of a model's training data, and show its cross-validated figures beside
-    the in-sample ones below."""
+    """Warn when uploaded rows were part of a model's training data, with or without measured values: predictions
+    and verdicts on those rows are in-sample and look better than on new samples. With the cross-validated figures
+    beside (every sample predicted by a model that never saw it)."""
     for backend, count in counts.items():
+        if not count:
+            continue
         r2, mae = versions[backend].cv_mean("r2"), versions[backend].cv_mean("mae_ppb")
         cv = (
-            f"Its cross-validated figures (every sample predicted by a model that never saw it): R² {r2:.2f}, "
-            f"MAE {mae:,.0f} ppb."
+            f" Its cross-validated figures (every sample predicted by a model that never saw it): MAE {mae:,.0f} ppb, "
+            f"R² {r2:.2f}."
             if r2 is not None and mae is not None
             else ""
         )
-        if count:
-            st.warning(
-                f"{count} of {n_scored} uploaded spectra were part of the {backend.upper()} model's training data: "
-                f"the figures below are in-sample for those rows and flatter the model. {cv}"
-            )
-        elif cv:
-            st.caption(f"{backend.upper()}: {cv}")
+        st.warning(
+            f"{count} of {n_scored} uploaded spectra were part of the {backend.upper()} model's training data: its "
+            f"predictions, verdicts and any accuracy figures for those rows are in-sample and flatter the model.{cv}"
+        )
 
 
 def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
@@ -325,9 +326,11 @@ def verdict_summary(
     limit: Limit,
     thresholds: dict[str, Thresholds | None],
     lots: pd.DataFrame | None = None,
+    demo: frozenset[str] = frozenset(),
 ) -> None:
     """The page's lead: the lot table (when the file has lots), the verdict counts per backend, what the
-    calibration cannot decide at this limit, and how many spectra were out of domain."""
+    calibration cannot decide at this limit, and how many spectra were out of domain (`demo`: the backends whose
+    active model is a demo model)."""
     risk = settings().risk
     st.subheader(f"Verdicts against {limit.label}")
     st.caption(f"Source: {limit.source} · risk levels: {risk.label}")
@@ -372,8 +375,7 @@ def verdict_summary(
         st.warning(
             f"{out_of_domain} of {scored} spectra lie outside the calibration domain (Hotelling T², Q residual or "
             "baseline statistic above its limit): their predictions are not trusted and their verdict is "
-            "send_to_lab. A large baseline value on many rows usually means the instrument's white or dark "
-            "reference needs redoing."
+            f"send_to_lab. {out_of_domain_advice(bool(demo))}"
         )
     st.caption(INTERVALS_AND_VERDICTS.format(alpha=percent(risk.false_compliant), beta=percent(risk.false_suspect)))
 

@@ -10,12 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.modeling.backends import backend_class
-from don_predictor.services.predict import id_column_name
+from don_predictor.services.predict import id_column_name, training_rows
 from don_predictor.spectra.table import BandMismatchError, SpectraTable
 from don_predictor.store.registry import ModelVersion, RegistryError
 from don_predictor.trust.limits import Limit
 from don_predictor.trust.screening import Thresholds
-from don_predictor.ui.models import registry, score_upload, scores_kept, screening_of
+from don_predictor.ui.models import load_model, registry, score_upload, scores_kept, screening_of
 from don_predictor.ui.recording import record_scoring
 from don_predictor.ui.upload import Upload
 
@@ -52,8 +52,17 @@ def score_and_record(
         st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")
         return None
     seconds = time.perf_counter() - started
+    # The history marks each model's own training spectra, so Monitoring does not count them as drift.
+    models = {backend: load_model(root, backend, version) for backend, version in versions_key}
+    flags = {f"{b}_in_training": rows for b, rows in training_rows(table, models).items() if rows is not None}
     record_scoring(
-        results, id_column_name(table), upload, dict(versions_key), limit, source, None if reused else seconds
+        results.assign(**flags),
+        id_column_name(table),
+        upload,
+        dict(versions_key),
+        limit,
+        source,
+        None if reused else seconds,
     )
     if reused:  # the time of a cache hit is not a scoring time
         st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.config import BACKENDS
+from don_predictor.config import settings as app_settings
 from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
 from don_predictor.services.jobs import Job, JobBusyError, latest_job, plain_reason, start_job
 from don_predictor.spectra.table import SpectraTable
@@ -30,6 +31,7 @@ class TrainingOutcome:
 
     saved: list[ModelVersion] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # backend -> plain reason
+    activated: list[str] = field(default_factory=list)  # versions activated at once (no champion, or a demo one)
 
 
 def current_job() -> Job | None:
@@ -85,23 +87,32 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
     shares = [w / sum(weights) for w in weights]  # of the progress bar
     starts = [sum(shares[:i]) for i in range(len(backends))]
 
+    # Read in the session, before the job's thread starts: the role decides whether a first real model replaces
+    # the demo model at once (activating is an admin's action).
+    user, may_activate, config = current_user(), can("activate"), app_settings()
+
     def work(progress) -> TrainingOutcome:
         outcome = TrainingOutcome()
         for i, backend in enumerate(backends):
             try:
-                outcome.saved.append(
-                    train_and_register(
-                        table,
-                        backend,
-                        reg,
-                        data_bytes=data,
-                        data_name=name,
-                        params=settings["params"][backend],
-                        cv_repeats=settings["cv_repeats"],
-                        activate=False,
-                        progress=lambda f, m, b=backend, i=i: progress(starts[i] + f * shares[i], f"{b.upper()} {m}"),
-                    )
+                version = train_and_register(
+                    table,
+                    backend,
+                    reg,
+                    data_bytes=data,
+                    data_name=name,
+                    params=settings["params"][backend],
+                    cv_repeats=settings["cv_repeats"],
+                    activate=False,
+                    judged_limit_ppb=config.default_limit_ppb,
+                    risk=config.risk,
+                    progress=lambda f, m, b=backend, i=i: progress(starts[i] + f * shares[i], f"{b.upper()} {m}"),
                 )
+                outcome.saved.append(version)
+                review = governance.review_activation(reg, backend, version.version, config.default_limit_ppb)
+                if may_activate and review.needs_no_review:
+                    governance.activate(reg, backend, version.version, user=user, limit_ppb=config.default_limit_ppb)
+                    outcome.activated.append(version.version)
             except Exception as error:  # the next backend still trains; the page says what failed and why
                 outcome.failed[backend] = plain_reason(error)
         if not outcome.saved:
@@ -145,7 +156,17 @@ def job_result() -> None:
         st.error(f"Training {job.description} failed after {job.seconds:,.0f} s: {job.error}")
     else:
         saved = ", ".join(f"{v.backend.upper()} `{v.version}`" for v in outcome.saved)
-        st.success(f"Saved {saved} in {job.seconds:,.0f} s. Review each below before you activate it.")
+        waiting = [v for v in outcome.saved if v.version not in outcome.activated]
+        active = [v for v in outcome.saved if v.version in outcome.activated]
+        then = ""
+        if active:
+            names = " and ".join(v.backend.upper() for v in active)
+            then = (
+                f" {names} {'is' if len(active) == 1 else 'are'} active now (there was no real model to compare with)."
+            )
+        if waiting:
+            then += " Review " + ("it" if len(waiting) == 1 else "each") + " below before you activate it."
+        st.success(f"Saved {saved} in {job.seconds:,.0f} s.{then}")
         for backend, reason in outcome.failed.items():
             st.error(f"{backend.upper()} failed and was not saved: {reason}")
     if st.button("Dismiss", key="dismiss_job"):
@@ -161,7 +182,7 @@ def challenger_panel(version: ModelVersion) -> None:
     reg = registry()
     st.markdown(f"#### {version.backend.upper()}: challenger `{version.version}`")
     try:
-        review = governance.review_activation(reg, version.backend, version.version)
+        review = governance.review_activation(reg, version.backend, version.version, app_settings().default_limit_ppb)
     except RegistryError as error:
         st.error(str(error))
         return
@@ -198,7 +219,14 @@ def activation_controls(backend: str, version: str, review: governance.Activatio
             return
     if st.button(f"Activate {backend.upper()} {version}", key=f"activate_{key}", type="primary"):
         try:
-            governance.activate(registry(), backend, version, user=current_user(), override_reason=reason)
+            governance.activate(
+                registry(),
+                backend,
+                version,
+                user=current_user(),
+                override_reason=reason,
+                limit_ppb=app_settings().default_limit_ppb,
+            )
         except (governance.GovernanceError, RegistryError) as error:
             st.error(str(error))
         else:
@@ -255,7 +283,7 @@ def versions_panel() -> None:
                 st.rerun()
         if chosen != active:
             with st.expander(f"Review {backend.upper()} {chosen} before activating it", expanded=False):
-                review = governance.review_activation(reg, backend, chosen)
+                review = governance.review_activation(reg, backend, chosen, app_settings().default_limit_ppb)
                 st.dataframe(pd.DataFrame(review.rows), hide_index=True, width="stretch")
                 if review.comparison:
                     st.caption(review.comparison)

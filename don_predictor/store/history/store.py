@@ -271,14 +271,15 @@ def results_since(
         .order_by(r.c.created_at.desc(), r.c.run_id.desc())
     )
     rows_query = (
-        select(s.c.run_id, s.c.status, s.c.measured_ppb, *[c for c in res.c if c.name not in ("run_id", "extra")])
+        select(s.c.run_id, s.c.status, s.c.measured_ppb, *[c for c in res.c if c.name != "run_id"])
         .join(res, and_(res.c.run_id == s.c.run_id, res.c.position == s.c.position))
         .join(r, r.c.run_id == s.c.run_id)
     )
     with engine(db_path).connect() as connection:
         runs = _frame(connection, runs_query)
         if runs.empty:
-            return pd.DataFrame(columns=["run_id", "created_at", "model_versions", *rows_query.selected_columns.keys()])
+            columns = [c.name for c in rows_query.selected_columns if c.name not in ("position", "extra")]
+            return pd.DataFrame(columns=["run_id", "created_at", "model_versions", *columns, "in_training"])
         # The newest runs whose rows fit the limit; the rows are then read by time range (no list of run ids), so
         # the cut-off counts every run in that range, repeats too: they are read before being left out.
         sizes = runs["rows_read"] * runs["backends"].str.count(",").add(1)
@@ -290,7 +291,9 @@ def results_since(
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     for name in ("measured_ppb", *_NUMERIC):  # a column empty in every row comes back as None objects, not NaN
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-    return frame.drop(columns=["position"])
+    # The app marks a model's own training spectra in the row's extra fields (Monitoring leaves them out of drift).
+    frame["in_training"] = frame["extra"].fillna("").str.contains('"in_training": true', regex=False)
+    return frame.drop(columns=["position", "extra"])
 
 
 def _frame(connection, query) -> pd.DataFrame:
