@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from don_predictor.modeling.quality import headline, screening_at
 from don_predictor.store.registry import Registry
 
 APP = str(ROOT / "app.py")
@@ -96,11 +97,21 @@ def test_model_page_says_how_good_the_active_model_is(app_with_models, trained_r
     at = open_page(app_with_models, page)
     backend = page.split("/")[1][:2]
     manifest = trained_registry.active(backend).manifest
-    r2 = manifest["cv_metrics"]["metrics"]["r2"]["mean"]
+    figures = screening_at(manifest["cv_metrics"], 1500)
     panel = next(e for e in at.expander if e.label.startswith("How good is this model?"))
-    assert f"R² {r2:.2f}" in panel.label
+    # It leads with what the model decides at the default limit, at its risk; R² in ppb comes last.
+    assert panel.label == f"How good is this model? It {headline(manifest['cv_metrics'], 1500)}"
+    assert panel.label.index(f"decides {figures['decided']:.0%} of samples at 1,500 ppb") < panel.label.index("R²")
     assert any(f"{manifest['intervals']['coverage']:.1%} of held-out samples" in m.value for m in panel.markdown)
-    assert [m.label for m in panel.metric] == ["R² (ppb)", "MAE", "median error", "ROC AUC > 1 ppm"]
+    assert [m.label for m in panel.metric] == [
+        "decided at 1,500 ppb",
+        "cleared (below)",
+        "truly above cleared",
+        "MAE",
+        "median error",
+        "ROC AUC > 1,500 ppb",
+        "R² (ppb)",
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -151,7 +162,7 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
         verdicts = [df.value for df in at.dataframe if "send_to_lab" in df.value.columns]
         assert verdicts and (verdicts[0][["below", "send_to_lab", "above"]].sum(axis=1) == 50).all()
         assert verdicts[0]["model"].tolist() == ["BOTH", "RF", "TF"]  # the joint decision first
-        outside = verdicts[0].set_index("model")["out_of_domain"]
+        outside = verdicts[0].set_index("model")["of which outside the domain"]
         assert outside["BOTH"] >= max(outside["RF"], outside["TF"])
         rf, tf, both = results["rf_verdict"], results["tf_verdict"], results["both_verdict"]
         assert ((both == "below") == ((rf == "below") & (tf == "below"))).all()

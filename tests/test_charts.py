@@ -50,3 +50,16 @@ def test_scatter_plots_switch_to_webgl_for_many_points():
     assert charts.compare_scatter(many, many, [str(i) for i in many]).data[0].type == "scattergl"
     figure = charts.actual_vs_predicted(many, {"rf": many}, [str(i) for i in many])
     assert figure.data[0].type == "scattergl"
+
+
+def test_log_axes_are_labelled_at_powers_of_ten_only():
+    """A new user read the log axis as '1 2 5 10 2 5 100': plotly labels 2 and 5 between decades by default."""
+    rng = np.random.default_rng(0)
+    ppb = rng.lognormal(6.5, 1.5, 50)
+    figures = [
+        charts.actual_vs_predicted(ppb, {"rf": ppb * 1.1}, [str(i) for i in range(50)]),
+        charts.compare_scatter(ppb, ppb * 0.9, [str(i) for i in range(50)]),
+    ]
+    for figure in figures:
+        for axis in (figure.layout.xaxis, figure.layout.yaxis):
+            assert axis.type == "log" and axis.dtick == 1 and axis.tickformat == ",.0f"

@@ -24,6 +24,7 @@ from typing import Any
 from filelock import FileLock
 
 from don_predictor import __version__
+from don_predictor.config import BACKENDS
 from don_predictor.modeling.backends import Backend, backend_class
 from don_predictor.modeling.backends.base import PARAMS_FILE
 
@@ -207,6 +208,17 @@ class Registry:
             return history[-1]
 
     # --- reading --------------------------------------------------------------------------------------------------
+
+    def folders_stamp(self) -> tuple[str, ...]:
+        """The names of every backend's version folders: changes when a version is saved or removed, read without
+        opening a manifest (a page can ask every second)."""
+        return tuple(
+            f"{backend}/{path.name}"
+            for backend in BACKENDS
+            if (self.root / backend).is_dir()
+            for path in sorted((self.root / backend).iterdir())
+            if not path.name.startswith(".")
+        )
 
     def versions(self, backend: str) -> list[ModelVersion]:
         """Complete versions, newest first. Half-written directories and unreadable manifests are skipped."""

@@ -22,6 +22,9 @@ VERDICT_LABELS = {
 UNTRUSTED_MARKER = {"color": VERDICT_COLORS[NOT_TRUSTED], "symbol": "circle-open", "size": 7}
 BACKEND_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 MIN_LOG_PPB = 1.0  # zeros cannot sit on a log axis: they are drawn at 1 ppb
+# A log axis labelled at each power of ten only, as whole ppb: plotly's own labels read "1 2 5 10 2 5 100" (the 2 and
+# 5 between decades look like values of their own).
+LOG_PPB_AXIS = {"type": "log", "dtick": 1, "tickformat": ",.0f"}
 # Above this many samples one marker per sample becomes a wall: charts switch to WebGL and aggregate views.
 AGGREGATE_ABOVE = 300
 MAX_FLAGGED_MARKERS = 400  # out-of-domain crosses drawn on an aggregate chart (evenly thinned beyond)
@@ -184,7 +187,7 @@ def compare_scatter(
 def _log_log(fig: go.Figure, x_title: str, y_title: str) -> go.Figure:
     """Both axes in log ppb: DON spans four decades, and the identity line stays a diagonal."""
     fig.update_layout(
-        xaxis={"title": x_title, "type": "log"}, yaxis={"title": y_title, "type": "log"}, height=420, margin={"t": 30}
+        xaxis={"title": x_title, **LOG_PPB_AXIS}, yaxis={"title": y_title, **LOG_PPB_AXIS}, height=420, margin={"t": 30}
     )
     return fig
 
@@ -275,7 +278,7 @@ def intervals_figure(
             "categoryorder": "array",
             "categoryarray": x,
         },
-        yaxis={"title": "DON (ppb), 90 % interval", "type": "log"},
+        yaxis={"title": "DON (ppb), 90 % interval", **LOG_PPB_AXIS},
         height=420,
         margin={"t": 30},
     )
@@ -371,7 +374,7 @@ def sorted_band_figure(
     fig.add_hline(y=limit_ppb, line={"color": COLORS["limit"], "dash": "dash"}, annotation_text=limit_label)
     fig.update_layout(
         xaxis={"title": "share of samples, sorted by prediction (%)", "range": [0, 100]},
-        yaxis={"title": "DON (ppb), 90 % interval", "type": "log"},
+        yaxis={"title": "DON (ppb), 90 % interval", **LOG_PPB_AXIS},
         height=420,
         margin={"t": 30},
     )
@@ -435,6 +438,6 @@ def predictions_over_time_figure(points: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(
-        yaxis={"title": "predicted DON (ppb)", "type": "log"}, xaxis_title=None, height=380, margin={"t": 30}
+        yaxis={"title": "predicted DON (ppb)", **LOG_PPB_AXIS}, xaxis_title=None, height=380, margin={"t": 30}
     )
     return fig

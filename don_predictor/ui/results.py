@@ -20,7 +20,7 @@ from don_predictor.services.exports import (
     workbook_bytes,
 )
 from don_predictor.services.predict import results_csv, run_metadata
-from don_predictor.store.governance import out_of_domain_advice
+from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 from don_predictor.trust.limits import Limit, custom_limit
 from don_predictor.trust.screening import (
     ABOVE,
@@ -34,6 +34,7 @@ from don_predictor.trust.screening import (
     verdict_counts,
 )
 from don_predictor.ui.frame import current_limit
+from don_predictor.ui.models import registry
 from don_predictor.ui.recording import scoring_time
 
 
@@ -233,6 +234,10 @@ def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict
         thresholds=thresholds,
     )
     metadata["created_utc"] = scoring_time(upload.sha256, versions, limit.key)
+    reg = registry()
+    demo = {b: DEMO_MODEL_NOTE for b, v in versions.items() if is_demo(reg.get(b, v))}
+    if demo:  # the downloads say so too: their verdicts say nothing about real samples
+        metadata["demo_models"] = demo
     return metadata
 
 
@@ -349,16 +354,23 @@ def verdict_summary(
             st.warning(f"{rows} an empty {lot_column} cell: in no lot's verdict (their own verdicts are below).")
     if len(counts) == 1:
         row = counts.iloc[0]
-        cols = st.columns(5)
+        # Four counts that add up to the rows; the spectra outside the domain are part of "send to lab".
+        cols = st.columns(4)
         cols[0].metric("below", int(row[BELOW]))
-        cols[1].metric("send to lab", int(row[SEND_TO_LAB]))
+        cols[1].metric(
+            "send to lab", int(row[SEND_TO_LAB]), help="includes every spectrum outside the calibration domain"
+        )
         cols[2].metric("above", int(row[ABOVE]))
-        cols[3].metric("outside the domain", int(row["out_of_domain"]), help="of the scored spectra; all send to lab")
-        cols[4].metric(
+        cols[3].metric(
             "not scored", int(row["not_scored"]), help="rows with a problem (see above): fix or rescan, or test them"
         )
+        if int(row["out_of_domain"]):
+            st.caption(
+                f"Of the {int(row[SEND_TO_LAB]):,} sent to the lab, {int(row['out_of_domain']):,} lie outside the "
+                "calibration domain."
+            )
     else:
-        st.dataframe(counts, hide_index=True)
+        st.dataframe(counts.rename(columns={"out_of_domain": "of which outside the domain"}), hide_index=True)
     for backend in backends:
         t = thresholds.get(backend)
         if t is None and backend in thresholds and f"{backend}_verdict" in results:

@@ -19,9 +19,9 @@ from don_predictor.ui.login import can, current_user, explain_missing
 from don_predictor.ui.models import registry
 
 JOB_KEY = "train_job"
-# Each backend's share of a job's progress bar, by its training time: TF's fits take about three times RF's on the
-# same data (docs/validation_report.md), so equal halves made the time-left estimate far too short during RF.
-TRAINING_WEIGHT = {"rf": 1.0, "tf": 3.0}
+# Each backend's share of a job's progress bar, by its training time with the defaults on the dev data: since TF
+# trains in a compiled epoch loop (issue 20), its job takes about half RF's (`make bench-train`).
+TRAINING_WEIGHT = {"rf": 1.0, "tf": 0.5}
 DISMISSED_KEY = "train_job_dismissed"
 
 
@@ -140,6 +140,11 @@ def job_progress() -> None:
     if job.running:
         st.markdown(f"**Training {job.description}**")
         st.progress(job.fraction, text=job.status_line())
+        # A job that trains two models saves the first while the second trains: show it in Versions at once.
+        stamp, seen = registry().folders_stamp(), st.session_state.get(f"{JOB_KEY}_folders")
+        st.session_state[f"{JOB_KEY}_folders"] = stamp
+        if seen is not None and seen != stamp:
+            st.rerun()
         return
     if st.session_state.get(f"{JOB_KEY}_shown") is not job:
         st.session_state[f"{JOB_KEY}_shown"] = job

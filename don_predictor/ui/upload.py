@@ -33,15 +33,27 @@ class Upload:
 
 def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spectra CSV") -> Upload | None:
     """A drop zone plus a 'use the demo file' button. An uploaded file wins over the demo file."""
-    demo_flag = f"{key}_use_demo"
+    demo_flag, generation = f"{key}_use_demo", f"{key}_uploader_generation"
+
+    def use_demo() -> None:
+        # Runs before the page does: the drop zone gets a new key, so a file left in it no longer hides the demo
+        # file (the button did nothing while a file was in the uploader).
+        st.session_state[demo_flag] = True
+        st.session_state[generation] = st.session_state.get(generation, 0) + 1
+
+    n = st.session_state.get(generation, 0)
     left, right = st.columns([4, 1], vertical_alignment="center")
     with left:
         uploaded = st.file_uploader(
-            label, type=["csv", "tsv", "txt"], key=f"{key}_file", help="Header row; band columns named by number."
+            label,
+            type=["csv", "tsv", "txt"],
+            key=f"{key}_file" if n == 0 else f"{key}_file_{n}",
+            help="Header row; band columns named by number.",
         )
     with right:
-        if st.button("Use the demo file", key=f"{key}_demo", help=f"{demo_file.name} (synthetic spectra)"):
-            st.session_state[demo_flag] = True
+        st.button(
+            "Use the demo file", key=f"{key}_demo", help=f"{demo_file.name} (synthetic spectra)", on_click=use_demo
+        )
     if uploaded is not None:
         data = uploaded.getvalue()
         known = st.session_state.get(f"{key}_sha256")  # (file id, digest): hash a 150 MB upload once, not per run

@@ -1,0 +1,83 @@
+"""Demo models say so wherever a model is named, and the joint decision never joins a demo model with a real one
+(issue 20: a new lab's real spectra were all 'outside the domain', blamed on the instrument, and BOTH sent every
+lot to the lab by joining the lab's real RF with the demo TF)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, TINY_PARAMS
+from streamlit.testing.v1 import AppTest
+
+from don_predictor.modeling.training import train_and_register
+from don_predictor.store.governance import DEMO_DATA_NAME, DEMO_MODEL_NOTE
+from don_predictor.store.registry import Registry
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def demo_rf_real_tf(tmp_path_factory, demo_calibration, demo_table) -> Registry:
+    """RF trained on the bundled demo file (a demo model), TF on a lab's own file (here the same spectra under
+    another name: what makes a model a demo model is the file it was trained on)."""
+    registry = Registry(tmp_path_factory.mktemp("models"))
+    data = demo_calibration.read_bytes()
+    for backend, name in (("rf", DEMO_DATA_NAME), ("tf", "lab_calibration.csv")):
+        train_and_register(
+            demo_table, backend, registry, data_bytes=data, data_name=name, params=TINY_PARAMS[backend], cv_folds=3
+        )
+    return registry
+
+
+@pytest.fixture()
+def app(demo_rf_real_tf, monkeypatch) -> AppTest:
+    monkeypatch.setenv("DON_MODELS_DIR", str(demo_rf_real_tf.root))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def values(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def test_the_sidebar_and_the_model_page_name_the_demo_model(app):
+    open_page(app, "pages/rf.py")
+    assert any(DEMO_MODEL_NOTE in c for c in values(app.sidebar.caption))
+    assert f"RandomForest: {DEMO_MODEL_NOTE}." in values(app.warning)
+    open_page(app, "pages/tf.py")  # the real model carries no such label
+    assert not any(DEMO_MODEL_NOTE in w for w in values(app.warning))
+
+
+def test_status_is_not_ok_while_a_demo_model_serves(app):
+    open_page(app, "pages/status.py")
+    assert not app.success or "OK" not in app.success[0].value
+    (warning,) = [w for w in values(app.warning) if w.startswith("**Demo models**")]
+    assert "RF is a demo model" in warning and "Train both models on your calibration file" in warning
+
+
+def test_real_spectra_outside_a_demo_models_domain_are_not_blamed_on_the_instrument(app, real_data):
+    open_page(app, "pages/rf.py")
+    app.file_uploader(key="rf_file").set_value(("dev.csv", real_data.read_bytes(), "text/csv"))
+    app.run()
+    assert not app.exception
+    (outside,) = [w for w in values(app.warning) if "outside the calibration domain" in w]
+    assert "demo model trained on synthetic spectra" in outside and "white or dark reference" not in outside
+
+
+def test_both_is_the_real_model_alone_beside_a_demo_model(app, demo_upload):
+    open_page(app, "pages/compare.py")
+    assert f"RF: {DEMO_MODEL_NOTE}." in values(app.warning)
+    app.file_uploader(key="compare_file").set_value(("up.csv", demo_upload.read_bytes(), "text/csv"))
+    app.run()
+    assert not app.exception
+    assert any(w.startswith("**BOTH is TF alone**") for w in values(app.warning))
+    (results,) = [df.value for df in app.dataframe if "both_verdict" in df.value.columns]
+    assert (results["both_verdict"] == results["tf_verdict"]).all()
+    assert (results["rf_verdict"] != results["tf_verdict"]).any() or results["tf_verdict"].nunique() >= 1
