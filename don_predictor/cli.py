@@ -130,6 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from don_predictor.services.predict import results_csv, screening_thresholds
 
     _check_input(args.data)
+    _refuse_writing_over_input(args)
     settings = Settings.from_env()
     if args.engine == "dask":
         return _predict_on_dask(args, settings)
@@ -192,6 +193,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _say("error: no row could be scored (see the problems above)")
         return EXIT_BAD_INPUT
     return EXIT_OK
+
+
+def _refuse_writing_over_input(args: argparse.Namespace) -> None:
+    """Before anything is written: no output may be (or, for the Dask engine's folder, hold) the input file."""
+    from don_predictor.services.output_guard import check_file_outputs, check_folder_output
+
+    if args.engine == "dask":
+        check_folder_output(args.data, "--out", args.out)
+        check_file_outputs(args.data, {"--lots-out": args.lots_out})
+    else:
+        check_file_outputs(args.data, {"--out": args.out, "--lots-out": args.lots_out})
 
 
 def _record_history(args, settings, summary, versions, limit, seconds: float) -> None:
