@@ -217,7 +217,7 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
         return
     from don_predictor.services.predict import MEASURED_COLUMN
     from don_predictor.services.scoring import record_scored_run
-    from don_predictor.store.history import RunInfo
+    from don_predictor.store.history import HistoryError, RunInfo
 
     digest = hashlib.sha256()
     with open(args.data, "rb") as stream:
@@ -226,7 +226,10 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
     info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
     results = summary.history
     measured = results.pop(MEASURED_COLUMN) if MEASURED_COLUMN in results else None  # kept as the measured value
-    record_scored_run(settings.history_db, results, summary.id_column, info, seconds, measured)
+    try:
+        record_scored_run(settings.history_db, results, summary.id_column, info, seconds, measured)
+    except HistoryError as error:  # the results file is written: the user's data is safe, only the record is not
+        _say(f"warning: this run was not recorded in the prediction history ({error}); the results are in {args.out}")
 
 
 def _scoring_setup(args: argparse.Namespace, settings: Settings):

@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from don_predictor.config import BACKENDS
+from don_predictor.services.history_state import HistoryState, history_state
 from don_predictor.store.registry import Registry, RegistryError
 
 LOW_MEMORY_SHARE = 0.05  # below 5 % available system memory, the app is degraded
@@ -28,6 +29,7 @@ class Health:
     system: dict[str, Any]
     versions: dict[str, str]
     models: list[dict[str, Any]] = field(default_factory=list)
+    history: HistoryState | None = None  # None: not checked
 
 
 def package_versions() -> dict[str, str]:
@@ -80,7 +82,10 @@ def process_cpu_percent(proc: psutil.Process) -> float:
     return _cpu_window[2]
 
 
-def check_health(registry: Registry, load_seconds: dict[str, float] | None = None) -> Health:
+def check_health(
+    registry: Registry, load_seconds: dict[str, float] | None = None, history_db: str | Path | None = None
+) -> Health:
+    """The app's state; with `history_db`, whether the prediction history can record runs is part of it."""
     load_seconds = load_seconds or {}
     reasons: list[str] = []
     proc = this_process()
@@ -128,5 +133,8 @@ def check_health(registry: Registry, load_seconds: dict[str, float] | None = Non
                 reasons.append(str(error))
             entry["load_s"] = load_seconds.get(f"{backend}/{active.version}")
         models.append(entry)
+    history = None if history_db is None else history_state(history_db)
+    if history is not None and not history.writable:
+        reasons.append(f"the prediction history does not record runs: {history.text}")
     versions = package_versions()
-    return Health("DEGRADED" if reasons else "OK", reasons, process, system, versions, models)
+    return Health("DEGRADED" if reasons else "OK", reasons, process, system, versions, models, history)
