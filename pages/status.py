@@ -39,7 +39,8 @@ elif job.running:
         f" · {job.fraction:.0%} · {job.status_line()}"
     )
 else:
-    ended = {"failed": "failed", "lost": "was lost (the replica running it stopped)"}.get(job.state, "finished")
+    lost = f"was lost ({job.error or 'the replica running it stopped'})"
+    ended = {"failed": "failed", "lost": lost}.get(job.state, "finished")
     reason = f" {job.error}" if job.state == "failed" and job.error else ""
     st.caption(f"Last training {ended}: {job.description}, after {format_duration(job.seconds)}.{reason}")
 
