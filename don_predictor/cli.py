@@ -261,6 +261,8 @@ def _predict_on_dask(args: argparse.Namespace, settings: Settings) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         partition_bytes=int(args.batch_mb * (1 << 20)) if args.batch_mb else dask_engine.PARTITION_BYTES,
+        worker_timeout=settings.dask_worker_timeout,
+        say=_say,
     )
     for problem in summary.problems:
         _say(f"warning: {problem}")
