@@ -77,10 +77,10 @@ def test_out_and_lots_out_naming_one_file_are_refused(models, spectra, tmp_path)
     assert not out.exists()
 
 
-@pytest.mark.parametrize("folder", ["parent", "input itself"])
+@pytest.mark.parametrize("folder", ["parent", "input itself", "file url of the parent"])
 def test_a_dask_results_folder_holding_the_input_is_refused(models, spectra, folder):
     before = sorted(p.name for p in spectra.parent.iterdir())
-    out = spectra.parent if folder == "parent" else spectra
+    out = {"parent": spectra.parent, "input itself": spectra}.get(folder, f"file://{spectra.parent}")
     result = run_cli(
         "predict", "--engine", "dask", "--workers", 1, "--data", spectra, "--out", out, "--models-dir", models
     )

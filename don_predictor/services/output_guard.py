@@ -2,7 +2,8 @@
 
 `predict --data x.csv --out x.csv` used to truncate the spectra it was reading and exit 0. A name can reach the
 input many ways (`./sub/../x.csv`, a symlink, a hard link), so paths are compared after resolving them, and an output
-that exists already is compared by file identity (os.path.samefile). URLs (s3://...) are not local files: skipped.
+that exists already is compared by file identity (os.path.samefile). `file://` URLs are local paths; other URLs
+(s3://...) are not local files: skipped.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ class OutputOverwritesInput(ValueError):
 
 
 def _local(path: str) -> bool:
-    return "://" not in str(path)
+    return "://" not in _plain(path)
+
+
+def _plain(path: str | Path) -> str:
+    return str(path).removeprefix("file://")
 
 
 def _resolved(path: str | Path) -> Path:
-    return Path(os.path.realpath(os.path.expanduser(str(path))))
+    return Path(os.path.realpath(os.path.expanduser(_plain(path))))
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether `a` and `b` are one file: by identity when both exist, else by their resolved paths."""
     try:
-        return os.path.samefile(a, b)
+        return os.path.samefile(_plain(a), _plain(b))
     except OSError:  # one of them does not exist yet: where it would be created
         return _resolved(a) == _resolved(b)
 
@@ -57,7 +62,7 @@ def check_folder_output(data: str, flag: str, folder: str) -> None:
     if not (_local(data) and _local(folder)):
         return
     source, target = _resolved(data), _resolved(folder)
-    if same_file(data, folder) or _inside(source, target) or (source.is_dir() and _inside(target, source)):
+    if _inside(source, target) or (source.is_dir() and _inside(target, source)):
         raise OutputOverwritesInput(
             f"{flag} {folder} holds the input {data}: the results would be written among the input's files; "
             "name a folder outside it"
