@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
 
 import pandas as pd
 import pytest
@@ -47,19 +48,36 @@ def full_disk(monkeypatch):
     monkeypatch.setattr(store, "writing", failing)
 
 
-def read_only_history(folder) -> str:
-    """A migrated history file made read-only, in a read-only folder; skips where that does not stop writes (root)."""
+@contextlib.contextmanager
+def read_only_history(folder):
+    """A migrated history file made read-only, in a read-only folder. chmod does not stop root: there the files get
+    the immutable attribute (chattr +i), which does; the test skips only where neither works."""
+    folder.mkdir()
     path = folder / "history.sqlite"
     assert state.history_state(path).writable  # creates and migrates it
     path.chmod(0o444)
     folder.chmod(0o555)
+    locked = []
+    try:
+        for item in (path, folder) if _writable(path) else ():
+            with contextlib.suppress(OSError):
+                if subprocess.run(["chattr", "+i", item], capture_output=True).returncode == 0:
+                    locked.append(item)
+        if _writable(path):
+            pytest.skip("neither chmod nor chattr +i stops this user from writing the file")
+        yield str(path)
+    finally:
+        for item in reversed(locked):
+            subprocess.run(["chattr", "-i", item], capture_output=True)
+        folder.chmod(0o755)
+
+
+def _writable(path) -> bool:
     try:
         with open(path, "r+b"):
-            pass
-    except PermissionError:
-        return str(path)
-    folder.chmod(0o755)
-    pytest.skip("chmod does not stop this user from writing (root): the directory case covers the root CI")
+            return True
+    except OSError:
+        return False
 
 
 def _predicts_with_a_warning(result, out) -> None:
@@ -85,19 +103,18 @@ def test_predict_with_a_directory_where_the_history_file_should_be(models, demo_
 
 
 def test_predict_with_a_read_only_history_file(models, demo_upload, tmp_path, monkeypatch):
-    (tmp_path / "h").mkdir()
-    monkeypatch.setenv("DON_HISTORY_DB", read_only_history(tmp_path / "h"))
     out = tmp_path / "results.csv"
-    try:
-        _predicts_with_a_warning(run_cli("predict", "--data", demo_upload, "--out", out, "--models-dir", models), out)
-    finally:
-        (tmp_path / "h").chmod(0o755)
+    with read_only_history(tmp_path / "h") as path:
+        monkeypatch.setenv("DON_HISTORY_DB", path)
+        result = run_cli("predict", "--data", demo_upload, "--out", out, "--models-dir", models)
+    _predicts_with_a_warning(result, out)
+    assert "(the history database cannot be used: " in result.stderr
 
 
 def test_the_history_state_names_why_it_does_not_record(tmp_path, full_disk):
     (tmp_path / "dir.sqlite").mkdir()
     broken = state.history_state(tmp_path / "dir.sqlite")
-    assert not broken.writable and broken.text.startswith("not reachable: cannot be opened")
+    assert not broken.writable and broken.text.startswith("not writable: cannot be opened")
 
     db = tmp_path / "history.sqlite"
     assert state.history_state(db) == state.HistoryState(True, "reachable and writable")
@@ -109,21 +126,25 @@ def test_the_history_state_names_why_it_does_not_record(tmp_path, full_disk):
     assert state.history_state(db).writable
 
 
-def test_a_read_only_history_is_reachable_but_not_writable(tmp_path):
-    (tmp_path / "h").mkdir()
-    path = read_only_history(tmp_path / "h")
-    try:
+def test_a_read_only_history_is_not_writable(tmp_path):
+    with read_only_history(tmp_path / "h") as path:
         found = state.history_state(path)
-    finally:
-        (tmp_path / "h").chmod(0o755)
-    assert not found.writable and found.text.startswith("reachable, not writable") and "readonly" in found.text
+    assert not found.writable and found.text.startswith("not writable: ")  # then SQLite's own words
+
+
+def test_a_database_server_that_does_not_answer_is_not_reachable():
+    from appserver import free_port
+
+    found = state.history_state(f"postgresql+psycopg://don:secret@127.0.0.1:{free_port()}/don")
+    assert not found.writable and found.text.startswith("not reachable: cannot be opened")
+    assert "secret" not in found.text
 
 
 def test_health_is_degraded_when_the_history_cannot_be_written(tmp_path):
     (tmp_path / "dir.sqlite").mkdir()
     health = check_health(Registry(tmp_path / "models"), history_db=tmp_path / "dir.sqlite")
     assert health.status == "DEGRADED" and not health.history.writable
-    assert any(r.startswith("the prediction history does not record runs: not reachable") for r in health.reasons)
+    assert any(r.startswith("the prediction history does not record runs: not writable") for r in health.reasons)
 
 
 @pytest.mark.parametrize("page", ["pages/status.py", "pages/history.py"])
@@ -137,7 +158,7 @@ def test_status_and_history_pages_say_runs_are_not_recorded(page, tmp_path, monk
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     warnings = " ".join(w.value for w in at.warning)
-    assert "not reachable: cannot be opened" in warnings and "Predictions still work" in warnings
+    assert "not writable: cannot be opened" in warnings and "Predictions still work" in warnings
     if page == "pages/status.py":
         assert not at.success and "the prediction history does not record runs" in at.error[0].value
     assert os.path.isdir(tmp_path / "dir.sqlite")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from don_predictor.store.history.db import HistoryError, engine
+from don_predictor.store.history.db import HistoryError, engine, history_url
 
 PROBE_WAIT_MS = 1000  # a writer holding the lock longer makes the history busy, not broken
 _last_write: dict[str, tuple[float, str | None]] = {}  # db -> (time, error text or None for a success)
@@ -25,7 +25,7 @@ _lock = threading.Lock()
 @dataclass(frozen=True)
 class HistoryState:
     writable: bool
-    text: str  # one plain line for the page: "reachable and writable", "not writable: …"
+    text: str  # one plain line for the page: "reachable and writable", "not writable: …", "not reachable: …"
 
 
 def note_write(db: str | Path, error: Exception | None = None) -> None:
@@ -37,18 +37,19 @@ def note_write(db: str | Path, error: Exception | None = None) -> None:
 def history_state(db: str | Path) -> HistoryState:
     try:
         _probe(db)
-    except HistoryError as error:  # not even opened (opening migrates, which writes)
-        where = "reachable, not writable" if "readonly" in _reason(error) else "not reachable"
-        return HistoryState(False, f"{where}: {_reason(error)}")
-    except (SQLAlchemyError, sqlite3.Error, OSError) as error:
-        if "locked" in _reason(error):
+    except (HistoryError, SQLAlchemyError, sqlite3.Error, OSError) as error:
+        reason = _reason(error)
+        if "locked" in reason:
             return HistoryState(True, "reachable and writable (busy with another write)")
-        return HistoryState(False, f"reachable, not writable: {_reason(error)}")
+        # A file that cannot be written is there but read-only; a server that does not answer is unreachable.
+        on_a_server = history_url(db).get_backend_name() != "sqlite"
+        reachable = not on_a_server or isinstance(error, OSError)  # OSError: the standby answer below
+        return HistoryState(False, f"{'not writable' if reachable else 'not reachable'}: {reason}")
     with _lock:
         when, failed = _last_write.get(str(db), (0.0, None))
     if failed:
         stamp = time.strftime("%H:%M:%S UTC", time.gmtime(when))
-        return HistoryState(False, f"reachable, but the last run could not be written ({stamp}): {failed}")
+        return HistoryState(False, f"not writable: the last run could not be written ({stamp}): {failed}")
     return HistoryState(True, "reachable and writable")
 
 
