@@ -38,7 +38,8 @@ COPY --from=builder --chown=10001:10001 /app/models /app/models
 USER 10001:10001
 EXPOSE 8501
 VOLUME ["/app/models", "/app/history"]
-# The slim image has no curl: ask the health endpoint with Python.
+# Readiness (/readyz): healthy only when a model can score, its files verified (README, Container). The slim image
+# has no curl: the probe is a few lines of Python.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read() == b'ok' else 1)"]
+    CMD ["python", "-m", "don_predictor.probe", "http://127.0.0.1:8501/readyz"]
 CMD ["streamlit", "run", "don_predictor/ui/server.py"]

@@ -139,6 +139,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 
     _check_input(args.data)
+    _refuse_writing_over_input(args)
     settings = Settings.from_env()
     if args.engine == "dask":
         return _predict_on_dask(args, settings)
@@ -205,6 +206,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refuse_writing_over_input(args: argparse.Namespace) -> None:
+    """Before anything is written: no output may be (or, for the Dask engine's folder, hold) the input file."""
+    from don_predictor.services.output_guard import check_file_outputs, check_folder_output
+
+    if args.engine == "dask":
+        check_folder_output(args.data, "--out", args.out)
+        check_file_outputs(args.data, {"--lots-out": args.lots_out})
+    else:
+        check_file_outputs(args.data, {"--out": args.out, "--lots-out": args.lots_out})
+
+
 def _record_history(args, settings, summary, versions, limit, seconds: float) -> None:
     """The run and its rows in the prediction history; a file too big to keep row by row is said so instead."""
     if summary.history is None:
@@ -216,7 +228,7 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
         return
     from don_predictor.services.predict import MEASURED_COLUMN
     from don_predictor.services.scoring import record_scored_run
-    from don_predictor.store.history import RunInfo
+    from don_predictor.store.history import HistoryError, RunInfo
 
     digest = hashlib.sha256()
     with open(args.data, "rb") as stream:
@@ -225,7 +237,10 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
     info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
     results = summary.history
     measured = results.pop(MEASURED_COLUMN) if MEASURED_COLUMN in results else None  # kept as the measured value
-    record_scored_run(settings.history_db, results, summary.id_column, info, seconds, measured)
+    try:
+        record_scored_run(settings.history_db, results, summary.id_column, info, seconds, measured)
+    except HistoryError as error:  # the results file is written: the user's data is safe, only the record is not
+        _say(f"warning: this run was not recorded in the prediction history ({error}); the results are in {args.out}")
 
 
 def _scoring_setup(args: argparse.Namespace, settings: Settings):
@@ -257,6 +272,8 @@ def _predict_on_dask(args: argparse.Namespace, settings: Settings) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         partition_bytes=int(args.batch_mb * (1 << 20)) if args.batch_mb else dask_engine.PARTITION_BYTES,
+        worker_timeout=settings.dask_worker_timeout,
+        say=_say,
     )
     for problem in summary.problems:
         _say(f"warning: {problem}")

@@ -29,6 +29,7 @@ ENVIRONMENT = {
     "DON_DRIFT_THRESHOLD": ("0.25", "drift score (PSI) above which the Monitoring page and the alert warn"),
     "DON_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR; logs go to stdout"),
     "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
+    "DON_DASK_WORKER_TIMEOUT": ("60", "predict --engine dask: seconds to wait for a first worker to join"),
     "DON_DEFAULT_LIMIT": ("eu-unprocessed-maize", "the limit verdicts use until a user picks another"),
     "DON_FALSE_COMPLIANT_RATE": ("0.05", "α: the largest share of truly-above samples the verdicts may call below"),
     "DON_FALSE_SUSPECT_RATE": ("0.05", "β: the largest share of truly-below samples the verdicts may call above"),
@@ -61,6 +62,7 @@ class Settings:
     false_suspect_rate: float = 0.05
     metrics_port: int = 0
     drift_threshold: float = 0.25
+    dask_worker_timeout: float = 60.0
 
     @property
     def risk(self):
@@ -111,6 +113,7 @@ class Settings:
             false_suspect_rate=_rate(get("DON_FALSE_SUSPECT_RATE"), "DON_FALSE_SUSPECT_RATE"),
             metrics_port=_whole_number(get("DON_METRICS_PORT"), "DON_METRICS_PORT", 0),
             drift_threshold=_positive(get("DON_DRIFT_THRESHOLD"), "DON_DRIFT_THRESHOLD"),
+            dask_worker_timeout=_positive(get("DON_DASK_WORKER_TIMEOUT"), "DON_DASK_WORKER_TIMEOUT"),
         )
 
 

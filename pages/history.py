@@ -6,6 +6,7 @@ import streamlit as st
 from don_predictor.config import BACKENDS, settings
 from don_predictor.services.drift import trusted
 from don_predictor.services.exports import history_frame
+from don_predictor.services.history_state import history_state
 from don_predictor.services.predict import results_csv
 from don_predictor.store.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.store.history.store import count_runs
@@ -56,6 +57,9 @@ ensure_router()
 st.title("Prediction history")
 db = settings().history_db
 st.caption(f"Every scoring run, from every page and the command line, is kept in `{describe(db)}`.")
+state = history_state(db)
+if not state.writable:
+    st.warning(f"New runs are not being recorded: the history is {state.text}. Predictions still work.")
 
 c1, c2, c3, c4 = st.columns(4)
 today = datetime.now(UTC).date()

@@ -14,9 +14,9 @@ from don_predictor.ui.models import LOAD_SECONDS, registry
 
 ensure_router()
 st.title("Status")
-health = check_health(registry(), LOAD_SECONDS)
+health = check_health(registry(), LOAD_SECONDS, settings().history_db)
 if health.status == "OK":
-    st.success("**OK**: every model is active and verified; memory and disk are fine.")
+    st.success("**OK**: every model is active and verified; memory and disk are fine; the history records runs.")
 elif health.status == "DEMO":
     names = " and ".join(b.upper() for b in health.demo_models)
     st.warning(
@@ -46,7 +46,8 @@ elif job.running:
         f" · {job.fraction:.0%} · {job.status_line()}"
     )
 else:
-    ended = {"failed": "failed", "lost": "was lost (the replica running it stopped)"}.get(job.state, "finished")
+    lost = f"was lost ({job.error or 'the replica running it stopped'})"
+    ended = {"failed": "failed", "lost": lost}.get(job.state, "finished")
     reason = f" {job.error}" if job.state == "failed" and job.error else ""
     st.caption(f"Last training {ended}: {job.description}, after {format_duration(job.seconds)}.{reason}")
 
@@ -124,6 +125,11 @@ with right:
 
 st.markdown("**Prediction history**")
 db = settings().history_db
+history_line = f"Prediction history: {health.history.text}."
+if health.history.writable:
+    st.caption(history_line)
+else:  # scoring still works; runs are not kept until this is fixed
+    st.warning(history_line + " Predictions still work, but runs are not recorded.")
 st.download_button(
     "Download a copy of the history database",
     lambda: backup_bytes(db),  # made when pressed: SQLite's online backup API, safe while the app writes

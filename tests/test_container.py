@@ -100,8 +100,9 @@ def test_dockerfile_is_multi_stage_non_root_with_health_check():
     volumes = exec_form(next(rest for k, rest in runtime if k == "VOLUME"))
     assert volumes == [env["DON_MODELS_DIR"], str(Path(env["DON_HISTORY_DB"]).parent)]
     health = healthcheck_command()
-    assert health[:2] == ["python", "-c"] and "curl" not in health  # the slim image has Python, not curl
-    assert f":{env['STREAMLIT_SERVER_PORT']}/_stcore/health" in health[2]  # run for real in the test below
+    assert health[:3] == ["python", "-m", "don_predictor.probe"]  # the slim image has Python, not curl
+    # Readiness, not Streamlit's /_stcore/health (ok with no model): run for real in the test below.
+    assert health[3] == f"http://127.0.0.1:{env['STREAMLIT_SERVER_PORT']}/readyz"
 
 
 def test_no_secrets_are_baked_in():
@@ -127,7 +128,7 @@ def test_compose_runs_the_one_service_with_volumes_and_health_check():
     (service,) = compose["services"].values()
     assert service["build"] == "." and "8501:8501" in service["ports"]
     assert {v.split(":")[1] for v in service["volumes"]} == {"/app/models", "/app/history"}
-    assert "/_stcore/health" in " ".join(service["healthcheck"]["test"])
+    assert service["healthcheck"]["test"] == ["CMD", *healthcheck_command()]  # readiness, as the image's
     assert set(compose["volumes"]) == {v.split(":")[0] for v in service["volumes"]}
 
 
@@ -182,9 +183,11 @@ def test_runtime_command_starts_healthy_as_non_root_with_read_only_models(traine
             assert response.status == 200
         # The image's HEALTHCHECK command, pointed at this server's port: healthy now, unhealthy once it stopped.
         health = healthcheck_command()
-        health = [str(Path(sys.executable).parent / health[0]), health[1], health[2].replace(":8501/", f":{port}/")]
-        assert subprocess.run(health, capture_output=True, timeout=30).returncode == 0
+        health = [str(Path(sys.executable).parent / health[0]), *(a.replace(":8501/", f":{port}/") for a in health[1:])]
+        ready = subprocess.run(health, capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert ready.returncode == 0 and ready.stdout.startswith("ready:"), ready.stdout
     finally:
         process.terminate()
         process.wait(timeout=10)
-    assert subprocess.run(health, capture_output=True, timeout=30).returncode != 0
+    stopped = subprocess.run(health, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert stopped.returncode == 1 and stopped.stdout.startswith("no answer from") and not stopped.stderr

@@ -6,6 +6,10 @@ scores it with the same functions as the local engine (batch.read_block, predict
 loaded once per worker process from the registry (which the workers must see at the same path: shared storage).
 The results are written as one Parquet file per partition, in input order, plus `_summary.json`.
 
+Only the client and the workers need this package. The scheduler unpickles the task graph (distributed since
+2023.4), so the graph holds nothing of don_predictor: each task is `operator.call` of a function that a worker
+rebuilt with `pickle.loads` (a task of its own), with plain values (dicts, numbers, strings) as arguments.
+
 Row numbers stay the file's own: each partition is scored and, in a file with an id column, written at once; once
 every partition's row count is known, row problems are reported with the file's row numbers, and in a file without
 an id column (its ids are row numbers) the results kept on the workers are written with their offsets.
@@ -17,8 +21,11 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import operator
+import pickle
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +44,7 @@ from don_predictor.store.registry import Registry
 from don_predictor.trust.screening import Risk
 
 PARTITION_BYTES = 64 << 20
+WORKER_TIMEOUT_S = 60.0  # DON_DASK_WORKER_TIMEOUT
 SUMMARY_FILE = "_summary.json"
 LISTED_PROBLEMS = 1000  # row problems kept in the summary file (all are reported on the command line)
 
@@ -61,6 +69,10 @@ class Scored:
     summary: Summary
     problems: list[RowProblem]
     no_id_column: bool
+
+
+class DaskSetupError(ValueError):
+    """The cluster cannot run the job: no scheduler, no worker, or workers without this package (bad input, exit 2)."""
 
 
 @dataclass
@@ -156,11 +168,13 @@ def worker_models(models_dir: str, versions: dict[str, str]) -> dict[str, Backen
 
 
 def score_partition(
-    part: Partition, url: str, models_dir: str, versions: dict[str, str], limit_ppb: float, risk: Risk
+    part: dict, url: str, models_dir: str, versions: dict[str, str], limit_ppb: float, risk: tuple[float, float]
 ) -> Scored | None:
     """Read, validate and score one partition (row numbers counted from the partition's first row). With an id
     column its results are written to `url` at once; without one (ids are row numbers, which need the rows before
-    it) they wait on the worker for write_partition."""
+    it) they wait on the worker for write_partition. `part` and `risk` come as plain values (see the module's
+    docstring): a Partition's fields, (false-compliant, false-suspect) rates."""
+    part, risk = Partition(**part), Risk(*risk)
     header, block = _read_partition(part)
     if part.index > 0 and not NOT_BLANK.search(block):  # a range that held no line of its own
         return None
@@ -217,7 +231,12 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     # The cluster's own log lines (workers starting, stopping) are not the user's business on the command line.
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler)
+        except OSError as error:  # refused, or no answer within distributed's connect timeout
+            raise DaskSetupError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+    if workers is not None and workers < 1:
+        raise DaskSetupError(f"--workers must be at least 1, got {workers}")
     cluster = LocalCluster(
         n_workers=workers or available_cores(),
         threads_per_worker=1,
@@ -240,15 +259,19 @@ def score_on_dask(
     workers: int | None = None,
     client=None,
     partition_bytes: int = PARTITION_BYTES,
+    worker_timeout: float = WORKER_TIMEOUT_S,
+    say: Callable[[str], None] = lambda line: None,
 ) -> DaskSummary:
     """Score `source` on a Dask cluster into the folder `out` (part-00000.parquet, ... and _summary.json).
 
-    Pass a `client`, or a `scheduler` address, or neither for a local cluster of `workers` processes.
+    Pass a `client`, or a `scheduler` address, or neither for a local cluster of `workers` processes. With no
+    worker yet, `say` tells the user it waits, for `worker_timeout` seconds at most (then DaskSetupError).
     """
     started = time.perf_counter()
     own_client = client is None
     client = client or connect(scheduler, workers)
     try:
+        _wait_for_workers(client, worker_timeout, say)
         return _score(
             client, source, out, str(Path(models_dir).resolve()), versions, limit_ppb, risk, partition_bytes, started
         )
@@ -260,6 +283,29 @@ def score_on_dask(
                 cluster.close()
 
 
+def _wait_for_workers(client, timeout: float, say: Callable[[str], None]) -> None:
+    """A scheduler without workers accepts the tasks and runs none: say so, and give up after `timeout`."""
+    if client.nthreads():
+        return
+    address = client.scheduler.address
+    say(f"waiting for a Dask worker to join the scheduler at {address} (up to {timeout:g} s: DON_DASK_WORKER_TIMEOUT)")
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise DaskSetupError(
+            f"no Dask worker joined the scheduler at {address} in {timeout:g} s: start workers "
+            f"(dask worker {address}, with this project's requirements and don_predictor installed) or raise "
+            "DON_DASK_WORKER_TIMEOUT"
+        ) from None
+
+
+def _missing_on_workers(error: ModuleNotFoundError) -> DaskSetupError:
+    return DaskSetupError(
+        f"a Dask worker cannot import {error.name or 'a module'}: the workers need this project's requirements and "
+        "the don_predictor package (run them from this project's image; the scheduler needs neither)"
+    )
+
+
 def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition_bytes, started) -> DaskSummary:
     parts = partitions(source, partition_bytes)
     fs, root = fsspec.core.url_to_fs(out)
@@ -268,18 +314,20 @@ def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition
     for old in [*fs.glob(f"{root}/part-*.parquet"), *fs.glob(f"{root}/{SUMMARY_FILE}")]:
         fs.rm(old)
     urls = [fs.unstrip_protocol(f"{root}/part-{p.index:05d}.parquet") for p in parts]
+    score, describe, write = (_on_workers(client, f) for f in (score_partition, summary_of, write_partition))
     scored = client.map(
-        score_partition,
-        parts,
+        operator.call,
+        [score] * len(parts),
+        [dataclasses.asdict(p) for p in parts],
         urls,
         models_dir=models_dir,
         versions=versions,
         limit_ppb=limit_ppb,
-        risk=risk,
+        risk=(risk.false_compliant, risk.false_suspect),
         pure=False,
     )
     try:
-        described = client.gather(client.map(summary_of, scored, pure=False))
+        described = client.gather(client.map(operator.call, [describe] * len(parts), scored, pure=False))
         offsets, total, found = [], Summary(), []
         for described_part in described:
             offsets.append(total.rows)
@@ -289,7 +337,9 @@ def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition
             found += [_shifted(p, total.rows, no_id) for p in problems]
             total.merge(part_summary, total.rows)
         total.finish(list(versions))
-        written = client.gather(client.map(write_partition, scored, offsets, urls, pure=False))
+        written = client.gather(client.map(operator.call, [write] * len(parts), scored, offsets, urls, pure=False))
+    except ModuleNotFoundError as error:  # raised on a worker, re-raised here by gather
+        raise _missing_on_workers(error) from None
     finally:
         client.cancel(scored)
     summary = DaskSummary(total.rows, total.scored, len(parts), found, total.warnings, total.verdicts)
@@ -299,6 +349,12 @@ def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition
             _summary_document(summary, source, versions, limit_ppb, risk, written, offsets, started), stream, indent=1
         )
     return summary
+
+
+def _on_workers(client, function: Callable):
+    """A future of `function`, rebuilt by pickle.loads on a worker: the scheduler only sees bytes and a stdlib
+    function (it would need don_predictor to unpickle a reference to one of its functions)."""
+    return client.submit(pickle.loads, pickle.dumps(function), pure=False)
 
 
 def _shifted(problem: RowProblem, offset: int, no_id: bool) -> str:

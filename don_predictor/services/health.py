@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from don_predictor.config import BACKENDS
+from don_predictor.services.history_state import HistoryState, history_state
 from don_predictor.store.governance import is_demo
 from don_predictor.store.registry import Registry, RegistryError
 
@@ -29,6 +30,7 @@ class Health:
     system: dict[str, Any]
     versions: dict[str, str]
     models: list[dict[str, Any]] = field(default_factory=list)
+    history: HistoryState | None = None  # None: not checked
     demo_models: list[str] = field(default_factory=list)  # backends whose active model is a demo model
 
 
@@ -82,7 +84,10 @@ def process_cpu_percent(proc: psutil.Process) -> float:
     return _cpu_window[2]
 
 
-def check_health(registry: Registry, load_seconds: dict[str, float] | None = None) -> Health:
+def check_health(
+    registry: Registry, load_seconds: dict[str, float] | None = None, history_db: str | Path | None = None
+) -> Health:
+    """The app's state; with `history_db`, whether the prediction history can record runs is part of it."""
     load_seconds = load_seconds or {}
     reasons: list[str] = []
     proc = this_process()
@@ -134,7 +139,10 @@ def check_health(registry: Registry, load_seconds: dict[str, float] | None = Non
                 reasons.append(str(error))
             entry["load_s"] = load_seconds.get(f"{backend}/{active.version}")
         models.append(entry)
+    history = None if history_db is None else history_state(history_db)
+    if history is not None and not history.writable:
+        reasons.append(f"the prediction history does not record runs: {history.text}")
     versions = package_versions()
     demo = [entry["backend"] for entry in models if entry.get("demo")]
     status = "DEGRADED" if reasons else "DEMO" if demo else "OK"
-    return Health(status, reasons, process, system, versions, models, demo)
+    return Health(status, reasons, process, system, versions, models, history, demo)

@@ -105,7 +105,8 @@ def latest_job() -> Job | None:
 
 def _shown(row: dict) -> Job:
     job = _remote.setdefault(row["job_id"], Job(row["title"], job_id=row["job_id"]))
-    job.description, job.user, job.state, job.owner = row["description"], row["user_name"], row["state"], row["owner"]
+    job.description, job.user, job.state = row["description"], row["user_name"], row["state"]
+    job.owner = job_store.shown_owner(row["owner"])
     job.fraction, job.message, job.error = row["fraction"], row["message"], row["error"]
     job.started = row["started_at"].timestamp()
     job.finished = row["finished_at"].timestamp() if row["finished_at"] else None

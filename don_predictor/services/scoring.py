@@ -8,6 +8,7 @@ import pandas as pd
 
 from don_predictor.logs import event
 from don_predictor.services import metrics
+from don_predictor.services.history_state import note_write
 from don_predictor.store.history import RunInfo, record_run
 
 
@@ -26,9 +27,11 @@ def record_scored_run(
     metrics.observe_scoring(results, list(versions), info.source, seconds)
     try:
         run_id = record_run(db, results, id_column, info, measured=measured)
-    except Exception:
+    except Exception as error:
         metrics.HISTORY_WRITE_ERRORS.labels("run").inc()
+        note_write(db, error)  # the Status page says so until a run is written again
         raise
+    note_write(db)
     scored = int((results["status"] == "ok").sum())
     event(
         "scored",
