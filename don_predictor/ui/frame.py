@@ -18,6 +18,7 @@ from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.history import apply_retention
 from don_predictor.store.registry import Registry
 from don_predictor.trust.limits import LIMITS, Limit, get_limit
+from don_predictor.ui.keras_state import keep_keras_state_across_runs
 from don_predictor.ui.models import active_versions
 
 LIMIT_KEY = "limit_key"
@@ -27,6 +28,7 @@ LIMIT_KEY = "limit_key"
 def start_up() -> Settings:
     """Once per process: read and check the settings, set up logging, apply the history retention."""
     config = settings()
+    keep_keras_state_across_runs()  # else every rerun clears TensorFlow's kernel cache under a training job
     setup_logging(config.log_level)
     metrics.start_server(config.metrics_port)
     deleted = apply_retention(config.history_db, config.history_retention_days)
