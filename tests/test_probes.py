@@ -119,3 +119,29 @@ def test_readiness_hashes_a_model_once_until_one_of_its_files_changes(models, mo
     state = readiness(models.root)
     assert not state.ready and "checksum does not match" in state.backends["rf"] and len(hashed) == 2
     assert not readiness(models.root).ready and len(hashed) == 2  # the failure is kept too, until a file changes
+
+
+def test_the_server_imports_the_pages_modules_when_it_starts_not_on_the_first_visit():
+    """The first page load after a start was blank for several seconds: the first script run imported pandas,
+    plotly, scikit-learn and the app's modules. The server's start-up imports them beside it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = """
+import asyncio, sys, threading
+from don_predictor.ui import server
+assert "don_predictor.ui.predict_page" not in sys.modules
+async def start():
+    async with server.started(None):
+        pass
+asyncio.run(start())
+for thread in threading.enumerate():
+    if thread.name == "import-pages":
+        thread.join(120)
+print(all(name in sys.modules for name in server.PAGE_MODULES))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
