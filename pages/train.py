@@ -17,7 +17,10 @@ from don_predictor.ui.upload import DEMO_CALIBRATION, read_or_report, spectra_up
 
 ensure_router()
 st.title("Train new model versions")
-st.caption("A new version is a challenger: it is saved beside the active one, and you review it before activating.")
+st.caption(
+    "The first version trained on your own file replaces a demo model at once; after that a new version is a "
+    "challenger, saved beside the active one, which you review before activating."
+)
 
 job = current_job()
 busy = (job is not None and job.running) or blocks_training(training_elsewhere())

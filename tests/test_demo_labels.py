@@ -81,3 +81,20 @@ def test_both_is_the_real_model_alone_beside_a_demo_model(app, demo_upload):
     (results,) = [df.value for df in app.dataframe if "both_verdict" in df.value.columns]
     assert (results["both_verdict"] == results["tf_verdict"]).all()
     assert (results["rf_verdict"] != results["tf_verdict"]).any() or results["tf_verdict"].nunique() >= 1
+
+
+def test_monitoring_does_not_blame_the_instrument_for_a_demo_model(demo_rf_real_tf, real_data, tmp_path):
+    from don_predictor.services import drift, monitoring
+    from don_predictor.services.predict import predict_table
+    from don_predictor.spectra.reader import read_spectra
+    from don_predictor.store.history import RunInfo, record_run
+
+    db = tmp_path / "h.sqlite"
+    version = demo_rf_real_tf.active_version("rf")
+    results = predict_table(read_spectra(real_data), {"rf": demo_rf_real_tf.load("rf")}, 1500.0)
+    record_run(db, results, "hsi_id", RunInfo("rf", {"rf": version}, "dev.csv", "sha"))
+    window = monitoring.load_window(db, demo_rf_real_tf.root, 30)
+    found = drift.drift(window.frame, window.references[("rf", version)], 0.25)
+    assert found.demo and found.mostly_out_of_domain  # real spectra against synthetic calibration spectra
+    assert "demo model trained on synthetic spectra" in found.sentence(7)
+    assert "instrument" not in found.sentence(7)

@@ -51,6 +51,7 @@ class Reference:
     t2_limit: float
     q_limit: float
     baseline_limit: float
+    demo: bool = False  # trained on the synthetic demo calibration set
 
 
 def load_reference(backend: str, version: str, path: Path) -> Reference | None:
@@ -104,6 +105,13 @@ class Drift:
     parts: dict[str, float]  # "predictions", "baseline" -> PSI
     threshold: float
     out_of_domain: int = 0  # of `rows`, the spectra outside the calibration domain
+    demo: bool = False  # a demo model (synthetic calibration spectra): real spectra are unlike them by design
+
+    @property
+    def advice(self) -> str:
+        if self.demo:
+            return "it is a demo model trained on synthetic spectra: train on your calibration file (Train)"
+        return "check the instrument's reference, or recalibrate"
 
     @property
     def out_of_domain_share(self) -> float:
@@ -141,16 +149,13 @@ class Drift:
             worst = max(self.parts, key=self.parts.get)
             text = (
                 f"{name}: the spectra of the last {days} days differ from the calibration data (drift score "
-                f"{self.score:.2f} over {self.threshold:.2f}, mostly in the {worst}): check the instrument's "
-                "reference, or recalibrate."
+                f"{self.score:.2f} over {self.threshold:.2f}, mostly in the {worst}): {self.advice}."
             )
             if self.mostly_out_of_domain:
                 text += f" {outside[0].upper()}{outside[1:]}: their predictions are not trusted."
             return text
         if self.mostly_out_of_domain:
-            text = (
-                f"{name}: {outside}: the predictions are not trusted; check the instrument's reference or recalibrate."
-            )
+            text = f"{name}: {outside}: the predictions are not trusted; {self.advice}."
             if self.score is not None:
                 text += f" (The drift score, {self.score:.2f}, does not show it on its own.)"
             return text
@@ -175,7 +180,7 @@ def drift(frame: pd.DataFrame, reference: Reference, threshold: float = DEFAULT_
         if rows["baseline"].notna().sum() >= MIN_ROWS and np.isfinite(reference.baseline_limit):
             parts["baseline"] = psi_against_distribution(stats.norm(), rows["baseline"])
     out = int((~trusted(rows)).sum())  # served_by kept scored rows only: untrusted here means outside the domain
-    return Drift(reference.backend, reference.version, len(rows), parts, threshold, out)
+    return Drift(reference.backend, reference.version, len(rows), parts, threshold, out, reference.demo)
 
 
 def trusted(frame: pd.DataFrame) -> np.ndarray:

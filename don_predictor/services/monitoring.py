@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from don_predictor.config import BACKENDS
 from don_predictor.logs import event
 from don_predictor.services import drift as d
+from don_predictor.store.governance import is_demo
 from don_predictor.store.history import results_since
 from don_predictor.store.registry import Registry, RegistryError
 
@@ -57,7 +58,7 @@ def load_window(db, models_dir: str | Path, days: int, now: datetime | None = No
             continue  # a version deleted from the registry: its rows still count, without a reference
         reference = d.load_reference(backend, version, found.path)
         if reference is not None:
-            references[(backend, version)] = reference
+            references[(backend, version)] = replace(reference, demo=is_demo(found))
     return Window(frame, references, active)
 
 
