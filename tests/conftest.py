@@ -66,6 +66,16 @@ def trained_registry(tmp_path_factory, demo_calibration, demo_table) -> Registry
     return registry
 
 
+@pytest.fixture(scope="session")
+def small_rf_models(tmp_path_factory, demo_calibration, demo_table) -> Path:
+    """The folder of a registry with one small active RF (10 trees) on the demo data: for tests of what happens
+    around scoring (outputs, the history, the Dask engine), not of the model."""
+    registry = Registry(tmp_path_factory.mktemp("small_rf_models"))
+    data = demo_calibration.read_bytes()
+    train_and_register(demo_table, "rf", registry, data_bytes=data, data_name="demo", params={"n_estimators": 10})
+    return registry.root
+
+
 @pytest.fixture(autouse=True)
 def _apptest_runs_like_a_started_server(monkeypatch):
     """AppTest starts every run in Streamlit's old pages/ mode (it resets PagesManager.uses_pages_directory), which

@@ -14,10 +14,6 @@ from appserver import free_port
 from cli_helpers import assert_no_traceback, run_cli
 from conftest import ROOT
 
-from don_predictor.modeling.training import train_and_register
-from don_predictor.spectra.reader import read_spectra
-from don_predictor.store.registry import Registry
-
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # starts a scheduler and a worker process
 
@@ -31,13 +27,8 @@ main()
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, demo_calibration):
-    registry = Registry(tmp_path_factory.mktemp("dask_models"))
-    table = read_spectra(demo_calibration, require_target=True)
-    train_and_register(
-        table, "rf", registry, data_bytes=demo_calibration.read_bytes(), data_name="demo", params={"n_estimators": 10}
-    )
-    return registry.root
+def models(small_rf_models):
+    return small_rf_models
 
 
 def test_a_scheduler_without_workers_says_it_waits_and_gives_up_with_exit_2(models, demo_upload, tmp_path, monkeypatch):

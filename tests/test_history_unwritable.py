@@ -16,10 +16,8 @@ from conftest import ROOT
 from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.modeling.training import train_and_register
 from don_predictor.services import history_state as state
 from don_predictor.services.health import check_health
-from don_predictor.spectra.reader import read_spectra
 from don_predictor.store.history import store
 from don_predictor.store.registry import Registry
 
@@ -27,13 +25,8 @@ APP = str(ROOT / "app.py")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, demo_calibration):
-    registry = Registry(tmp_path_factory.mktemp("history_models"))
-    table = read_spectra(demo_calibration, require_target=True)
-    train_and_register(
-        table, "rf", registry, data_bytes=demo_calibration.read_bytes(), data_name="demo", params={"n_estimators": 10}
-    )
-    return registry.root
+def models(small_rf_models):
+    return small_rf_models
 
 
 @pytest.fixture

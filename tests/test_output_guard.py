@@ -8,21 +8,12 @@ import os
 import pytest
 from cli_helpers import assert_no_traceback, run_cli
 
-from don_predictor.modeling.training import train_and_register
 from don_predictor.services.output_guard import same_file
-from don_predictor.spectra.reader import read_spectra
-from don_predictor.store.registry import Registry
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, demo_calibration):
-    """One small active RF: without a model, predict stops at 'no active model' whatever the outputs are."""
-    registry = Registry(tmp_path_factory.mktemp("guard_models"))
-    table = read_spectra(demo_calibration, require_target=True)
-    train_and_register(
-        table, "rf", registry, data_bytes=demo_calibration.read_bytes(), data_name="demo", params={"n_estimators": 10}
-    )
-    return registry.root
+def models(small_rf_models):
+    return small_rf_models
 
 
 @pytest.fixture
