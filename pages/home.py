@@ -1,6 +1,8 @@
 import pandas as pd
 import streamlit as st
 
+from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, screening_at
+from don_predictor.store.governance import is_demo
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions
 from don_predictor.ui.upload import DEMO_UPLOAD
@@ -54,9 +56,11 @@ for backend, version in versions.items():
             "version": version.version,
             "trained": version.created[:19].replace("T", " "),
             "on": f"{version.manifest.get('data_name', '?')} ({version.manifest.get('n_rows', '?')} rows)",
+            "decides at 1,500 ppb": (screening_at(version.cv_metrics, DEFAULT_LIMIT_PPB) or {}).get("decided"),
+            "CV MAE (ppb)": version.cv_mean("mae_ppb"),
             "CV R²": version.cv_mean("r2"),
             "CV R² (log)": version.cv_mean("r2_log"),
-            "CV MAE (ppb)": version.cv_mean("mae_ppb"),
+            "demo model": "yes: trained on synthetic spectra" if is_demo(version) else "",
         }
     )
 if rows:
@@ -65,6 +69,9 @@ if rows:
         hide_index=True,
         width="stretch",
         column_config={
+            "decides at 1,500 ppb": st.column_config.NumberColumn(
+                format="percent", help="Out of fold, at a 5 % false-compliant rate: samples it clears or rejects"
+            ),
             "CV R²": st.column_config.NumberColumn(format="%.2f"),
             "CV R² (log)": st.column_config.NumberColumn(format="%.2f"),
             "CV MAE (ppb)": st.column_config.NumberColumn(format="%.0f"),

@@ -9,6 +9,7 @@ import streamlit as st
 
 from don_predictor.config import BACKENDS
 from don_predictor.config import settings as app_settings
+from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, screening_at
 from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
 from don_predictor.services.jobs import Job, JobBusyError, latest_job, plain_reason, start_job
 from don_predictor.spectra.table import SpectraTable
@@ -23,6 +24,12 @@ JOB_KEY = "train_job"
 # trains in a compiled epoch loop (issue 20), its job takes about half RF's (`make bench-train`).
 TRAINING_WEIGHT = {"rf": 1.0, "tf": 0.5}
 DISMISSED_KEY = "train_job_dismissed"
+VERSION_COLUMNS = {
+    "decides at 1,500 ppb": st.column_config.NumberColumn(format="percent", help="Out of fold, false-compliant ≤ 5 %"),
+    "CV MAE (ppb)": st.column_config.NumberColumn(format="%.0f"),
+    "CV R²": st.column_config.NumberColumn(format="%.2f"),
+    "CV R² (log)": st.column_config.NumberColumn(format="%.2f"),
+}
 
 
 @dataclass
@@ -259,12 +266,14 @@ def versions_panel() -> None:
                 "trained": str(v.created)[:19].replace("T", " "),
                 "data": v.manifest.get("data_name", ""),
                 "rows": v.manifest.get("n_rows"),
+                "decides at 1,500 ppb": (screening_at(v.cv_metrics, DEFAULT_LIMIT_PPB) or {}).get("decided"),
+                "CV MAE (ppb)": v.cv_mean("mae_ppb"),
                 "CV R²": v.cv_mean("r2"),
                 "CV R² (log)": v.cv_mean("r2_log"),
             }
             for v in versions
         ]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=VERSION_COLUMNS)
         if not can("activate"):
             explain_missing("activate")
             continue
