@@ -9,12 +9,14 @@ import streamlit as st
 
 from don_predictor.config import BACKENDS
 from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
+from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.jobs import Job, JobBusyError, latest_job, plain_reason, start_job
+from don_predictor.services.permissions import PermissionDenied
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store import governance
 from don_predictor.store.registry import ModelVersion, RegistryError
 from don_predictor.ui import charts
-from don_predictor.ui.login import can, current_user, explain_missing
+from don_predictor.ui.login import can, current_actor, current_user, explain_missing
 from don_predictor.ui.models import registry
 
 JOB_KEY = "train_job"
@@ -59,14 +61,15 @@ def training_elsewhere_panel() -> None:
             st.rerun()
         return
     st.session_state[f"{JOB_KEY}_elsewhere"] = True
-    by = f" by {job.user}" if job.user else ""
+    by = f" by {markdown_literal(job.user)}" if job.user else ""
     if blocks_training(job):
         rule = "one training runs at a time in this app, so Train is available again when it ends"
     else:  # start_job refuses only a backend that replica is training
         rule = "a training of the same model waits until it ends; another model can be trained meanwhile"
     where = "in another session" if job.owner is None else f"on another replica ({job.owner})"
-    st.info(f"**Training {job.description or job.title}** was started{by} {where}: {rule} (see also the Status page).")
-    st.progress(job.fraction, text=job.status_line())
+    what = markdown_literal(job.description or job.title)  # the description names the uploaded file
+    st.info(f"**Training {what}** was started{by} {markdown_literal(where)}: {rule} (see also the Status page).")
+    st.progress(job.fraction, text=markdown_literal(job.status_line()))
 
 
 def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) -> bool:
@@ -75,11 +78,12 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
     usable = int(table.trainable.sum())
     if usable < MIN_TRAINING_ROWS:  # said now, on the page, rather than from the job a moment later
         st.error(
-            f"**{name}** cannot train a model: only {usable} rows have a complete spectrum and a valid "
-            f"vomitoxin_ppb; training needs at least {MIN_TRAINING_ROWS}."
+            f"**{markdown_literal(name)}** cannot train a model: only {usable} rows have a complete spectrum and a "
+            f"valid vomitoxin_ppb; training needs at least {MIN_TRAINING_ROWS}."
         )
         return False
     reg = registry()
+    actor = current_actor()  # the job saves as this user, checked and audited by the registry
     backends = settings["backends"]
     weights = [TRAINING_WEIGHT.get(backend, 1.0) for backend in backends]
     shares = [w / sum(weights) for w in weights]  # of the progress bar
@@ -100,6 +104,7 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
                         cv_repeats=settings["cv_repeats"],
                         activate=False,
                         progress=lambda f, m, b=backend, i=i: progress(starts[i] + f * shares[i], f"{b.upper()} {m}"),
+                        by=actor,
                     )
                 )
             except Exception as error:  # the next backend still trains; the page says what failed and why
@@ -127,8 +132,8 @@ def job_progress() -> None:
     if job is None or st.session_state.get(DISMISSED_KEY):
         return
     if job.running:
-        st.markdown(f"**Training {job.description}**")
-        st.progress(job.fraction, text=job.status_line())
+        st.markdown(f"**Training {markdown_literal(job.description)}**")
+        st.progress(job.fraction, text=markdown_literal(job.status_line()))
         return
     if st.session_state.get(f"{JOB_KEY}_shown") is not job:
         st.session_state[f"{JOB_KEY}_shown"] = job
@@ -142,12 +147,15 @@ def job_result() -> None:
         return
     outcome: TrainingOutcome | None = job.result
     if job.state == "failed":
-        st.error(f"Training {job.description} failed after {job.seconds:,.0f} s: {job.error}")
+        st.error(
+            f"Training {markdown_literal(job.description)} failed after {job.seconds:,.0f} s: "
+            + markdown_literal(job.error)
+        )
     else:
         saved = ", ".join(f"{v.backend.upper()} `{v.version}`" for v in outcome.saved)
         st.success(f"Saved {saved} in {job.seconds:,.0f} s. Review each below before you activate it.")
         for backend, reason in outcome.failed.items():
-            st.error(f"{backend.upper()} failed and was not saved: {reason}")
+            st.error(f"{backend.upper()} failed and was not saved: {markdown_literal(reason)}")
     if st.button("Dismiss", key="dismiss_job"):
         st.session_state[DISMISSED_KEY] = True
         st.rerun()
@@ -198,9 +206,9 @@ def activation_controls(backend: str, version: str, review: governance.Activatio
             return
     if st.button(f"Activate {backend.upper()} {version}", key=f"activate_{key}", type="primary"):
         try:
-            governance.activate(registry(), backend, version, user=current_user(), override_reason=reason)
-        except (governance.GovernanceError, RegistryError) as error:
-            st.error(str(error))
+            governance.activate(registry(), backend, version, by=current_actor(), override_reason=reason)
+        except (governance.GovernanceError, RegistryError, PermissionDenied) as error:
+            st.error(markdown_literal(error))
         else:
             st.toast(f"{backend.upper()} {version} is now active")
             st.rerun()
@@ -224,7 +232,7 @@ def versions_panel() -> None:
                 "active": "✔" if v.version == active else "",
                 "version": v.version,
                 "trained": str(v.created)[:19].replace("T", " "),
-                "data": v.manifest.get("data_name", ""),
+                "data": visible(v.manifest.get("data_name", "")),
                 "rows": v.manifest.get("n_rows"),
                 "CV R²": v.cv_mean("r2"),
                 "CV R² (log)": v.cv_mean("r2_log"),
@@ -232,8 +240,8 @@ def versions_panel() -> None:
             for v in versions
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        if not can("activate"):
-            explain_missing("activate")
+        if not can("rollback"):
+            explain_missing("rollback")
             continue
         left, right = st.columns([4, 1], vertical_alignment="bottom")
         chosen = left.selectbox("Review a version", [v.version for v in versions], key=f"choose_{backend}")
@@ -248,8 +256,8 @@ def versions_panel() -> None:
             else "No earlier active version to go back to",
         ):
             try:
-                st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, user=current_user())}")
-            except RegistryError as error:
+                st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, by=current_actor())}")
+            except (RegistryError, PermissionDenied) as error:
                 st.warning(str(error))
             else:
                 st.rerun()

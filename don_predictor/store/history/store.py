@@ -177,10 +177,11 @@ def _run_filters(
     backend: str | None = None,
     model_version: str | None = None,
     verdict: str | None = None,
+    user: str | None = None,
 ) -> list:
-    """The conditions of list_runs' and count_runs' filters."""
+    """The conditions of list_runs' and count_runs' filters (`user`: only that user's runs)."""
     r = t.runs
-    conditions = []
+    conditions = [] if user is None else [r.c.user_name == user]
     if since:
         conditions.append(r.c.created_at >= since)
     if until:
@@ -371,9 +372,12 @@ def predictions_over_time(
 
 
 @_plain_errors
-def record_audit(db_path: str | Path, action: str, user: str | None, detail: dict) -> None:
+def record_audit(
+    db_path: str | Path, action: str, user: str | None, detail: dict, when: datetime | None = None
+) -> None:
     """One audit event: an activation, a rollback, an import or export, a login or a failed one, a start."""
-    row = {"created_at": t.utc_now(), "user_name": user, "action": action, "detail": json.dumps(detail, default=str)}
+    detail_json = json.dumps(detail, default=str)
+    row = {"created_at": when or t.utc_now(), "user_name": user, "action": action, "detail": detail_json}
     with writing(db_path) as connection:
         connection.execute(insert(t.audit), [row])
 
