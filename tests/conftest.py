@@ -83,6 +83,35 @@ def _apptest_runs_like_a_started_server(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
+@pytest.fixture()
+def guarded_app(trained_registry, monkeypatch, tmp_path):
+    """The app with this test's own models and history (its audit trail and failed logins), no delay after a wrong
+    password; set DON_PASSWORD_HASH or DON_USERS_FILE to put it behind the login."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    monkeypatch.setattr("don_predictor.services.auth.FAILURE_DELAY_SECONDS", 0.0)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+@pytest.fixture()
+def downloads(monkeypatch) -> dict:
+    """Every st.download_button the page draws, by label: its data, as the page hands it over (a callable when the
+    file is built on the click). What a browser click would fetch is data() then."""
+    import streamlit
+
+    drawn: dict = {}
+    original = streamlit.download_button
+
+    def recording(label, data, *args, **kwargs):
+        drawn[label] = (data, kwargs.get("on_click"))
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
+    return drawn
+
+
 # What makes a test slow here: it trains TensorFlow models (cli_models, trained_registry: a TF ensemble each; a test
 # named or parametrised "tf" fits one itself), reads the real data through a model, starts the app or a browser.
 SLOW_FIXTURES = {"trained_registry", "real_data", "browser", "app_with_models", "cli_models"}

@@ -78,14 +78,6 @@ def log_in(at: AppTest, password: str) -> None:
     at.run()
 
 
-@pytest.fixture()
-def guarded_app(trained_registry, monkeypatch, tmp_path):
-    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
-    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))  # this test's own audit trail
-    monkeypatch.setattr("don_predictor.services.auth.FAILURE_DELAY_SECONDS", 0.0)
-    return AppTest.from_file(APP, default_timeout=120)
-
-
 def new_session() -> AppTest:
     """Another browser session (a reload, a new tab) in the same server process."""
     return AppTest.from_file(APP, default_timeout=120)
