@@ -32,6 +32,15 @@ def visible(text: object) -> str:
     return "".join(_escape(c) if is_hidden(c) else c for c in text)
 
 
+def visible_text(frame):
+    """A copy of a DataFrame with every text cell (ids, lots, names) made visible; other cells unchanged."""
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype == object or str(out[name].dtype) in ("string", "str"):
+            out[name] = [visible(v) if isinstance(v, str) else v for v in out[name]]
+    return out
+
+
 def markdown_literal(text: object) -> str:
     """`text` to put inside Markdown (st.markdown, st.caption, st.error, ...): visible, and every punctuation mark
     backslash-escaped (CommonMark allows it for any ASCII punctuation), so nothing in it is a link, emphasis,
