@@ -12,7 +12,10 @@ import unicodedata
 # Format characters (zero-width, direction marks and overrides, BOM), controls, line and paragraph separators and
 # every space but the plain one: they hide or reorder what a reader sees.
 _HIDDEN_CATEGORIES = {"Cf", "Cc", "Co", "Cn", "Zl", "Zp", "Zs"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=\"'&^%@/])")
+# What makes Markdown of text: links and images ([ ] ( ) !), autolinks (< : . @ for https://, www. and e-mails),
+# emphasis and code (* _ ~ `), HTML and entities (< > &), Streamlit's :color[...] and :material/...: directives,
+# $math$, and what starts a heading, list, quote or table (# + - > |). Quotes, slashes and the like stay as they are.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&@])")
 
 
 def is_hidden(character: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -11,6 +12,12 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from don_predictor.store.registry import Registry
+
+
+def read(element) -> str:
+    """An element's text as the reader sees it: user-supplied parts are Markdown-escaped (plain_text.py)."""
+    return re.sub(r"\\(.)", r"\1", element.value)
+
 
 APP = str(ROOT / "app.py")
 PAGES = [
@@ -358,7 +365,7 @@ def test_one_job_trains_both_backends_and_a_failure_of_one_is_reported(app_with_
     at.run()
     start_training_on_page(at, small_calibration(demo_calibration), ["rf", "tf"], cv_repeats=0)
     wait_for_job(at)
-    assert any("TF failed and was not saved: RuntimeError: simulated TF failure" in e.value for e in at.error)
+    assert any("TF failed and was not saved: RuntimeError: simulated TF failure" in read(e) for e in at.error)
     assert any(s.value.startswith("Saved RF") for s in at.success)
 
 
@@ -422,10 +429,10 @@ def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_m
     try:
         open_page(at, "pages/home.py")
         at = open_page(at, "pages/train.py")  # back: the upload widget is empty again, the job is not forgotten
-        assert any("Training RF on cal.csv (120 rows)" in m.value for m in at.markdown)
+        assert any("Training RF on cal.csv (120 rows)" in read(m) for m in at.markdown)
         assert not any("Drop a calibration CSV" in i.value for i in at.info)
         at = open_page(at, "pages/status.py")
-        running = [i.value for i in at.info if "Running:" in i.value]
+        running = [read(i) for i in at.info if "Running:" in i.value]
         assert running and "RF on cal.csv" in running[0] and "fold 2 of 5" in running[0], running
         # Another user's session sees the running training and cannot start one, before uploading anything.
         other = open_page(AppTest.from_file(APP, default_timeout=TIMEOUT), "pages/train.py")
@@ -436,7 +443,7 @@ def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_m
         release.set()
     wait_for_job(at)
     at = open_page(at, "pages/train.py")
-    assert any("failed" in e.value and "stopped by the test" in e.value for e in at.error)
+    assert any("failed" in read(e) and "stopped by the test" in read(e) for e in at.error)
     at.button(key="dismiss_job").click()
     at.run()
     assert not any("stopped by the test" in e.value for e in at.error)  # a read failure goes away

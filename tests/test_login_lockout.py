@@ -141,3 +141,18 @@ def test_a_removed_user_is_signed_out_and_a_new_role_applies_on_the_next_run(gua
     assert any(c.value == "Signed in as ann (viewer)" for c in analyst.caption)
     actions = audit_rows()["action"].tolist()
     assert "session_ended" in actions and "role_changed" in actions
+
+
+def test_a_new_shared_password_signs_everyone_out(guarded_app, monkeypatch):
+    from test_login import HASH, PASSWORD
+
+    monkeypatch.setenv("DON_PASSWORD_HASH", HASH)
+    at = guarded_app
+    at.run()
+    log_in(at, PASSWORD)
+    assert any(h.value == "Active models" for h in at.subheader)
+    monkeypatch.setenv("DON_PASSWORD_HASH", hash_password("a new one"))
+    at.run()
+    assert not any(h.value == "Active models" for h in at.subheader)
+    assert any(b.label == "Log in" for b in at.button)
+    assert audit_rows()["action"].tolist()[0] == "session_ended"

@@ -151,3 +151,18 @@ def test_an_audit_event_the_database_cannot_take_goes_to_the_log_and_a_counter(t
     assert kept["detail"] == {"backend": "rf", "version": "v1", "reason": "the new one misreads wet corn"}
     assert line.endswith("error=HistoryError")
     assert REGISTRY.get_sample_value("don_audit_events_unsaved_total", {"action": "rollback"}) == counted + 1
+
+
+def test_train_on_the_command_line_audits_the_save_not_only_an_activation(tmp_path, monkeypatch, demo_calibration):
+    import getpass
+
+    from cli_helpers import run_cli
+
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    monkeypatch.delenv("DON_USERS_FILE", raising=False)
+    models = tmp_path / "models"
+    args = ("train", "--data", str(demo_calibration), "--backend", "rf", "--trees", "5", "--models-dir", str(models))
+    result = run_cli(*args, "--cv-repeats", "0")  # no CV: saved, and the review refuses to activate it
+    assert result.returncode == 2 and "not activated" in result.stderr
+    (saved,) = trail(tmp_path)
+    assert saved["action"] == "save" and saved["user"] == getpass.getuser() and saved["data"] == demo_calibration.name

@@ -28,7 +28,7 @@ def test_markdown_literal_leaves_no_link_emphasis_or_directive():
     shown = markdown_literal(EVIL)
     assert not LINK.search(shown) and "\\[Session expired" in shown
     assert markdown_literal("**bold** :red[x] :material/lock: <b>") == (
-        "\\*\\*bold\\*\\* \\:red\\[x\\] \\:material\\/lock\\: \\<b\\>"
+        "\\*\\*bold\\*\\* \\:red\\[x\\] \\:material/lock\\: \\<b\\>"
     )
     assert visible(RTL) == "lot\\u202efdp.exe" and visible("ab\u200bc") == "ab\\u200bc" and visible("abc") == "abc"
     assert markdown_literal(RTL) == "lot\\\\u202efdp\\.exe"  # the escape itself shows as typed

@@ -30,13 +30,14 @@ from don_predictor.services.auth import (
     authenticate,
     current_users,
     failed_name,
+    name_tag,
     verify_password,
 )
 from don_predictor.services.permissions import Actor, allows, refusal
 from don_predictor.store.audit import audit
 from don_predictor.store.history import HistoryError
 
-ROLE_KEY, USER_KEY = "role", "user"
+ROLE_KEY, USER_KEY, PASSWORD_TAG_KEY = "role", "user", "password_tag"
 
 
 class LoginConfigError(RuntimeError):
@@ -150,6 +151,9 @@ def require_login() -> bool:
             if USER_KEY not in st.session_state:
                 st.session_state[USER_KEY], st.session_state[ROLE_KEY] = current_user(), _oidc_role()
                 audit("login", user=st.session_state[USER_KEY], role=st.session_state[ROLE_KEY], method="oidc")
+            elif (role := _oidc_role()) != current_role():  # the allow-lists or the claim changed: applies now
+                audit("role_changed", user=current_user(), previous=current_role(), role=role)
+                st.session_state[ROLE_KEY] = role
             with st.sidebar:
                 signed_in_caption()
                 st.button("Log out", on_click=st.logout)
@@ -161,7 +165,7 @@ def require_login() -> bool:
     known_users, stored = users(), password_hash()
     if known_users is None and not stored:
         return True
-    if st.session_state.get("authenticated") and _still_allowed(known_users):
+    if st.session_state.get("authenticated") and _still_allowed(known_users, stored):
         with st.sidebar:
             signed_in_caption()
             if st.button("Log out", key="logout"):
@@ -172,16 +176,20 @@ def require_login() -> bool:
 
 
 def _sign_out() -> None:
-    for key in ("authenticated", USER_KEY, ROLE_KEY):
+    for key in ("authenticated", USER_KEY, ROLE_KEY, PASSWORD_TAG_KEY):
         st.session_state.pop(key, None)
 
 
-def _still_allowed(known_users: dict[str, User] | None) -> bool:
+def _still_allowed(known_users: dict[str, User] | None, stored: str) -> bool:
     """Re-check the session against the users file (read again only when it changed): a removed user is signed
-    out, a changed role applies from this run on."""
-    if known_users is None:
-        return True
+    out, a changed role applies from this run on. With a shared password, a new password signs everyone out."""
     name = st.session_state.get(USER_KEY)
+    if known_users is None:
+        if st.session_state.get(PASSWORD_TAG_KEY) == name_tag("session", stored):
+            return True
+        audit("session_ended", user=name, reason="the shared password changed")
+        _sign_out()
+        return False
     user = known_users.get(name)
     if user is None:
         audit("session_ended", user=name, reason="no longer in the users file")
@@ -230,6 +238,7 @@ def _login_form(known_users: dict[str, User] | None, stored: str) -> bool:
     if outcome.admitted:
         role = found[0].role if known_users is not None else "admin"
         st.session_state.update({"authenticated": True, USER_KEY: name or "user", ROLE_KEY: role})
+        st.session_state[PASSWORD_TAG_KEY] = name_tag("session", stored)  # which shared password let them in
         audit("login", user=st.session_state[USER_KEY], role=role, address=address)
         st.rerun()
     audit("login_failed", user=shown, address=address, failures=outcome.failures)
