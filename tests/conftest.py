@@ -24,6 +24,11 @@ os.environ.setdefault("DON_HISTORY_DB", str(Path(tempfile.mkdtemp(prefix="don_hi
 TINY_PARAMS = {"rf": {"n_estimators": 30}, "tf": {"epochs": 25, "patience": 10, "ensemble_size": 2}}
 
 
+def as_read(markdown: str) -> str:
+    """Markdown as the reader sees it: user-supplied parts of a page's text are backslash-escaped (plain_text.py)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """The demo files, generated fresh (the same bytes as data/, which tests/test_demo.py checks)."""

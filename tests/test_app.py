@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, as_read
 from streamlit.testing.v1 import AppTest
 
 from don_predictor.store.registry import Registry
 
 
 def read(element) -> str:
-    """An element's text as the reader sees it: user-supplied parts are Markdown-escaped (plain_text.py)."""
-    return re.sub(r"\\(.)", r"\1", element.value)
+    return as_read(element.value)
 
 
 APP = str(ROOT / "app.py")
