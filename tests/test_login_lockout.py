@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import threading
 
+import pytest
+from pg_server import fresh_database
 from test_login import field, log_in, log_in_as, new_session, users_file
 
 from don_predictor.services import auth
@@ -41,10 +43,15 @@ def test_a_password_typed_as_the_user_name_is_neither_logged_nor_stored(guarded_
     assert "AdminPw1" not in caplog.text and "login_failed" in caplog.text
 
 
-def test_parallel_sessions_get_at_most_five_password_checks(tmp_path, monkeypatch):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The history the failures are kept in: a SQLite file, or a PostgreSQL database (the fleet's)."""
+    return tmp_path / "history.sqlite" if request.param == "sqlite" else fresh_database()
+
+
+def test_parallel_sessions_get_at_most_five_password_checks(db, monkeypatch):
     """12 sessions guessing one user's password at once made 12 real checks: the lock was read before the delay
     and counted after it. Counting comes first now, in one transaction."""
-    db = tmp_path / "history.sqlite"
     users = {"ada": auth.User("ada", hash_password("right"), "admin")}
     checks, lock = [], threading.Lock()
     real = auth.verify_password
@@ -76,12 +83,11 @@ def test_parallel_sessions_get_at_most_five_password_checks(tmp_path, monkeypatc
     assert not any(o.admitted for o in outcomes)
 
 
-def test_a_lockout_survives_a_restart(tmp_path):
+def test_a_lockout_survives_a_restart(db):
     """The count lives in the history database: a new process (here: every engine dropped, as at a restart) or a
     second replica sees it."""
     from don_predictor.store.history.db import dispose_all
 
-    db = tmp_path / "history.sqlite"
     for _ in range(MAX_FAILURES):
         assert not auth.attempt_login(db, "user:ada", "address:1.2.3.4", lambda: False, delay_s=0).admitted
     dispose_all()
