@@ -77,3 +77,27 @@ def test_a_file_named_like_a_link_is_plain_text_on_the_status_page(tmp_path, mon
     assert not at.exception, [e.message for e in at.exception]
     shown = [e.value for e in [*at.caption, *at.info] if "Session expired" in e.value]
     assert shown and not any(LINK.search(value) for value in shown), shown
+
+
+def _results_and_lots() -> None:
+    from don_predictor.trust.screening import lot_table
+    from don_predictor.ui.results import readable_lots, results_table
+    from tests.test_exports import hand_made_results
+
+    results = hand_made_results()
+    results.loc[2, "sample_id"] = "ab\u200bc"
+    results.loc[2, "lot"] = "lot\u202efdp.exe"
+    lots = lot_table(results["lot"].tolist(), results["sample_id"].tolist(), {"rf": results["rf_verdict"].to_numpy()})
+    results_table(results, ["rf"])
+    import streamlit as st
+
+    st.dataframe(readable_lots(lots))
+
+
+def test_the_pages_tables_show_hidden_characters_escaped():
+    at = AppTest.from_function(_results_and_lots, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    results, lots = (df.value for df in at.dataframe)
+    assert results["sample_id"].iloc[2] == "ab\\u200bc" and results["lot"].iloc[2] == "lot\\u202efdp.exe"
+    assert "lot\\u202efdp.exe" in lots["lot"].tolist() and not lots["lot"].str.contains("\u202e").any()
