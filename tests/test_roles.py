@@ -80,7 +80,9 @@ def test_the_database_copy_is_checked_again_and_audited_on_the_click(signed_in, 
     write_user(path, "ada", read_users(path)["ada"].password_hash, "viewer")
     with pytest.raises(PermissionDenied, match="cannot download the history database"):
         build()
-    assert len(list_audit(tmp_path / "history.sqlite").query("action == 'database_copy'")) == 1
+    trail = list_audit(tmp_path / "history.sqlite")
+    assert len(trail.query("action == 'database_copy'")) == 1
+    assert trail["action"].iloc[0] == "download_refused" and trail["user"].iloc[0] == "ada"
 
 
 def test_the_command_line_consults_the_same_table_for_the_operating_system_user(

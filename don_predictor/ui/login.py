@@ -33,7 +33,7 @@ from don_predictor.services.auth import (
     name_tag,
     verify_password,
 )
-from don_predictor.services.permissions import Actor, allows, refusal
+from don_predictor.services.permissions import Actor, PermissionDenied, allows, refusal
 from don_predictor.store.audit import audit
 from don_predictor.store.history import HistoryError
 
@@ -105,7 +105,16 @@ def guarded_download(label: str, action: str, build, file_name: str, mime: str, 
     if not can(action):
         return False
     actor = current_actor()
-    st.download_button(label, lambda: build(actor_now(actor)), file_name, mime, on_click="ignore", **kwargs)
+
+    def on_click() -> bytes:
+        now = actor_now(actor)
+        try:
+            return build(now)
+        except PermissionDenied:  # the role changed since the page was drawn: the browser says the file failed
+            audit("download_refused", user=now.name, role=now.role, refused=action)
+            raise
+
+    st.download_button(label, on_click, file_name, mime, on_click="ignore", **kwargs)
     return True
 
 
