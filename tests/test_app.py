@@ -295,7 +295,7 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     params = json.loads((registry.versions("rf")[0].path / "backend.json").read_text())["params"]
     assert (params["n_estimators"], params["max_features"], params["target_transform"]) == (20, 0.5, "cbrt")
     # Without CV nothing shows how good it is: activation is refused unless overridden with a reason.
-    assert any("trained without cross-validation" in w.value for w in at.warning)
+    assert any("trained without cross-validation" in read(w) for w in at.warning)
     activate = next(b for b in at.button if b.label == f"Activate RF {version}")
     assert activate.disabled
     at.checkbox(key=f"override_new_{version}").check()
@@ -311,6 +311,8 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
 
     override = list_audit(settings().history_db).query("action == 'activation_override'").iloc[0]
     assert version in override["detail"] and "smoke test of the new instrument" in override["detail"]
+    saved = list_audit(settings().history_db).query("action == 'save'")  # the save itself is audited too
+    assert any(version in detail and "cal.csv" in detail for detail in saved["detail"])
 
 
 def test_train_page_trains_tf_in_a_process_that_already_scored_with_tf(app_with_models, demo_upload, demo_calibration):

@@ -119,7 +119,7 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
             "training", work, description=description, user=current_user(), backends=tuple(backends)
         )
     except JobBusyError as error:
-        st.warning(str(error))
+        st.warning(markdown_literal(error))
         return False
     st.session_state.pop(DISMISSED_KEY, None)
     return True
@@ -171,7 +171,7 @@ def challenger_panel(version: ModelVersion) -> None:
     try:
         review = governance.review_activation(reg, version.backend, version.version)
     except RegistryError as error:
-        st.error(str(error))
+        st.error(markdown_literal(error))
         return
     frame = pd.DataFrame(review.rows).rename(
         columns={
@@ -181,7 +181,7 @@ def challenger_panel(version: ModelVersion) -> None:
     )
     st.dataframe(frame, hide_index=True, width="stretch")
     if review.comparison:
-        st.caption(review.comparison)
+        st.caption(markdown_literal(review.comparison))  # it names the training files
     history = version.history()
     if history:
         st.plotly_chart(charts.loss_curve(history), width="stretch")
@@ -198,7 +198,7 @@ def activation_controls(backend: str, version: str, review: governance.Activatio
         return
     reason = ""
     if not review.allowed:
-        st.warning("Not recommended: " + "; ".join(review.problems) + ".")
+        st.warning("Not recommended: " + markdown_literal("; ".join(review.problems)) + ".")
         override = st.checkbox("Activate anyway (override)", key=f"override_{key}")
         reason = st.text_input("Reason for the override (recorded)", key=f"reason_{key}", disabled=not override)
         if not override or not reason.strip():
@@ -221,7 +221,7 @@ def versions_panel() -> None:
             versions = reg.versions(backend)
             active = reg.active_version(backend)
         except RegistryError as error:
-            st.error(str(error))
+            st.error(markdown_literal(error))
             continue
         st.markdown(f"#### {backend.upper()}")
         if not versions:
@@ -258,7 +258,7 @@ def versions_panel() -> None:
             try:
                 st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, by=current_actor())}")
             except (RegistryError, PermissionDenied) as error:
-                st.warning(str(error))
+                st.warning(markdown_literal(error))
             else:
                 st.rerun()
         if chosen != active:
@@ -266,5 +266,5 @@ def versions_panel() -> None:
                 review = governance.review_activation(reg, backend, chosen)
                 st.dataframe(pd.DataFrame(review.rows), hide_index=True, width="stretch")
                 if review.comparison:
-                    st.caption(review.comparison)
+                    st.caption(markdown_literal(review.comparison))  # it names the training files
                 activation_controls(backend, chosen, review, key=f"chosen_{backend}_{chosen}")
