@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, or_, select, text
 
 from don_predictor.store.history import tables as t
 from don_predictor.store.history.db import writing
-from don_predictor.store.history.store import _plain_errors
+from don_predictor.store.history.store import plain_errors
 
 _PG_LOCKOUT_LOCK = 7_140_015  # pg_advisory_xact_lock key: serialises claims on PostgreSQL as BEGIN IMMEDIATE does
 
@@ -29,7 +29,7 @@ class Claim:
     counts: dict[str, int]  # failures per key in the window, this attempt included when claimed
 
 
-@_plain_errors
+@plain_errors
 def claim_attempt(db: str | Path, limits: dict[str, int], window: timedelta, now: datetime | None = None) -> Claim:
     """Count each key's failures within `window` and, unless one has `limits[key]` of them, record this attempt."""
     now = now or t.utc_now()
@@ -58,7 +58,7 @@ def claim_attempt(db: str | Path, limits: dict[str, int], window: timedelta, now
         return Claim(attempt_id, 0.0, {key: count + 1 for key, count in counts.items()})
 
 
-@_plain_errors
+@plain_errors
 def forget_attempt(db: str | Path, attempt_id: str, clear_keys: list[str]) -> None:
     """A successful login: its own rows go, and every recorded failure of `clear_keys` (the user's own)."""
     f = t.login_failures
