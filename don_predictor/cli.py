@@ -20,6 +20,7 @@ from don_predictor.config import BACKENDS, Settings, SettingsError
 from don_predictor.modeling.backends.base import ProgressCallback
 from don_predictor.modeling.quality import headline
 from don_predictor.modeling.training import TrainingDataError
+from don_predictor.services.permissions import Actor, PermissionDenied, allows, require
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.spectra.table import SpectraError
 from don_predictor.store.registry import Registry, RegistryError
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             _say(f"error: {problem}")
         return EXIT_BAD_INPUT
-    except (UsageError, RegistryError, TrainingDataError, SettingsError, ValueError) as error:
+    except (UsageError, RegistryError, TrainingDataError, SettingsError, ValueError, PermissionDenied) as error:
         _say(f"error: {error}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -81,6 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from don_predictor.modeling.training import train_and_register
     from don_predictor.store import governance
 
+    actor = _actor()
+    require(actor, "train")  # before reading or fitting anything
     data = _read_input(args.data)
     table = read_spectra(data, require_target=True)
     _report_table(table)
@@ -111,15 +114,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             judged_limit_ppb=settings.default_limit_ppb,
             risk=settings.risk,
             progress=_progress_printer(backend),
+            by=actor,
         )
         state = "saved, not activated"
-        if not args.no_activate:
+        if not args.no_activate and not allows(actor.role, "activate"):
+            refused = True
+            _say(f"warning: {backend} {version.version} is saved, not activated: {_refusal(actor, 'activate')}")
+        elif not args.no_activate:
             try:
                 governance.activate(
                     registry,
                     backend,
                     version.version,
-                    user=_user_name(),
+                    by=actor,
                     override_reason=args.override_reason,
                     limit_ppb=settings.default_limit_ppb,
                 )
@@ -138,6 +145,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from don_predictor.services.predict import results_csv, screening_thresholds
     from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 
+    require(_actor(), "score")
     _check_input(args.data)
     _refuse_writing_over_input(args)
     settings = Settings.from_env()
@@ -340,24 +348,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     version = args.version or registry.active_version(args.backend)
     if not version:
         raise UsageError(f"no active {args.backend} model to export; name one with --version")
-    _write_output(args.out, export_version(registry, args.backend, version))
+    _write_output(args.out, export_version(registry, args.backend, version, by=_actor()))
     print(f"{args.backend} version {version} written to {args.out}")
     return EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from don_predictor.store import governance
-    from don_predictor.store.audit import audit
     from don_predictor.store.backup import import_version
 
+    actor = _actor()
+    if args.activate:
+        require(actor, "activate")  # refused before anything is added
     registry = Registry(_models_dir(args))
-    version = import_version(registry, _read_input(args.file), activate=False)
-    audit("import", user=_user_name(), file=Path(args.file).name, backend=version.backend, version=version.version)
+    data = _read_input(args.file)
+    version = import_version(registry, data, activate=False, by=actor, file_name=Path(args.file).name)  # audited
     state = "not activated"
     if args.activate:
-        governance.activate(
-            registry, version.backend, version.version, user=_user_name(), override_reason=args.override_reason
-        )
+        governance.activate(registry, version.backend, version.version, by=actor, override_reason=args.override_reason)
         state = "active"
     print(f"{version.backend} version {version.version} imported ({state})")
     return EXIT_OK
@@ -414,6 +422,26 @@ def _quality(version, limit_ppb: float) -> str:
     if is_demo(version):
         text += f"\n      {DEMO_MODEL_NOTE}"
     return text
+
+
+def _actor() -> Actor:
+    """The command line acts as the operating-system user, with the role the users file (DON_USERS_FILE) gives that
+    name: the same permission table as the app. Without a users file the app has no roles either, and the user with
+    a shell on the server is its admin; a user the file does not list is a viewer (scores only)."""
+    from don_predictor.services.auth import current_users
+
+    name, users_file = _user_name(), Settings.from_env().users_file
+    if users_file is None:
+        return Actor(name, "admin")
+    user = current_users(users_file).get(name or "")
+    return Actor(name, user.role if user else "viewer")
+
+
+def _refusal(actor: Actor, action: str) -> str:
+    from don_predictor.services.permissions import refusal
+
+    who = f"the user {actor.name}" if actor.name else "this user"
+    return refusal(actor.role, action).replace("Your role", f"{who}'s role in DON_USERS_FILE", 1)
 
 
 def _user_name() -> str | None:

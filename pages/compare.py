@@ -1,6 +1,7 @@
 import numpy as np
 import streamlit as st
 
+from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.compare import add_differences, agreement, deciding_backends, with_joint_decision
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.trust.screening import lot_table, trusted_rows, untrusted_as_nan, verdict_agreement
@@ -135,11 +136,13 @@ st.subheader("One sample")
 scored_rows = [i for i in range(table.n_rows) if np.isfinite(rf[i])]
 if scored_rows:
     if len(scored_rows) <= MAX_PICKER_ROWS:
-        row = st.selectbox("Sample", scored_rows, format_func=lambda i: f"{table.ids[i]}  (row {i + 1})")
+        row = st.selectbox("Sample", scored_rows, format_func=lambda i: f"{visible(table.ids[i])}  (row {i + 1})")
     else:  # a drop-down of thousands of options slows the browser: pick by row number instead
         number = st.number_input("Sample (row number in the file)", 1, table.n_rows, scored_rows[0] + 1)
         row = int(number) - 1
-        st.caption(f"Row {row + 1:,}: {table.ids[row]}" + ("" if np.isfinite(rf[row]) else " (not scored)"))
+        st.caption(
+            f"Row {row + 1:,}: {markdown_literal(table.ids[row])}" + ("" if np.isfinite(rf[row]) else " (not scored)")
+        )
     mean = versions["rf"].manifest.get("training_mean_spectrum")
     c1, c2 = st.columns([1, 3])
     with c1:

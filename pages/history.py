@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from don_predictor.config import BACKENDS, settings
+from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.drift import trusted
 from don_predictor.services.exports import history_frame
 from don_predictor.services.history_state import history_state
@@ -13,6 +14,7 @@ from don_predictor.store.history.store import count_runs
 from don_predictor.trust.limits import get_limit
 from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.login import can, current_user
 
 PAGE_SIZE = 50  # runs per page: the table, the run picker and the plot over time
 POINTS_PER_RUN = 200  # samples of each run in the plot over time (evenly spaced): the browser stays quick
@@ -37,7 +39,8 @@ def readable_runs(runs):
         ", ".join(f"{backend.upper()} {version}" for backend, version in json.loads(versions).items())
         for versions in runs["model_versions"]
     ]
-    shown["user"] = runs["user"].fillna("—")
+    shown["user"] = runs["user"].fillna("—").map(visible)
+    shown["file_name"] = runs["file_name"].map(visible)
     shown["limit_key"] = [limit_name(key) for key in runs["limit_key"]]
     return shown
 
@@ -56,10 +59,18 @@ def limit_name(key) -> str:
 ensure_router()
 st.title("Prediction history")
 db = settings().history_db
-st.caption(f"Every scoring run, from every page and the command line, is kept in `{describe(db)}`.")
+own_only = not can("all_results")  # a viewer sees their own runs (services/permissions.py)
+if own_only:
+    st.caption("Your own scoring runs, from every page and the command line.")
+elif can("server_paths"):
+    st.caption(f"Every scoring run, from every page and the command line, is kept in {markdown_literal(describe(db))}.")
+else:
+    st.caption("Every scoring run, from every page and the command line.")
 state = history_state(db)
 if not state.writable:
-    st.warning(f"New runs are not being recorded: the history is {state.text}. Predictions still work.")
+    st.warning(
+        f"New runs are not being recorded: the history is {markdown_literal(state.text)}. Predictions still work."
+    )
 
 c1, c2, c3, c4 = st.columns(4)
 today = datetime.now(UTC).date()
@@ -78,6 +89,7 @@ filters = {
     "backend": None if backend == "any" else backend,
     "model_version": version.strip() or None,
     "verdict": None if verdict == "any" else verdict,
+    "user": (current_user() or "") if own_only else None,
 }
 try:
     total = count_runs(db, **filters)
@@ -118,7 +130,8 @@ st.dataframe(
         "run_id": st.column_config.TextColumn("run id"),
     },
 )
-labels = runs["created_utc"] + " · " + runs["file_name"].fillna("(no name)").astype(str) + " · " + runs["source"]
+names = runs["file_name"].fillna("(no name)").map(visible)
+labels = runs["created_utc"] + " · " + names + " · " + runs["source"]
 labels = dict(zip(runs["run_id"], labels, strict=True))
 run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__)  # one lookup per option, no frame copies
 try:

@@ -2,14 +2,15 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.config import settings
+from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.health import check_health
 from don_predictor.services.jobs import format_duration, latest_job
-from don_predictor.store.audit import audit, list_audit, readable_detail
-from don_predictor.store.backup import export_version, import_version
-from don_predictor.store.history import backup_bytes
+from don_predictor.services.permissions import PermissionDenied
+from don_predictor.store.audit import list_audit, readable_detail
+from don_predictor.store.backup import database_copy, export_version, import_version
 from don_predictor.store.registry import RegistryError
 from don_predictor.ui.frame import ensure_router
-from don_predictor.ui.login import can, current_user, explain_missing
+from don_predictor.ui.login import can, current_actor, explain_missing, guarded_download
 from don_predictor.ui.models import LOAD_SECONDS, registry
 
 ensure_router()
@@ -40,16 +41,18 @@ st.subheader("Training")
 job = latest_job()
 if job is None:
     st.caption("No training has run since the app started.")
-elif job.running:
+elif job.running:  # the description holds the uploaded file's name, the user is typed at login: plain text
     st.info(
-        f"**Running:** {job.description}, started by {job.user or 'a user'} {format_duration(job.seconds)} ago"
-        f" · {job.fraction:.0%} · {job.status_line()}"
+        f"**Running:** {markdown_literal(job.description)}, started by {markdown_literal(job.user or 'a user')} "
+        f"{format_duration(job.seconds)} ago · {job.fraction:.0%} · {markdown_literal(job.status_line())}"
     )
 else:
     lost = f"was lost ({job.error or 'the replica running it stopped'})"
-    ended = {"failed": "failed", "lost": lost}.get(job.state, "finished")
-    reason = f" {job.error}" if job.state == "failed" and job.error else ""
-    st.caption(f"Last training {ended}: {job.description}, after {format_duration(job.seconds)}.{reason}")
+    ended = {"failed": "failed", "lost": markdown_literal(lost)}.get(job.state, "finished")
+    reason = f" {markdown_literal(job.error)}" if job.state == "failed" and job.error else ""
+    st.caption(
+        f"Last training {ended}: {markdown_literal(job.description)}, after {format_duration(job.seconds)}.{reason}"
+    )
 
 st.subheader("Models")
 models = pd.DataFrame(
@@ -64,8 +67,8 @@ models = pd.DataFrame(
     ]
 )
 st.dataframe(models, hide_index=True, width="stretch")
-if can("activate"):  # server paths are for the people who run the app
-    st.caption(f"Models directory: `{s['models_dir']}`")
+if can("server_paths"):  # server paths are for the people who run the app
+    st.caption(f"Models directory: {markdown_literal(s['models_dir'])}")
 
 st.subheader("Versions")
 st.dataframe(pd.DataFrame([health.versions]), hide_index=True, width="stretch")
@@ -87,20 +90,17 @@ with left:
         explain_missing("export")
     elif versions:
         version = st.selectbox("Version", versions, key="export_version")
-        user = current_user()
-
-        def zip_on_click() -> bytes:
-            """Built when the button is pressed (not on every page run), and audited then."""
-            audit("export", user=user, backend=backend, version=version)
-            return export_version(reg, backend, version)
-
         try:
             reg.verify(reg.get(backend, version))  # a damaged version is named here, not offered
         except RegistryError as error:
             st.error(str(error))
-        else:
-            st.download_button(
-                "Download the zip", zip_on_click, f"{backend}_{version}.zip", "application/zip", on_click="ignore"
+        else:  # built when the button is pressed (not on every page run); checked and audited then
+            guarded_download(
+                "Download the zip",
+                "export",
+                lambda actor: export_version(reg, backend, version, by=actor),
+                f"{backend}_{version}.zip",
+                "application/zip",
             )
     else:
         st.caption("No versions yet.")
@@ -112,34 +112,35 @@ with right:
     else:
         uploaded = st.file_uploader("Backup zip", type=["zip"], key="import_zip")
     if uploaded is not None and st.button("Import", key="import_button"):
-        try:
-            imported = import_version(registry(), uploaded.getvalue())
-        except RegistryError as error:
-            audit("import_refused", user=current_user(), file=uploaded.name, reason=str(error))
-            st.error(f"Refused: {error}")
+        try:  # checked against the role and audited (refusals too) in store/backup.py
+            imported = import_version(registry(), uploaded.getvalue(), by=current_actor(), file_name=uploaded.name)
+        except (RegistryError, PermissionDenied) as error:
+            st.error(f"Refused: {markdown_literal(error)}")
         else:
-            audit("import", user=current_user(), file=uploaded.name, backend=imported.backend, version=imported.version)
             st.success(
                 f"Imported {imported.backend.upper()} version {imported.version}; activate it on the Train page."
             )
 
 st.markdown("**Prediction history**")
 db = settings().history_db
-history_line = f"Prediction history: {health.history.text}."
+history_line = f"Prediction history: {markdown_literal(health.history.text)}."
 if health.history.writable:
     st.caption(history_line)
 else:  # scoring still works; runs are not kept until this is fixed
     st.warning(history_line + " Predictions still work, but runs are not recorded.")
-st.download_button(
+# It holds the audit trail, users, addresses and server paths: admins only, checked again and audited on the click
+# (made then: SQLite's online backup API, safe while the app writes).
+if not guarded_download(
     "Download a copy of the history database",
-    lambda: backup_bytes(db),  # made when pressed: SQLite's online backup API, safe while the app writes
+    "database_copy",
+    lambda actor: database_copy(db, by=actor),
     "history.sqlite",
     "application/vnd.sqlite3",
-    on_click="ignore",
-)
+):
+    explain_missing("database_copy")
 
 st.subheader("Audit trail")
-if not can("activate"):
+if not can("audit"):
     st.caption("The audit trail is shown to admins.")  # it names users, addresses and server paths
 else:
     st.caption("Activations, rollbacks, imports, exports, logins and starts, newest first.")
@@ -151,5 +152,6 @@ else:
         if trail.empty:
             st.caption("Nothing recorded yet.")
         else:
-            shown = trail.fillna({"user": "—"}).assign(detail=[readable_detail(d) for d in trail["detail"]])
+            shown = trail.fillna({"user": "—"}).assign(detail=[visible(readable_detail(d)) for d in trail["detail"]])
+            shown["user"] = shown["user"].map(visible)
             st.dataframe(shown, hide_index=True, width="stretch")

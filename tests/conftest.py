@@ -24,6 +24,11 @@ os.environ.setdefault("DON_HISTORY_DB", str(Path(tempfile.mkdtemp(prefix="don_hi
 TINY_PARAMS = {"rf": {"n_estimators": 30}, "tf": {"epochs": 25, "patience": 10, "ensemble_size": 2}}
 
 
+def as_read(markdown: str) -> str:
+    """Markdown as the reader sees it: user-supplied parts of a page's text are backslash-escaped (plain_text.py)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """The demo files, generated fresh (the same bytes as data/, which tests/test_demo.py checks)."""
@@ -91,6 +96,35 @@ def _apptest_runs_like_a_started_server(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture()
+def guarded_app(trained_registry, monkeypatch, tmp_path):
+    """The app with this test's own models and history (its audit trail and failed logins), no delay after a wrong
+    password; set DON_PASSWORD_HASH or DON_USERS_FILE to put it behind the login."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    monkeypatch.setattr("don_predictor.services.auth.FAILURE_DELAY_SECONDS", 0.0)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+@pytest.fixture()
+def downloads(monkeypatch) -> dict:
+    """Every st.download_button the page draws, by label: its data, as the page hands it over (a callable when the
+    file is built on the click). What a browser click would fetch is data() then."""
+    import streamlit
+
+    drawn: dict = {}
+    original = streamlit.download_button
+
+    def recording(label, data, *args, **kwargs):
+        drawn[label] = (data, kwargs.get("on_click"))
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
+    return drawn
 
 
 # What makes a test slow here: it trains TensorFlow models (cli_models, trained_registry: a TF ensemble each; a test

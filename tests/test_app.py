@@ -7,11 +7,16 @@ import os
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, as_read
 from streamlit.testing.v1 import AppTest
 
 from don_predictor.modeling.quality import headline, screening_at
 from don_predictor.store.registry import Registry
+
+
+def read(element) -> str:
+    return as_read(element.value)
+
 
 APP = str(ROOT / "app.py")
 PAGES = [
@@ -301,7 +306,7 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
     params = json.loads((registry.versions("rf")[0].path / "backend.json").read_text())["params"]
     assert (params["n_estimators"], params["max_features"], params["target_transform"]) == (20, 0.5, "cbrt")
     # Without CV nothing shows how good it is: activation is refused unless overridden with a reason.
-    assert any("trained without cross-validation" in w.value for w in at.warning)
+    assert any("trained without cross-validation" in read(w) for w in at.warning)
     activate = next(b for b in at.button if b.label == f"Activate RF {version}")
     assert activate.disabled
     at.checkbox(key=f"override_new_{version}").check()
@@ -317,6 +322,8 @@ def test_train_page_trains_a_new_version(trained_registry, demo_calibration, mon
 
     override = list_audit(settings().history_db).query("action == 'activation_override'").iloc[0]
     assert version in override["detail"] and "smoke test of the new instrument" in override["detail"]
+    saved = list_audit(settings().history_db).query("action == 'save'")  # the save itself is audited too
+    assert any(version in detail and "cal.csv" in detail for detail in saved["detail"])
 
 
 def test_train_page_trains_tf_in_a_process_that_already_scored_with_tf(app_with_models, demo_upload, demo_calibration):
@@ -369,7 +376,7 @@ def test_one_job_trains_both_backends_and_a_failure_of_one_is_reported(app_with_
     at.run()
     start_training_on_page(at, small_calibration(demo_calibration), ["rf", "tf"], cv_repeats=0)
     wait_for_job(at)
-    assert any("TF failed and was not saved: RuntimeError: simulated TF failure" in e.value for e in at.error)
+    assert any("TF failed and was not saved: RuntimeError: simulated TF failure" in read(e) for e in at.error)
     assert any(s.value.startswith("Saved RF") for s in at.success)
 
 
@@ -433,10 +440,10 @@ def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_m
     try:
         open_page(at, "pages/home.py")
         at = open_page(at, "pages/train.py")  # back: the upload widget is empty again, the job is not forgotten
-        assert any("Training RF on cal.csv (120 rows)" in m.value for m in at.markdown)
+        assert any("Training RF on cal.csv (120 rows)" in read(m) for m in at.markdown)
         assert not any("Drop a calibration CSV" in i.value for i in at.info)
         at = open_page(at, "pages/status.py")
-        running = [i.value for i in at.info if "Running:" in i.value]
+        running = [read(i) for i in at.info if "Running:" in i.value]
         assert running and "RF on cal.csv" in running[0] and "fold 2 of 5" in running[0], running
         # Another user's session sees the running training and cannot start one, before uploading anything.
         other = open_page(AppTest.from_file(APP, default_timeout=TIMEOUT), "pages/train.py")
@@ -447,7 +454,7 @@ def test_a_running_job_stays_on_the_page_and_shows_on_the_status_page(app_with_m
         release.set()
     wait_for_job(at)
     at = open_page(at, "pages/train.py")
-    assert any("failed" in e.value and "stopped by the test" in e.value for e in at.error)
+    assert any("failed" in read(e) and "stopped by the test" in read(e) for e in at.error)
     at.button(key="dismiss_job").click()
     at.run()
     assert not any("stopped by the test" in e.value for e in at.error)  # a read failure goes away

@@ -150,3 +150,43 @@ def test_every_deep_link_is_behind_the_login_on_a_fresh_server(browser, trained_
             context.close()
         log = process.stdout.read().decode(errors="replace")
         assert "Inotify" not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_the_database_copy_is_offered_to_an_admin_only_and_audited(browser, trained_registry, tmp_path):
+    """A viewer downloaded the whole history database (audit trail, users, addresses) from Status; now only an admin
+    sees the button, and each copy leaves an audit row."""
+    from don_predictor.services.auth import hash_password, write_user
+    from don_predictor.store.history import list_audit
+
+    users, history = tmp_path / "users.toml", tmp_path / "history.sqlite"
+    for name, role in (("vic", "viewer"), ("ada", "admin")):
+        write_user(users, name, hash_password(f"{name}-password"), role)
+    env = {"DON_USERS_FILE": str(users), "DON_HISTORY_DB": str(history)}
+    label = "Download a copy of the history database"
+    with running_app(trained_registry.root, extra_env=env) as (url, process, _seconds):
+        for name in ("vic", "ada"):
+            context = browser.new_context(accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.get_by_role("textbox", name="User name").fill(name)
+            page.get_by_role("textbox", name="Password").fill(f"{name}-password")
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text(f"Signed in as {name}").wait_for()
+            page.locator("[data-testid='stSidebarNav']").get_by_text("Status").click()
+            page.get_by_text("Audit trail", exact=True).wait_for()  # the last section: the page is drawn
+            if name == "vic":
+                page.get_by_text("cannot download the history database: it needs admin").wait_for()
+                assert page.get_by_role("button", name=label).count() == 0
+                assert "Traceback" not in page.content()
+            else:
+                with page.expect_download() as download_info:
+                    page.get_by_role("button", name=label).click()
+                copy = tmp_path / "copy.sqlite"
+                download_info.value.save_as(copy)
+                assert copy.read_bytes()[:16] == b"SQLite format 3\x00"
+            context.close()
+    copies = list_audit(history).query("action == 'database_copy'")
+    assert copies["user"].tolist() == ["ada"]
+    log = process.stdout.read().decode(errors="replace")
+    assert "Traceback" not in log, log[-2000:]

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from don_predictor.modeling.backends import make_backend
+from don_predictor.services.permissions import Actor
 from don_predictor.store import governance
 from don_predictor.store.audit import list_audit
 from don_predictor.store.registry import Registry
+
+ANN, ADA, BOB = Actor("ann", "admin"), Actor("ada", "admin"), Actor("bob", "admin")
 
 
 @pytest.fixture()
@@ -94,9 +97,9 @@ def test_a_challenger_that_cannot_screen_or_decides_clearly_less_is_refused_unle
     review = governance.review_activation(registry, "rf", challenger)
     assert not review.allowed and reason in review.problems[0]
     with pytest.raises(governance.GovernanceError, match=reason.replace("(", r"\(").replace(")", r"\)")):
-        governance.activate(registry, "rf", challenger, user="ann", override_reason="   ")
+        governance.activate(registry, "rf", challenger, by=ANN, override_reason="   ")
     assert registry.active_version("rf") == champion
-    governance.activate(registry, "rf", challenger, user="ann", override_reason="reference lab agrees")
+    governance.activate(registry, "rf", challenger, by=ANN, override_reason="reference lab agrees")
     assert registry.active_version("rf") == challenger
     override = actions(tmp_path)[0]
     assert override["action"] == "activation_override" and override["reason"] == "reference lab agrees"
@@ -109,7 +112,7 @@ def test_a_good_screener_with_a_negative_r2_is_activated_first_and_over_a_better
     first = version(registry, small_model, -0.007, decided=0.45, auc=0.85)
     review = governance.review_activation(registry, "rf", first)
     assert review.allowed and review.needs_no_review
-    governance.activate(registry, "rf", first, user="ann")
+    governance.activate(registry, "rf", first, by=ANN)
     better_r2_fewer_decided = version(registry, small_model, 0.47, decided=0.33)
     assert "decides 33.0%" in governance.review_activation(registry, "rf", better_r2_fewer_decided).problems[0]
     same_decisions_negative_r2 = version(registry, small_model, -0.2, decided=0.44)
@@ -164,10 +167,17 @@ def test_on_the_same_file_a_clearly_higher_mae_is_refused_even_with_a_better_r2(
 def test_activation_and_rollback_are_audited_with_user_and_versions(registry, small_model, tmp_path):
     first = version(registry, small_model, 0.40)
     second = version(registry, small_model, 0.41)
-    governance.activate(registry, "rf", first, user="ada")
-    governance.activate(registry, "rf", second, user="ada")
-    assert governance.rollback(registry, "rf", user="bob") == first
+    governance.activate(registry, "rf", first, by=ADA)
+    governance.activate(registry, "rf", second, by=ADA)
+    assert governance.rollback(registry, "rf", by=BOB) == first
     trail = actions(tmp_path)
-    assert [t["action"] for t in trail] == ["rollback", "activate", "activate"]
-    assert trail[0] == {"action": "rollback", "backend": "rf", "version": first, "previous": second}
-    assert list_audit(tmp_path / "history.sqlite")["user"].tolist() == ["bob", "ada", "ada"]
+    assert [t["action"] for t in trail] == ["rollback", "activate", "activate", "save", "save"]
+    assert trail[0] == {
+        "action": "rollback",
+        "role": "admin",
+        "backend": "rf",
+        "version": first,
+        "previous": second,
+        "reason": "rolled back",
+    }
+    assert list_audit(tmp_path / "history.sqlite")["user"].tolist()[:3] == ["bob", "ada", "ada"]

@@ -338,6 +338,7 @@ def test_an_old_sqlite_history_is_carried_over(tmp_path, version):
             "audit",
             "jobs",
             "job_slots",
+            "login_failures",
             "alembic_version",
             "sqlite_sequence",
         }

@@ -112,11 +112,15 @@ READABLE = [
     ("UTF-32 with byte-order mark", TEXT.encode("utf-32"), {"X": True}),
     ("UTF-8 BOM and Windows line endings", b"\xef\xbb\xbf" + TEXT.replace("\n", "\r\n").encode(), {"X": True}),
     ("latin-1 byte 0x85 in the id header", LATIN1_0X85_HEADER, {"id_column": "Probe\x85Nr", "X": True}),
-    ("latin-1 byte 0x85 in an id", LATIN1_0X85_ID, {"ids": ["a\x85b", "b", "c"], "X": True}),
+    (  # read exactly, and flagged on its row: the control character is invisible beside "ab"
+        "latin-1 byte 0x85 in an id",
+        LATIN1_0X85_ID,
+        {"ids": ["a\x85b", "b", "c"], "X": True, "problems": [(1, "hsi_id", "holds the hidden character \\u0085")]},
+    ),
     (
         "U+2028 line separator in a UTF-8 id",
         TEXT.replace("a,", "a\u2028x,", 1).encode(),
-        {"ids": ["a\u2028x", "b", "c"]},
+        {"ids": ["a\u2028x", "b", "c"], "problems": [(1, "hsi_id", "holds the hidden character \\u2028")]},
     ),
     ("old Mac line endings (CR only)", TEXT.replace("\n", "\r").encode(), {"X": True}),
     ("mixed line endings", MIXED_BREAKS.encode(), {"X": True}),

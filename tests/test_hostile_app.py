@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, as_read
 from streamlit.testing.v1 import AppTest
 from test_hostile import READABLE, REFUSED, upload_with_id_header
 
@@ -77,7 +77,7 @@ COMPARE_CASES = [case for case in REFUSED if case[0] != "an HTML page"]  # every
 def test_compare_refuses_each_hostile_file_with_a_clear_error(app, name, data, message):
     at = upload(app, "pages/compare.py", "compare_file", "hostile.csv", data)
     assert not at.exception, [e.message for e in at.exception]
-    errors = [e.value for e in at.error]
+    errors = [as_read(e.value) for e in at.error]
     assert any("**hostile.csv** cannot be used:" in e and message in e for e in errors), errors
     assert not [df for df in at.dataframe if "status" in df.value.columns], "no results for a refused file"
     assert_no_server_path(at)
@@ -128,7 +128,9 @@ def test_an_id_column_named_like_a_results_column_keeps_its_ids_on_the_page_and_
 
     at = upload(app, "pages/rf.py", "rf_file", "ids.csv", upload_with_id_header(demo_upload, name))
     assert not at.exception, [e.message for e in at.exception]
-    assert any(f"the results call it 'input_{name}'" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any(f"the results call it 'input_{name}'" in as_read(w.value) for w in at.warning), [
+        w.value for w in at.warning
+    ]
     results = next(df.value for df in at.dataframe if "status" in df.value.columns)
     assert results[f"input_{name}"].iloc[0] == "upload_0000" and (results["status"] == "ok").all()
     db = tmp_path / "history.sqlite"

@@ -9,9 +9,7 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from don_predictor.services.auth import (
-    FAILURES,
     MAX_FAILURES,
-    FailureTracker,
     UsersFileError,
     authenticate,
     hash_password,
@@ -35,22 +33,10 @@ def test_hash_is_salted_and_verifies():
     assert not verify_password(PASSWORD, "")
 
 
-def test_tracker_locks_a_key_after_repeated_failures_and_only_that_key():
-    now = [1000.0]
-    tracker = FailureTracker(clock=lambda: now[0])
-    for count in range(1, MAX_FAILURES):
-        assert tracker.failure(["user:ann", "address:1.2.3.4"]) == (count, False)
-    assert tracker.failure(["user:ann", "address:1.2.3.4"]) == (MAX_FAILURES, True)
-    assert tracker.locked_for(["user:ann"]) > 0 and tracker.locked_for(["address:1.2.3.4"]) > 0
-    assert tracker.locked_for(["user:bob", "address:5.6.7.8"]) == 0
-    now[0] += 61
-    assert tracker.locked_for(["user:ann"]) == 0
-
-
 def test_roles_allow_what_their_rank_allows():
     assert role_allows("viewer", "score") and not role_allows("viewer", "train")
     assert role_allows("analyst", "train") and not role_allows("analyst", "activate")
-    assert all(role_allows("admin", p) for p in ("score", "train", "activate", "import", "delete"))
+    assert all(role_allows("admin", p) for p in ("score", "train", "activate", "import", "database_copy"))
     assert not role_allows("root", "score") and not role_allows(None, "score")
 
 
@@ -90,15 +76,6 @@ def log_in(at: AppTest, password: str) -> None:
     field(at, "Password").set_value(password)
     next(b for b in at.button if b.label == "Log in").click()
     at.run()
-
-
-@pytest.fixture()
-def guarded_app(trained_registry, monkeypatch, tmp_path):
-    monkeypatch.setenv("DON_MODELS_DIR", str(trained_registry.root))
-    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))  # this test's own audit trail
-    monkeypatch.setattr("don_predictor.ui.login.FAILURE_DELAY_SECONDS", 0.0)
-    FAILURES.__init__()  # every test starts with a clean process-wide failure count
-    return AppTest.from_file(APP, default_timeout=120)
 
 
 def new_session() -> AppTest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from conftest import as_read
 from streamlit.testing.v1 import AppTest
 
 from don_predictor.trust.screening import out_of_domain_rows, trusted_rows, untrusted_as_nan
@@ -65,7 +66,7 @@ def test_one_sample_outside_the_domain_is_not_trusted_not_a_headline_number():
 def test_one_sample_that_was_not_scored_says_why_and_what_to_do():
     at = _sample_app(2)
     assert at.metric[0].value == "not scored"
-    assert at.caption[0].value.startswith("row 3, column '7': not a number")
+    assert as_read(at.caption[0].value).startswith("row 3, column '7': not a number")
 
 
 def _summary() -> None:

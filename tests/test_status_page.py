@@ -69,23 +69,6 @@ def test_a_damaged_zip_is_refused_with_its_reason_and_nothing_is_added(status_pa
     assert any(row.action == "import_refused" and "damaged.zip" in str(row.detail) for row in audit.itertuples())
 
 
-@pytest.fixture()
-def downloads(monkeypatch) -> dict:
-    """Every st.download_button the page draws, by label: its data, as the page hands it over (a callable when the
-    file is built on the click). What a browser click would fetch is data() then."""
-    import streamlit
-
-    drawn: dict = {}
-    original = streamlit.download_button
-
-    def recording(label, data, *args, **kwargs):
-        drawn[label] = (data, kwargs.get("on_click"))
-        return original(label, data, *args, **kwargs)
-
-    monkeypatch.setattr(streamlit, "download_button", recording)
-    return drawn
-
-
 def test_exports_are_built_only_on_the_click_and_nothing_big_is_kept(
     trained_registry, tmp_path, monkeypatch, downloads
 ):

@@ -15,6 +15,7 @@ from don_predictor.modeling.evaluation import cross_validate
 from don_predictor.modeling.importance import impurity_importance, permutation_importance_by_window
 from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB
 from don_predictor.modeling.screening_power import SCREENED_LIMITS_PPB, screening_summary
+from don_predictor.services.permissions import Actor, require
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store.registry import ModelVersion, Registry
 from don_predictor.trust.bundle import Trust, spectrum_hashes
@@ -74,11 +75,16 @@ def train_and_register(
     judged_limit_ppb: float = DEFAULT_LIMIT_PPB,
     risk: Risk = DEFAULT_RISK,
     progress: ProgressCallback = no_progress,
+    by: Actor | None = None,
 ) -> ModelVersion:
-    """Cross-validate, fit on all usable rows, calibrate, measure band importance and save a new version.
+    """Cross-validate, fit on all usable rows, calibrate, measure band importance and save a new version (checked
+    against `by`'s role first, and audited, by the registry).
 
     Progress goes from 0 to 1 over these stages, each weighted by its usual share of the time (TrainingStages).
     """
+    require(by, "train")  # before minutes of fitting, not only at the save
+    if activate:
+        require(by, "activate")
     usable = table.trainable
     if usable.sum() < MIN_TRAINING_ROWS:
         raise TrainingDataError(
@@ -149,7 +155,7 @@ def train_and_register(
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }
     stages.reporter("saving")(0.0, "writing the model version")
-    saved = registry.save(model, training, activate=activate)
+    saved = registry.save(model, training, activate=activate, by=by)
     event(
         "trained",
         backend=backend,

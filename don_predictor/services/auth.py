@@ -1,4 +1,4 @@
-"""Password hashing, users and roles, and process-wide lockout for the optional login.
+"""Password hashing, users and roles, and the lockout (kept in the history database) for the optional login.
 
 No Streamlit here; don_predictor/ui/login.py draws the form.
 """
@@ -11,12 +11,14 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from don_predictor.services.permissions import ROLES, allows
 
 # scrypt cost: n=2**14, r=8, p=1 takes ~50 ms and 16 MB: slow for guessing, quick for a login.
 N, R, P = 2**14, 8, 1
@@ -24,17 +26,7 @@ MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
 FAILURE_DELAY_SECONDS = 0.5
 
-# What each role may do; a role may do everything the roles before it may.
-ROLES = ("viewer", "analyst", "admin")
-PERMISSIONS = {
-    "score": "viewer",  # upload and score, see results
-    "history": "viewer",
-    "train": "analyst",
-    "export": "analyst",  # download a model version as a zip
-    "activate": "admin",  # activate or roll back a version
-    "import": "admin",
-    "delete": "admin",
-}
+ADDRESS_MAX_FAILURES = 20  # one client address may hold several users (an office behind one proxy)
 USER_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
 
 
@@ -71,10 +63,8 @@ def _dummy_hash() -> str:
 
 
 def role_allows(role: str | None, permission: str) -> bool:
-    """True when `role` may do `permission` (unknown roles may do nothing)."""
-    if role not in ROLES:
-        return False
-    return ROLES.index(role) >= ROLES.index(PERMISSIONS[permission])
+    """True when `role` may do `permission` (see services/permissions.py, the one table)."""
+    return allows(role, permission)
 
 
 # --- users file -------------------------------------------------------------------------------------------------------
@@ -110,6 +100,23 @@ def read_users(path: Path) -> dict[str, User]:
     return users
 
 
+def current_users(path: Path) -> dict[str, User]:
+    """read_users, read again only when the file changed (its mtime and size): cheap enough for every page run, so a
+    removed user or a changed role takes effect on the next run."""
+    try:
+        stat = Path(path).stat()
+    except FileNotFoundError:
+        raise UsersFileError(f"the users file {Path(path).name} does not exist") from None
+    except OSError as error:
+        raise UsersFileError(f"the users file {Path(path).name} cannot be read: {error}") from None
+    return _users_as_of(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _users_as_of(path: str, _mtime_ns: int, _size: int) -> dict[str, User]:
+    return read_users(Path(path))
+
+
 def write_user(path: Path, name: str, password_hash: str, role: str) -> None:
     """Add or replace one user in a users file (created when missing); other users are kept."""
     if not USER_NAME.fullmatch(name):
@@ -136,44 +143,52 @@ def authenticate(users: dict[str, User], name: str, password: str) -> User | Non
     return user if ok and user else None
 
 
-# --- lockout ----------------------------------------------------------------------------------------------------------
+# --- who failed, and the lockout ----------------------------------------------------------------------------------
 
 
-class FailureTracker:
-    """Failed logins counted per key (a user name, a client address) for the whole process, not per browser session,
-    so a reload or a new tab does not reset them. After MAX_FAILURES a key is locked for LOCKOUT_SECONDS."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
-        self._failures: dict[str, int] = {}
-        self._locked_until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def locked_for(self, keys: list[str]) -> float:
-        now = self.clock()
-        with self._lock:
-            return max([0.0] + [self._locked_until.get(key, 0.0) - now for key in keys])
-
-    def failure(self, keys: list[str]) -> tuple[int, bool]:
-        """Count a failure for every key; returns (the highest count, whether this failure locked a key)."""
-        locked, highest = False, 0
-        with self._lock:
-            for key in keys:
-                count = self._failures.get(key, 0) + 1
-                highest = max(highest, count)
-                if count >= MAX_FAILURES:
-                    self._locked_until[key] = self.clock() + LOCKOUT_SECONDS
-                    count, locked = 0, True
-                self._failures[key] = count
-        return highest, locked
-
-    def success(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+UNKNOWN_USER = "unknown user"
 
 
-FAILURES = FailureTracker()  # the process's one tracker
+def name_tag(name: str, secret: str) -> str:
+    """A short keyed hash of a typed name that is no user's (often a password typed in the wrong field): attempts
+    with the same name can be counted without keeping the name. `secret` is the configured hashes, which every
+    replica shares and no log holds."""
+    return hmac.new(secret.encode(), name.strip().lower().encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def failed_name(name: str, known: dict[str, User] | None, secret: str) -> tuple[str, str]:
+    """(what a log or the audit may say, the lockout key) of a name typed at a failed login: the name itself only
+    when it is a known user."""
+    if known is not None and name in known:
+        return name, f"user:{name.lower()}"
+    return UNKNOWN_USER, f"user:?{name_tag(name, secret)}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    admitted: bool
+    locked_for_s: float  # > 0: refused without checking the password
+    failures: int  # of the user, this attempt included
+    locked_now: bool  # this failure reached a limit
+
+
+def attempt_login(
+    db, user_key: str, address_key: str, check: Callable[[], bool], *, delay_s: float | None = None
+) -> Attempt:
+    """Count the attempt in the history database BEFORE `check` verifies the password, then check it: parallel
+    sessions get at most MAX_FAILURES checks per user between them, and a restart or another replica counts on."""
+    from don_predictor.store.history.lockout_store import claim_attempt, forget_attempt
+
+    limits = {user_key: MAX_FAILURES, address_key: ADDRESS_MAX_FAILURES}
+    claim = claim_attempt(db, limits, timedelta(seconds=LOCKOUT_SECONDS))
+    if claim.attempt_id is None:
+        return Attempt(False, claim.wait_s, claim.counts[user_key], False)
+    if check():
+        forget_attempt(db, claim.attempt_id, [user_key])
+        return Attempt(True, 0.0, 0, False)
+    time.sleep(FAILURE_DELAY_SECONDS if delay_s is None else delay_s)  # slows guessing; counted before already
+    locked = any(claim.counts[key] >= limit for key, limit in limits.items())
+    return Attempt(False, 0.0, claim.counts[user_key], locked)
 
 
 def _b64(data: bytes) -> str:

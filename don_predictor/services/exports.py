@@ -12,6 +12,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
+from don_predictor.plain_text import visible, visible_text
 from don_predictor.services.precision import export_frame, measured_column
 from don_predictor.services.predict import in_results_order, neutralise_formulas, results_csv
 from don_predictor.trust.screening import (
@@ -112,12 +113,13 @@ def workbook_bytes(
     (what produced it, one fact a row). Text that a spreadsheet would run as a formula is quoted, as in the CSV."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        # Text cells (ids, lots, the file's name) with hidden characters shown: `lot\u202efdp.exe`, not `lotexe.pdf`.
         results_sheet = export_frame(with_row_numbers(results), measured)
-        neutralise_formulas(results_sheet).to_excel(writer, sheet_name="results", index=False)
+        neutralise_formulas(visible_text(results_sheet)).to_excel(writer, sheet_name="results", index=False)
         if lots is not None and not lots.empty:
-            neutralise_formulas(_fits_a_cell(lots)).to_excel(writer, sheet_name="lots", index=False)
+            neutralise_formulas(visible_text(_fits_a_cell(lots))).to_excel(writer, sheet_name="lots", index=False)
         run = pd.DataFrame(flatten(metadata).items(), columns=["item", "value"])
-        neutralise_formulas(run).to_excel(writer, sheet_name="run", index=False)
+        neutralise_formulas(visible_text(run)).to_excel(writer, sheet_name="run", index=False)
     return buffer.getvalue()
 
 
@@ -153,7 +155,10 @@ def flatten(data: dict, prefix: str = "") -> dict[str, object]:
 
 
 _TEMPLATES = Environment(
-    loader=PackageLoader("don_predictor", "templates"), autoescape=select_autoescape(default=True), trim_blocks=True
+    loader=PackageLoader("don_predictor", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    finalize=lambda value: visible(value) if isinstance(value, str) else value,  # every printed text, then escaped
 )
 
 

@@ -36,6 +36,9 @@ TRAINING_SECONDS = Histogram(
 )
 LOGIN_FAILURES = Counter("don_login_failures", "Wrong passwords")
 LOCKOUTS = Counter("don_login_lockouts", "Users or addresses locked out after repeated failures")
+AUDIT_UNSAVED = Counter(
+    "don_audit_events_unsaved", "Audit events the history could not keep (logged as audit_unsaved lines)", ["action"]
+)
 HISTORY_WRITE_ERRORS = Counter("don_history_write_errors", "Runs or audit events not saved to the history", ["what"])
 DRIFT_SCORE = Gauge("don_drift_score", "Population stability index of recent spectra against training", ["backend"])
 DRIFT_THRESHOLD = Gauge("don_drift_threshold", "The drift score above which the Monitoring page warns")

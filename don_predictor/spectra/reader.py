@@ -34,7 +34,7 @@ from don_predictor.spectra.table import (
     listing,
     output_id_name,
 )
-from don_predictor.spectra.validate import file_warnings, numeric_block, numeric_target
+from don_predictor.spectra.validate import file_warnings, hidden_character_problems, numeric_block, numeric_target
 
 LINE_BREAK = re.compile(rb"\r\n|\n|\r")  # only these end a line (str.splitlines also splits on U+0085, U+2028, ...)
 NOT_BLANK = re.compile(rb"\S")
@@ -136,6 +136,7 @@ def read_spectra(
                 f"the row has {n_fields} fields but the header has {len(names)}",
             )
         )
+    problems += hidden_character_problems(ids, id_column, lots, lot_column)
     problems.sort(key=lambda p: (p.row, not p.blocks_scoring))
 
     warnings = file_warnings(ids, id_column, ignored, X, blank_rows)

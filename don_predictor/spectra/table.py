@@ -34,6 +34,7 @@ class RowProblem:
     value: str
     reason: str
     blocks_scoring: bool = True  # a bad target only keeps the row out of fitting and metrics
+    warning_only: bool = False  # the row is used; the reader is told (an id with a hidden character)
 
     @property
     def message(self) -> str:
@@ -82,7 +83,7 @@ class SpectraTable:
             return np.zeros(self.n_rows, dtype=bool)
         mask = self.scorable & np.isfinite(self.target)
         for problem in self.problems:
-            mask[problem.row - 1] = mask[problem.row - 1] and problem.blocks_scoring
+            mask[problem.row - 1] = mask[problem.row - 1] and (problem.blocks_scoring or problem.warning_only)
         return mask
 
     def statuses(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from don_predictor.plain_text import hidden_characters, visible
 from don_predictor.spectra.table import MAX_LISTED, RowProblem, listing, rows_listing
 
 REFLECTANCE_RANGE = (0.0, 1.5)
@@ -119,6 +120,22 @@ def numeric_target(
             problems.append(RowProblem(int(positions[i]) + 1, ids[positions[i]], column, shown, reason, False))
             values[i] = np.nan
     return values
+
+
+def hidden_character_problems(
+    ids: list[str], id_column: str | None, lots: list[str | None] | None, lot_column: str | None
+) -> list[RowProblem]:
+    """A warning on each row whose id or lot holds an invisible or direction-changing character: `ab\u200bc` looks
+    like `abc` beside it, `lot\u202efdp.exe` reads as `lotexe.pdf`. The row is still used."""
+    found = []
+    for column, values in ((id_column, ids if id_column else None), (lot_column, lots)):
+        for position, value in enumerate(values or []):
+            if value and not value.isprintable() and (hidden := hidden_characters(value)):  # isprintable: fast path
+                reason = f"holds the hidden character{'s' * (len(hidden) > 1)} {', '.join(hidden)}: shown escaped"
+                found.append(
+                    RowProblem(position + 1, ids[position], column, visible(value), reason, False, warning_only=True)
+                )
+    return found
 
 
 def file_warnings(

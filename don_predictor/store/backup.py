@@ -6,6 +6,9 @@ every file must match the checksum in its manifest, and the bundle must load wit
 safe mode and numpy without pickle before it becomes a version. Unpacking happens in a temporary directory outside
 the registry; only a bundle that passed every check is copied in, under a hidden name renamed into place in one step.
 Every refusal is a BackupError with a plain message that names the file and the reason, never a server path.
+
+Here, not in the callers, each import, refused import, export and copy of the history database is checked against
+the actor's role (services/permissions.py) and audited.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from don_predictor.config import BACKENDS
 from don_predictor.modeling.backends import backend_class
+from don_predictor.services.permissions import Actor, PermissionDenied, require
 from don_predictor.store.registry import (
     MANIFEST_CHECKSUM_KEY,
     MANIFEST_FILE,
@@ -62,10 +66,12 @@ class BackupError(RegistryError):
     """A backup zip is refused; the message says why."""
 
 
-def export_version(registry: Registry, backend: str, version: str) -> bytes:
+def export_version(registry: Registry, backend: str, version: str, *, by: Actor | None = None) -> bytes:
     """The version's files under `<backend>/<version>/` in a zip; checksums are verified first."""
+    require(by, "export")
     model_version = registry.get(backend, version)
     registry.verify(model_version)
+    registry.record("export", by, backend=backend, version=version)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(model_version.path.iterdir()):
@@ -73,8 +79,42 @@ def export_version(registry: Registry, backend: str, version: str) -> bytes:
     return buffer.getvalue()
 
 
-def import_version(registry: Registry, data: bytes, *, activate: bool = False) -> ModelVersion:
-    """Check a backup zip thoroughly and add it as a version (not activated unless asked)."""
+def import_version(
+    registry: Registry,
+    data: bytes,
+    *,
+    activate: bool = False,
+    by: Actor | None = None,
+    file_name: str = "",
+    why: str = "",
+) -> ModelVersion:
+    """Check a backup zip thoroughly and add it as a version (not activated unless asked); a refusal is audited with
+    its reason, as the import is."""
+    try:
+        require(by, "import")
+        if activate:
+            require(by, "activate")
+        backend, version = _import(registry, data)
+    except (RegistryError, PermissionDenied) as error:
+        registry.record("import_refused", by, file=file_name, reason=str(error))
+        raise
+    registry.record("import", by, file=file_name, backend=backend, version=version, reason=why or "restored a backup")
+    if activate:
+        registry.activate(backend, version, by=by, why=why or "activated on import")
+    return registry.get(backend, version)
+
+
+def database_copy(history_db, *, by: Actor | None = None) -> bytes:
+    """A consistent copy of the history database (its audit trail, users and addresses too): admins only, audited."""
+    from don_predictor.store.audit import audit
+    from don_predictor.store.history import backup_bytes
+
+    require(by, "database_copy")
+    audit("database_copy", user=by.name if by else None, role=by.role if by else None)
+    return backup_bytes(history_db)
+
+
+def _import(registry: Registry, data: bytes) -> tuple[str, str]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, EOFError, ValueError, OSError):
@@ -107,9 +147,7 @@ def import_version(registry: Registry, data: bytes, *, activate: bool = False) -
             if not sealed:  # a backup from before manifests carried their own checksum: checked above, sealed now
                 (staging / MANIFEST_FILE).write_text(json.dumps(seal_manifest(manifest), indent=1))
             _install(staging, registry.root / backend, version)
-    if activate:
-        registry.activate(backend, version)
-    return registry.get(backend, version)
+    return backend, version
 
 
 def _check_layout(archive: zipfile.ZipFile) -> tuple[str, str, dict[str, zipfile.ZipInfo]]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from don_predictor.modeling.evaluation import METRIC_LABELS
 from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, false_compliant_rate, screening_at, screening_sd
-from don_predictor.store.audit import audit
+from don_predictor.services.permissions import Actor, require
 from don_predictor.store.registry import ModelVersion, Registry, RegistryError
 
 # A single CV repeat has no spread; differences smaller than these are within the noise between repeats of 5-fold CV
@@ -264,34 +264,21 @@ def activate(
     backend: str,
     version: str,
     *,
-    user: str | None,
+    by: Actor | None,
     override_reason: str = "",
     limit_ppb: float = DEFAULT_LIMIT_PPB,
 ) -> None:
-    """Activate a challenger after review; a refused one needs an override reason, which is audited."""
+    """Activate a challenger after review; a refused one needs an override reason. The registry checks the role and
+    audits the activation (with the review's problems and the reason, for an override)."""
+    require(by, "activate")  # before the review: a viewer learns nothing about the versions from a refusal
     review = review_activation(registry, backend, version, limit_ppb)
     reason = override_reason.strip()
     if not review.allowed and not reason:
         raise GovernanceError(f"{backend.upper()} {version} is not activated: " + "; ".join(review.problems))
-    previous = review.champion.version if review.champion else registry.active_version(backend)
-    registry.activate(backend, version)
-    if review.allowed:
-        audit("activate", user=user, backend=backend, version=version, previous=previous)
-    else:
-        audit(
-            "activation_override",
-            user=user,
-            backend=backend,
-            version=version,
-            previous=previous,
-            problems="; ".join(review.problems),
-            reason=reason,
-        )
+    problems = "" if review.allowed else "; ".join(review.problems)
+    registry.activate(backend, version, by=by, why=reason or "the review allows it", problems=problems)
 
 
-def rollback(registry: Registry, backend: str, *, user: str | None) -> str:
-    """Re-activate the previous version (it was a champion before, so no review); audited."""
-    current = registry.active_version(backend)
-    restored = registry.rollback(backend)
-    audit("rollback", user=user, backend=backend, version=restored, previous=current)
-    return restored
+def rollback(registry: Registry, backend: str, *, by: Actor | None, why: str = "") -> str:
+    """Re-activate the previous version (it was a champion before, so no review); checked and audited there."""
+    return registry.rollback(backend, by=by, why=why or "rolled back")

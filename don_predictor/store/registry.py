@@ -3,6 +3,9 @@
 Layout: <root>/<backend>/<version>/ holds the backend's files and manifest.json; <root>/active.json says which version
 of each backend is active. A version is written into a hidden temporary directory and renamed into place in one step,
 so a crash at any moment leaves either no new version or a complete one; the active file is replaced the same way.
+
+Every change (save, activate, roll back; imports in store/backup.py) is checked against the actor's role and leaves
+one audit row with who, what and why, here, whoever calls: the pages, the command line, a job, a test.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from don_predictor import __version__
 from don_predictor.config import BACKENDS
 from don_predictor.modeling.backends import Backend, backend_class
 from don_predictor.modeling.backends.base import PARAMS_FILE
+from don_predictor.services.permissions import Actor, require
 
 MANIFEST_FILE = "manifest.json"
 ACTIVE_FILE = "active.json"
@@ -149,8 +153,19 @@ class Registry:
 
     # --- writing --------------------------------------------------------------------------------------------------
 
-    def save(self, model: Backend, training: dict[str, Any], *, activate: bool = True) -> ModelVersion:
+    def record(self, action: str, by: Actor | None, **detail: Any) -> None:
+        """One audit row of a change of this registry (imported late: reading a registry needs no database)."""
+        from don_predictor.store.audit import audit
+
+        audit(action, user=by.name if by else None, role=by.role if by else None, **detail)
+
+    def save(
+        self, model: Backend, training: dict[str, Any], *, activate: bool = True, by: Actor | None = None, why: str = ""
+    ) -> ModelVersion:
         """Write a fitted model as a new immutable version. `training` goes into the manifest as it is."""
+        require(by, "train")
+        if activate:
+            require(by, "activate")
         created = datetime.now(UTC)
         version = f"{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         backend_dir = self.root / model.name
@@ -175,18 +190,27 @@ class Registry:
             os.rename(partial, backend_dir / version)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
+        data = training.get("data_name")
+        self.record("save", by, backend=model.name, version=version, data=data, reason=why or f"trained on {data}")
         if activate:
-            self.activate(model.name, version)
+            self.activate(model.name, version, by=by, why=why or "activated when saved")
         return self.get(model.name, version)
 
-    def activate(self, backend: str, version: str) -> None:
+    def activate(
+        self, backend: str, version: str, *, by: Actor | None = None, why: str = "", problems: str = ""
+    ) -> None:
+        """Make `version` the active one. `problems`: why the review refused it, when `why` overrides that."""
+        require(by, "activate")
         self.get(backend, version)  # refuses a version that does not exist
         with self._lock():
             state = self._active_state()
             entry = state.setdefault(backend, {"version": None, "history": []})
+            previous = entry["version"]
             entry["version"] = version
             entry["history"] = [v for v in entry["history"] if v != version] + [version]
             self._write_active(state)
+        action = "activation_override" if problems else "activate"
+        self.record(action, by, backend=backend, version=version, previous=previous, problems=problems, reason=why)
 
     def previous_version(self, backend: str) -> str | None:
         """The version a rollback would re-activate (the one active before the current one), or None."""
@@ -195,17 +219,19 @@ class Registry:
         ]
         return history[-2] if len(history) >= 2 else None
 
-    def rollback(self, backend: str) -> str:
+    def rollback(self, backend: str, *, by: Actor | None = None, why: str = "") -> str:
         """Re-activate the version that was active before the current one; returns it."""
+        require(by, "rollback")
         with self._lock():
             state = self._active_state()
             history = [v for v in state.get(backend, {}).get("history", []) if (self.root / backend / v).is_dir()]
             if len(history) < 2:
                 raise RegistryError(f"no earlier {backend} version to roll back to")
-            history.pop()
+            current = history.pop()
             state[backend] = {"version": history[-1], "history": history}
             self._write_active(state)
-            return history[-1]
+        self.record("rollback", by, backend=backend, version=history[-1], previous=current, reason=why)
+        return history[-1]
 
     # --- reading --------------------------------------------------------------------------------------------------
 

@@ -7,33 +7,37 @@
   `python -m don_predictor hash-password`: everyone who knows it is admin.
 - Else no login (the default): everyone is admin.
 
-Failures are counted for the whole process, per user name and per client address (auth.FAILURES), so a reload or a
-new tab does not reset them. Any error reading the configured secrets or users stops the app (fail closed).
+Failed logins are counted in the history database, per user and (with a higher limit) per client address, before
+the password is checked (auth.attempt_login): a reload, a new tab, a restart or another replica does not reset them.
+A typed name that is no user's is never logged or stored (it may be a password typed in the wrong field). The
+signed-in user and role are checked against the users file on every page run: a removed user is signed out, a new
+role applies at once. Any error reading the configured secrets or users stops the app (fail closed).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import streamlit as st
 
 from don_predictor.config import settings
+from don_predictor.plain_text import markdown_literal
 from don_predictor.services.auth import (
-    FAILURE_DELAY_SECONDS,
-    FAILURES,
-    PERMISSIONS,
     ROLES,
     User,
     UsersFileError,
+    attempt_login,
     authenticate,
-    read_users,
-    role_allows,
+    current_users,
+    failed_name,
+    name_tag,
     verify_password,
 )
+from don_predictor.services.permissions import Actor, PermissionDenied, allows, refusal
 from don_predictor.store.audit import audit
+from don_predictor.store.history import HistoryError
 
-ROLE_KEY, USER_KEY = "role", "user"
+ROLE_KEY, USER_KEY, PASSWORD_TAG_KEY = "role", "user", "password_tag"
 
 
 class LoginConfigError(RuntimeError):
@@ -60,7 +64,7 @@ def users() -> dict[str, User] | None:
     if path is None:
         return None
     try:
-        return read_users(path)
+        return current_users(path)
     except UsersFileError as error:
         raise LoginConfigError(str(error)) from error
 
@@ -80,14 +84,52 @@ def current_role() -> str:
     return st.session_state.get(ROLE_KEY, "admin")
 
 
-def can(permission: str) -> bool:
-    """Whether the current user may do `permission` (see auth.PERMISSIONS)."""
-    return role_allows(current_role(), permission)
+def current_actor() -> Actor:
+    """Who acts in this session, for the checks and the audit of the registry layer (services/permissions.py)."""
+    return Actor(current_user(), current_role())
 
 
-def explain_missing(permission: str) -> None:
+def actor_now(actor: Actor) -> Actor:
+    """The same user with the role the users file gives now (none when removed): a download built later, on its
+    click, is checked against that, not against the role the page was drawn with."""
+    path = settings().users_file
+    if path is None:
+        return actor
+    user = current_users(path).get(actor.name or "")
+    return Actor(actor.name, user.role if user else "none")
+
+
+def guarded_download(label: str, action: str, build, file_name: str, mime: str, **kwargs) -> bool:
+    """A download button for an action of the permission table: drawn only when the role allows it, and built on
+    the click with the role checked again there (`build(actor)` checks and audits in the registry layer)."""
+    if not can(action):
+        return False
+    actor = current_actor()
+
+    def on_click() -> bytes:
+        now = actor_now(actor)
+        try:
+            return build(now)
+        except PermissionDenied:  # the role changed since the page was drawn: the browser says the file failed
+            audit("download_refused", user=now.name, role=now.role, refused=action)
+            raise
+
+    st.download_button(label, on_click, file_name, mime, on_click="ignore", **kwargs)
+    return True
+
+
+def can(action: str) -> bool:
+    """Whether the current user may do `action` (the table in services/permissions.py)."""
+    return allows(current_role(), action)
+
+
+def explain_missing(action: str) -> None:
     """A caption saying which role the action needs."""
-    st.caption(f":material/lock: Your role ({current_role()}) cannot {permission}: it needs {PERMISSIONS[permission]}.")
+    st.caption(":material/lock: " + markdown_literal(refusal(current_role(), action)))
+
+
+def signed_in_caption() -> None:
+    st.caption(f"Signed in as {markdown_literal(current_user())} ({current_role()})")
 
 
 def _client_address() -> str:
@@ -118,8 +160,11 @@ def require_login() -> bool:
             if USER_KEY not in st.session_state:
                 st.session_state[USER_KEY], st.session_state[ROLE_KEY] = current_user(), _oidc_role()
                 audit("login", user=st.session_state[USER_KEY], role=st.session_state[ROLE_KEY], method="oidc")
+            elif (role := _oidc_role()) != current_role():  # the allow-lists or the claim changed: applies now
+                audit("role_changed", user=current_user(), previous=current_role(), role=role)
+                st.session_state[ROLE_KEY] = role
             with st.sidebar:
-                st.caption(f"Signed in as {current_user()} ({current_role()})")
+                signed_in_caption()
                 st.button("Log out", on_click=st.logout)
             return True
         st.title("DON Predictor")
@@ -129,44 +174,86 @@ def require_login() -> bool:
     known_users, stored = users(), password_hash()
     if known_users is None and not stored:
         return True
-    if st.session_state.get("authenticated"):
+    if st.session_state.get("authenticated") and _still_allowed(known_users, stored):
         with st.sidebar:
-            st.caption(f"Signed in as {st.session_state.get(USER_KEY)} ({current_role()})")
+            signed_in_caption()
             if st.button("Log out", key="logout"):
-                for key in ("authenticated", USER_KEY, ROLE_KEY):
-                    st.session_state.pop(key, None)
+                _sign_out()
                 st.rerun()
         return True
+    return _login_form(known_users, stored)
 
+
+def _sign_out() -> None:
+    for key in ("authenticated", USER_KEY, ROLE_KEY, PASSWORD_TAG_KEY):
+        st.session_state.pop(key, None)
+
+
+def _still_allowed(known_users: dict[str, User] | None, stored: str) -> bool:
+    """Re-check the session against the users file (read again only when it changed): a removed user is signed
+    out, a changed role applies from this run on. With a shared password, a new password signs everyone out."""
+    name = st.session_state.get(USER_KEY)
+    if known_users is None:
+        if st.session_state.get(PASSWORD_TAG_KEY) == name_tag("session", stored):
+            return True
+        audit("session_ended", user=name, reason="the shared password changed")
+        _sign_out()
+        return False
+    user = known_users.get(name)
+    if user is None:
+        audit("session_ended", user=name, reason="no longer in the users file")
+        _sign_out()
+        return False
+    if user.role != current_role():
+        audit("role_changed", user=name, previous=current_role(), role=user.role)
+        st.session_state[ROLE_KEY] = user.role
+    return True
+
+
+def _login_form(known_users: dict[str, User] | None, stored: str) -> bool:
     st.title("DON Predictor")
     with st.form("login"):
         label = "User name" if known_users is not None else "Name (recorded with your predictions)"
         name = st.text_input(label).strip()
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Log in", type="primary")
+    if not submitted:
+        return False
     address = _client_address()
-    keys = [f"address:{address}"] + ([f"user:{name.lower()}"] if name else [])
-    if submitted:
-        if FAILURES.locked_for(keys) > 0:
-            st.error(f"Too many failed attempts: try again in {FAILURES.locked_for(keys):.0f} s.")
-            return False
-        if known_users is not None:
-            user = authenticate(known_users, name, password)
-            admitted, role = user is not None, user.role if user else None
-        else:
-            admitted, role = verify_password(password, stored), "admin"
-        if admitted:
-            FAILURES.success(keys)
-            st.session_state.update({"authenticated": True, USER_KEY: name or "user", ROLE_KEY: role})
-            audit("login", user=st.session_state[USER_KEY], role=role, address=address)
-            st.rerun()
-        time.sleep(FAILURE_DELAY_SECONDS)  # slows down guessing
-        failures, locked = FAILURES.failure(keys)
-        audit("login_failed", user=name or None, address=address, failures=failures)
-        if locked:
-            audit("login_locked", user=name or None, address=address)
-        if FAILURES.locked_for(keys) > 0:
-            st.error(f"Too many failed attempts: try again in {FAILURES.locked_for(keys):.0f} s.")
-        else:
-            st.error("Wrong user name or password." if known_users is not None else "Wrong password.")
+    secret = stored + "".join(sorted(u.password_hash for u in (known_users or {}).values()))
+    # The name is logged and stored only when it is a user's; anything else may be a password in the wrong field.
+    shown, user_key = failed_name(name, known_users, secret)
+    if known_users is not None:
+        found: list[User] = []
+
+        def check() -> bool:
+            found.extend(u for u in [authenticate(known_users, name, password)] if u)
+            return bool(found)
+    else:
+
+        def check() -> bool:
+            return verify_password(password, stored)
+
+    try:
+        outcome = attempt_login(settings().history_db, user_key, f"address:{address}", check)
+    except HistoryError:  # fail closed: an attempt that cannot be counted is not checked
+        audit("login_unavailable", user=shown, address=address)
+        st.error("Logging in is not possible now: the history database cannot be written. Try again later.")
+        return False
+    if outcome.locked_for_s > 0:
+        audit("login_refused_locked", user=shown, address=address, failures=outcome.failures)
+        st.error(f"Too many failed attempts: try again in {outcome.locked_for_s:.0f} s.")
+        return False
+    if outcome.admitted:
+        role = found[0].role if known_users is not None else "admin"
+        st.session_state.update({"authenticated": True, USER_KEY: name or "user", ROLE_KEY: role})
+        st.session_state[PASSWORD_TAG_KEY] = name_tag("session", stored)  # which shared password let them in
+        audit("login", user=st.session_state[USER_KEY], role=role, address=address)
+        st.rerun()
+    audit("login_failed", user=shown, address=address, failures=outcome.failures)
+    if outcome.locked_now:
+        audit("login_locked", user=shown, address=address)
+        st.error("Too many failed attempts: try again in a minute.")
+    else:
+        st.error("Wrong user name or password." if known_users is not None else "Wrong password.")
     return False

@@ -10,6 +10,7 @@ import streamlit as st
 
 from don_predictor.config import settings
 from don_predictor.modeling.evaluation import regression_metrics
+from don_predictor.plain_text import markdown_literal, visible_text
 from don_predictor.services.exports import (
     ROW_COLUMN,
     csv_bytes,
@@ -60,7 +61,7 @@ TABLE_FILTERS = ("all rows", "not cleared", "outside the domain", "not scored")
 def results_table(results: pd.DataFrame, backends: list[str]) -> None:
     """The results on the page; when an id appears more than once, its data row first (`row`, as in the upload's
     warning and the downloads) so the repeated ids' rows can be told apart."""
-    shown = with_ppm(with_row_numbers(results), backends)
+    shown = visible_text(with_ppm(with_row_numbers(results), backends))  # ids and lots: hidden characters shown
     if len(shown) > FILTER_ROWS:
         shown = page_of(shown, backends, key="_".join(backends))
     column_config = {
@@ -145,7 +146,7 @@ def sample_call(results: pd.DataFrame, backend: str, row: int, label: str) -> No
     verdict = results[f"{backend}_verdict"].iloc[row] if f"{backend}_verdict" in results else None
     if status != "ok":
         st.metric(label, "not scored")
-        st.caption(f"{status}: fix the row or rescan the sample, or test it in the lab.")
+        st.caption(f"{markdown_literal(status)}: fix the row or rescan the sample, or test it in the lab.")
         return
     ppb = float(results[f"{backend}_ppb"].iloc[row])
     if not trusted_rows(results, backend)[row]:
@@ -162,7 +163,7 @@ def sample_call(results: pd.DataFrame, backend: str, row: int, label: str) -> No
         parts.append(f"90 % interval {low:,.0f}–{high:,.0f} ppb")
     if verdict:
         reason = results[f"{backend}_verdict_reason"].iloc[row]
-        parts.append(f"verdict **{verdict}** ({reason})")
+        parts.append(f"verdict **{verdict}** ({markdown_literal(reason)})")
     if parts:
         st.caption(" · ".join(parts))
 
@@ -401,7 +402,7 @@ def readable_lots(lots: pd.DataFrame) -> pd.DataFrame:
             return column
         return f"{backend.upper()} {rest.replace('_', ' ')}"
 
-    return lots.rename(columns={c: header(c) for c in lots.columns})
+    return visible_text(lots).rename(columns={c: header(c) for c in lots.columns})
 
 
 def trust_columns(results: pd.DataFrame, backend: str) -> dict[str, np.ndarray]:

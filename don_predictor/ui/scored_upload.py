@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.modeling.backends import backend_class
+from don_predictor.plain_text import markdown_literal
 from don_predictor.services.predict import id_column_name, training_rows
 from don_predictor.spectra.table import BandMismatchError, SpectraTable
 from don_predictor.store.registry import ModelVersion, RegistryError
@@ -46,7 +47,10 @@ def score_and_record(
             results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
             thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb, upload.sha256)
     except BandMismatchError as error:
-        st.error(f"**{upload.name}** does not fit {models}: {error}. None of its {table.n_rows:,} rows was scored.")
+        st.error(
+            f"**{markdown_literal(upload.name)}** does not fit {models}: {markdown_literal(error)}. None of its "
+            f"{table.n_rows:,} rows was scored."
+        )
         return None
     except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
         st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")

@@ -11,12 +11,14 @@ from don_predictor.config import BACKENDS
 from don_predictor.config import settings as app_settings
 from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, screening_at
 from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
+from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.jobs import Job, JobBusyError, latest_job, plain_reason, start_job
+from don_predictor.services.permissions import PermissionDenied
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store import governance
 from don_predictor.store.registry import ModelVersion, RegistryError
 from don_predictor.ui import charts
-from don_predictor.ui.login import can, current_user, explain_missing
+from don_predictor.ui.login import can, current_actor, current_user, explain_missing
 from don_predictor.ui.models import registry
 
 JOB_KEY = "train_job"
@@ -68,14 +70,15 @@ def training_elsewhere_panel() -> None:
             st.rerun()
         return
     st.session_state[f"{JOB_KEY}_elsewhere"] = True
-    by = f" by {job.user}" if job.user else ""
+    by = f" by {markdown_literal(job.user)}" if job.user else ""
     if blocks_training(job):
         rule = "one training runs at a time in this app, so Train is available again when it ends"
     else:  # start_job refuses only a backend that replica is training
         rule = "a training of the same model waits until it ends; another model can be trained meanwhile"
     where = "in another session" if job.owner is None else f"on another replica ({job.owner})"
-    st.info(f"**Training {job.description or job.title}** was started{by} {where}: {rule} (see also the Status page).")
-    st.progress(job.fraction, text=job.status_line())
+    what = markdown_literal(job.description or job.title)  # the description names the uploaded file
+    st.info(f"**Training {what}** was started{by} {markdown_literal(where)}: {rule} (see also the Status page).")
+    st.progress(job.fraction, text=markdown_literal(job.status_line()))
 
 
 def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) -> bool:
@@ -84,11 +87,12 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
     usable = int(table.trainable.sum())
     if usable < MIN_TRAINING_ROWS:  # said now, on the page, rather than from the job a moment later
         st.error(
-            f"**{name}** cannot train a model: only {usable} rows have a complete spectrum and a valid "
-            f"vomitoxin_ppb; training needs at least {MIN_TRAINING_ROWS}."
+            f"**{markdown_literal(name)}** cannot train a model: only {usable} rows have a complete spectrum and a "
+            f"valid vomitoxin_ppb; training needs at least {MIN_TRAINING_ROWS}."
         )
         return False
     reg = registry()
+    actor = current_actor()  # the job saves as this user, checked and audited by the registry
     backends = settings["backends"]
     weights = [TRAINING_WEIGHT.get(backend, 1.0) for backend in backends]
     shares = [w / sum(weights) for w in weights]  # of the progress bar
@@ -96,7 +100,7 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
 
     # Read in the session, before the job's thread starts: the role decides whether a first real model replaces
     # the demo model at once (activating is an admin's action).
-    user, may_activate, config = current_user(), can("activate"), app_settings()
+    may_activate, config = can("activate"), app_settings()
 
     def work(progress) -> TrainingOutcome:
         outcome = TrainingOutcome()
@@ -114,11 +118,12 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
                     judged_limit_ppb=config.default_limit_ppb,
                     risk=config.risk,
                     progress=lambda f, m, b=backend, i=i: progress(starts[i] + f * shares[i], f"{b.upper()} {m}"),
+                    by=actor,
                 )
                 outcome.saved.append(version)
                 review = governance.review_activation(reg, backend, version.version, config.default_limit_ppb)
                 if may_activate and review.needs_no_review:
-                    governance.activate(reg, backend, version.version, user=user, limit_ppb=config.default_limit_ppb)
+                    governance.activate(reg, backend, version.version, by=actor, limit_ppb=config.default_limit_ppb)
                     outcome.activated.append(version.version)
             except Exception as error:  # the next backend still trains; the page says what failed and why
                 outcome.failed[backend] = plain_reason(error)
@@ -132,7 +137,7 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
             "training", work, description=description, user=current_user(), backends=tuple(backends)
         )
     except JobBusyError as error:
-        st.warning(str(error))
+        st.warning(markdown_literal(error))
         return False
     st.session_state.pop(DISMISSED_KEY, None)
     return True
@@ -145,8 +150,8 @@ def job_progress() -> None:
     if job is None or st.session_state.get(DISMISSED_KEY):
         return
     if job.running:
-        st.markdown(f"**Training {job.description}**")
-        st.progress(job.fraction, text=job.status_line())
+        st.markdown(f"**Training {markdown_literal(job.description)}**")
+        st.progress(job.fraction, text=markdown_literal(job.status_line()))
         # A job that trains two models saves the first while the second trains: show it in Versions at once.
         stamp, seen = registry().folders_stamp(), st.session_state.get(f"{JOB_KEY}_folders")
         st.session_state[f"{JOB_KEY}_folders"] = stamp
@@ -165,7 +170,10 @@ def job_result() -> None:
         return
     outcome: TrainingOutcome | None = job.result
     if job.state == "failed":
-        st.error(f"Training {job.description} failed after {job.seconds:,.0f} s: {job.error}")
+        st.error(
+            f"Training {markdown_literal(job.description)} failed after {job.seconds:,.0f} s: "
+            + markdown_literal(job.error)
+        )
     else:
         saved = ", ".join(f"{v.backend.upper()} `{v.version}`" for v in outcome.saved)
         waiting = [v for v in outcome.saved if v.version not in outcome.activated]
@@ -180,7 +188,7 @@ def job_result() -> None:
             then += " Review " + ("it" if len(waiting) == 1 else "each") + " below before you activate it."
         st.success(f"Saved {saved} in {job.seconds:,.0f} s.{then}")
         for backend, reason in outcome.failed.items():
-            st.error(f"{backend.upper()} failed and was not saved: {reason}")
+            st.error(f"{backend.upper()} failed and was not saved: {markdown_literal(reason)}")
     if st.button("Dismiss", key="dismiss_job"):
         st.session_state[DISMISSED_KEY] = True
         st.rerun()
@@ -196,7 +204,7 @@ def challenger_panel(version: ModelVersion) -> None:
     try:
         review = governance.review_activation(reg, version.backend, version.version, app_settings().default_limit_ppb)
     except RegistryError as error:
-        st.error(str(error))
+        st.error(markdown_literal(error))
         return
     frame = pd.DataFrame(review.rows).rename(
         columns={
@@ -206,7 +214,7 @@ def challenger_panel(version: ModelVersion) -> None:
     )
     st.dataframe(frame, hide_index=True, width="stretch")
     if review.comparison:
-        st.caption(review.comparison)
+        st.caption(markdown_literal(review.comparison))  # it names the training files
     history = version.history()
     if history:
         st.plotly_chart(charts.loss_curve(history), width="stretch")
@@ -223,7 +231,7 @@ def activation_controls(backend: str, version: str, review: governance.Activatio
         return
     reason = ""
     if not review.allowed:
-        st.warning("Not recommended: " + "; ".join(review.problems) + ".")
+        st.warning("Not recommended: " + markdown_literal("; ".join(review.problems)) + ".")
         override = st.checkbox("Activate anyway (override)", key=f"override_{key}")
         reason = st.text_input("Reason for the override (recorded)", key=f"reason_{key}", disabled=not override)
         if not override or not reason.strip():
@@ -235,12 +243,12 @@ def activation_controls(backend: str, version: str, review: governance.Activatio
                 registry(),
                 backend,
                 version,
-                user=current_user(),
+                by=current_actor(),
                 override_reason=reason,
                 limit_ppb=app_settings().default_limit_ppb,
             )
-        except (governance.GovernanceError, RegistryError) as error:
-            st.error(str(error))
+        except (governance.GovernanceError, RegistryError, PermissionDenied) as error:
+            st.error(markdown_literal(error))
         else:
             st.toast(f"{backend.upper()} {version} is now active")
             st.rerun()
@@ -253,7 +261,7 @@ def versions_panel() -> None:
             versions = reg.versions(backend)
             active = reg.active_version(backend)
         except RegistryError as error:
-            st.error(str(error))
+            st.error(markdown_literal(error))
             continue
         st.markdown(f"#### {backend.upper()}")
         if not versions:
@@ -264,7 +272,7 @@ def versions_panel() -> None:
                 "active": "✔" if v.version == active else "",
                 "version": v.version,
                 "trained": str(v.created)[:19].replace("T", " "),
-                "data": v.manifest.get("data_name", ""),
+                "data": visible(v.manifest.get("data_name", "")),
                 "rows": v.manifest.get("n_rows"),
                 "decides at 1,500 ppb": (screening_at(v.cv_metrics, DEFAULT_LIMIT_PPB) or {}).get("decided"),
                 "CV MAE (ppb)": v.cv_mean("mae_ppb"),
@@ -274,8 +282,8 @@ def versions_panel() -> None:
             for v in versions
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=VERSION_COLUMNS)
-        if not can("activate"):
-            explain_missing("activate")
+        if not can("rollback"):
+            explain_missing("rollback")
             continue
         left, right = st.columns([4, 1], vertical_alignment="bottom")
         chosen = left.selectbox("Review a version", [v.version for v in versions], key=f"choose_{backend}")
@@ -290,9 +298,9 @@ def versions_panel() -> None:
             else "No earlier active version to go back to",
         ):
             try:
-                st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, user=current_user())}")
-            except RegistryError as error:
-                st.warning(str(error))
+                st.toast(f"{backend.upper()} rolled back to {governance.rollback(reg, backend, by=current_actor())}")
+            except (RegistryError, PermissionDenied) as error:
+                st.warning(markdown_literal(error))
             else:
                 st.rerun()
         if chosen != active:
@@ -300,5 +308,5 @@ def versions_panel() -> None:
                 review = governance.review_activation(reg, backend, chosen, app_settings().default_limit_ppb)
                 st.dataframe(pd.DataFrame(review.rows), hide_index=True, width="stretch")
                 if review.comparison:
-                    st.caption(review.comparison)
+                    st.caption(markdown_literal(review.comparison))  # it names the training files
                 activation_controls(backend, chosen, review, key=f"chosen_{backend}_{chosen}")

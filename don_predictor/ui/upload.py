@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from don_predictor.logs import event
+from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.spectra.table import SpectraError, SpectraTable
 from don_predictor.ui.models import read_upload
 
@@ -78,12 +79,13 @@ def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTa
     try:
         return read_upload(upload.data, require_target, upload.sha256)
     except SpectraError as error:
-        st.error(f"**{upload.name}** cannot be used: " + "; ".join(error.problems))
+        st.error(f"**{markdown_literal(upload.name)}** cannot be used: " + markdown_literal("; ".join(error.problems)))
         return None
     except Exception as error:  # a bug, not the user's file: logged in full, shown as one plain line
         event("upload_read_failed", logging.ERROR, error=f"{type(error).__name__}: {error}", bytes=len(upload.data))
         st.error(
-            f"**{upload.name}** could not be read because of an internal error ({type(error).__name__}); it was logged."
+            f"**{markdown_literal(upload.name)}** could not be read because of an internal error "
+            f"({type(error).__name__}); it was logged."
         )
         return None
 
@@ -100,14 +102,20 @@ def validation_report(table: SpectraTable, *, for_training: bool = False) -> Non
         cols[1].metric("rows usable", scorable)
     cols[2].metric("rows with problems", len({p.row for p in table.problems}))
     cols[3].metric("bands", len(table.band_names))
-    for warning in table.warnings:
-        st.warning(warning)
+    for warning in table.warnings:  # they quote the file's ids and cells
+        st.warning(markdown_literal(warning))
     if scorable == 0:
         st.error("No row can be scored: every row has a problem (see the list below).")
     if table.problems:
         frame = pd.DataFrame(
             [
-                {"row": p.row, "id": p.id, "column": p.column, "value": p.value, "problem": p.reason}
+                {
+                    "row": p.row,
+                    "id": visible(p.id),
+                    "column": visible(p.column),
+                    "value": visible(p.value),
+                    "problem": p.reason,
+                }
                 for p in table.problems
             ]
         )

@@ -27,7 +27,7 @@ _NUMERIC = ("ppb", "low_ppb", "high_ppb", "t2", "q", "baseline")
 _CHUNK = 5000  # rows per INSERT batch: bounded memory for a 100,000-row upload
 
 
-def _plain_errors(function):
+def plain_errors(function):
     """A database that went away mid-use is a HistoryError with one plain line, like one that cannot be opened."""
 
     @functools.wraps(function)
@@ -60,7 +60,7 @@ def _backends_of(results: pd.DataFrame, info: RunInfo, id_column: str) -> list[s
     return [b for b in candidates if f"{b}_ppb" in results.columns and f"{b}_ppb" != id_column]
 
 
-@_plain_errors
+@plain_errors
 def record_run(
     db_path: str | Path, results: pd.DataFrame, id_column: str, info: RunInfo, measured: pd.Series | None = None
 ) -> str:
@@ -177,10 +177,11 @@ def _run_filters(
     backend: str | None = None,
     model_version: str | None = None,
     verdict: str | None = None,
+    user: str | None = None,
 ) -> list:
-    """The conditions of list_runs' and count_runs' filters."""
+    """The conditions of list_runs' and count_runs' filters (`user`: only that user's runs)."""
     r = t.runs
-    conditions = []
+    conditions = [] if user is None else [r.c.user_name == user]
     if since:
         conditions.append(r.c.created_at >= since)
     if until:
@@ -195,7 +196,7 @@ def _run_filters(
     return conditions
 
 
-@_plain_errors
+@plain_errors
 def list_runs(db_path: str | Path, *, limit: int | None = None, offset: int = 0, **filters) -> pd.DataFrame:
     """Runs, newest first, filtered by time (`since`, `until`), `backend`, `model_version` and `verdict` ('has a row
     with this verdict'). `created_utc` is an aware UTC timestamp; `user` is who ran it. `limit` and `offset` give one
@@ -219,7 +220,7 @@ def list_runs(db_path: str | Path, *, limit: int | None = None, offset: int = 0,
     return frame
 
 
-@_plain_errors
+@plain_errors
 def count_runs(db_path: str | Path, **filters) -> int:
     """How many runs list_runs gives for these filters, without reading them: the number of pages."""
     query = select(func.count()).select_from(t.runs).where(*_run_filters(**filters))
@@ -227,7 +228,7 @@ def count_runs(db_path: str | Path, **filters) -> int:
         return int(connection.execute(query).scalar_one())
 
 
-@_plain_errors
+@plain_errors
 def run_rows(db_path: str | Path, run_id: str) -> pd.DataFrame:
     """A run's rows in input order, one column per backend and field (`rf_ppb`, `tf_verdict`, ...), as scored;
     columns that are empty for every row are left out."""
@@ -253,7 +254,7 @@ def run_rows(db_path: str | Path, run_id: str) -> pd.DataFrame:
     return rows.dropna(axis=1, how="all")
 
 
-@_plain_errors
+@plain_errors
 def results_since(
     db_path: str | Path, since: datetime, until: datetime | None = None, limit: int = 300_000
 ) -> pd.DataFrame:
@@ -302,7 +303,7 @@ def _frame(connection, query) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=[c.name for c in query.selected_columns])
 
 
-@_plain_errors
+@plain_errors
 def delete_older_than(db_path: str | Path, days: int) -> int:
     """Delete runs (and their rows) older than `days` days; returns how many runs went."""
     cutoff = t.utc_now() - timedelta(days=days)
@@ -314,7 +315,7 @@ def delete_older_than(db_path: str | Path, days: int) -> int:
         return connection.execute(delete(t.runs).where(t.runs.c.created_at < cutoff)).rowcount
 
 
-@_plain_errors
+@plain_errors
 def backup_bytes(db_path: str | Path) -> bytes:
     """A consistent copy of the whole history as a SQLite file, to download. On SQLite: the online backup API.
     On PostgreSQL: every table copied in one repeatable-read snapshot into a new SQLite file, which the app opens
@@ -344,7 +345,7 @@ def _copy_into_sqlite(db_path: str | Path, copy_path: Path) -> None:
                     target.execute(insert(table), [dict(row) for row in batch])
 
 
-@_plain_errors
+@plain_errors
 def predictions_over_time(
     db_path: str | Path, run_ids: list[str], per_run: int | None = None, with_trust: bool = False
 ) -> pd.DataFrame:
@@ -373,15 +374,18 @@ def predictions_over_time(
     return frame
 
 
-@_plain_errors
-def record_audit(db_path: str | Path, action: str, user: str | None, detail: dict) -> None:
+@plain_errors
+def record_audit(
+    db_path: str | Path, action: str, user: str | None, detail: dict, when: datetime | None = None
+) -> None:
     """One audit event: an activation, a rollback, an import or export, a login or a failed one, a start."""
-    row = {"created_at": t.utc_now(), "user_name": user, "action": action, "detail": json.dumps(detail, default=str)}
+    detail_json = json.dumps(detail, default=str)
+    row = {"created_at": when or t.utc_now(), "user_name": user, "action": action, "detail": detail_json}
     with writing(db_path) as connection:
         connection.execute(insert(t.audit), [row])
 
 
-@_plain_errors
+@plain_errors
 def list_audit(db_path: str | Path, limit: int = 200) -> pd.DataFrame:
     """The newest audit events first."""
     a = t.audit

@@ -1,4 +1,4 @@
-"""The history's tables (schema 4). A new backend or a new per-row field changes no table: results are one row per
+"""The history's tables (schema 6). A new backend or a new per-row field changes no table: results are one row per
 (run, row, backend), and fields beyond the common ones go to `extra` as JSON."""
 
 from __future__ import annotations
@@ -134,4 +134,15 @@ job_slots = Table(
     Column("slot", String(32), primary_key=True),
     Column("job_id", String(32), nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# One row per login attempt that may fail, per key (a user, an address): counted by every replica (schema 6).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("failure_id", Integer, primary_key=True, autoincrement=True),
+    Column("attempt_id", String(32), nullable=False),
+    Column("lock_key", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_key_time", "lock_key", "created_at"),
 )
