@@ -97,7 +97,7 @@ def load_tf_in_the_app(page, url: str, models_dir: Path, data: Path) -> None:
     )
     page.goto(f"{url}/tf")
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(data))
-    page.get_by_text("Scored in").wait_for()
+    page.get_by_text("Scored by").wait_for()
 
 
 def main() -> None:
@@ -113,6 +113,7 @@ def main() -> None:
     idle = {b: [cli_seconds(args.data, b) for _ in range(args.repeats)] for b in args.backends}
     with busy_core():
         busy = {b: [cli_seconds(args.data, b) for _ in range(args.repeats)] for b in args.backends}
+    print(f"command line, idle (wall s, CPU s): {idle}; beside a busy core (wall s, CPU s): {busy}", flush=True)
     app: dict[str, list[float]] = {b: [] for b in args.backends}
     if args.app:
         models_dir = Path(tempfile.mkdtemp(prefix="bench_train_app_"))

@@ -68,9 +68,7 @@ else:
     st.caption("Every scoring run, from every page and the command line.")
 state = history_state(db)
 if not state.writable:
-    st.warning(
-        f"New runs are not being recorded: the history is {markdown_literal(state.text)}. Predictions still work."
-    )
+    st.warning(f"New runs are not being recorded: the history is {state.text}. Predictions still work.")
 
 c1, c2, c3, c4 = st.columns(4)
 today = datetime.now(UTC).date()

@@ -48,7 +48,7 @@ elif job.running:  # the description holds the uploaded file's name, the user is
     )
 else:
     lost = f"was lost ({job.error or 'the replica running it stopped'})"
-    ended = {"failed": "failed", "lost": markdown_literal(lost)}.get(job.state, "finished")
+    ended = {"failed": "failed", "lost": lost}.get(job.state, "finished")  # a lost job's error is our own text
     reason = f" {markdown_literal(job.error)}" if job.state == "failed" and job.error else ""
     st.caption(
         f"Last training {ended}: {markdown_literal(job.description)}, after {format_duration(job.seconds)}.{reason}"
@@ -123,7 +123,7 @@ with right:
 
 st.markdown("**Prediction history**")
 db = settings().history_db
-history_line = f"Prediction history: {markdown_literal(health.history.text)}."
+history_line = f"Prediction history: {health.history.text}."  # the history's own state, not user text
 if health.history.writable:
     st.caption(history_line)
 else:  # scoring still works; runs are not kept until this is fixed

@@ -29,8 +29,9 @@ def demo_rf_real_tf(tmp_path_factory, demo_calibration, demo_table) -> Registry:
 
 
 @pytest.fixture()
-def app(demo_rf_real_tf, monkeypatch) -> AppTest:
+def app(demo_rf_real_tf, monkeypatch, tmp_path) -> AppTest:
     monkeypatch.setenv("DON_MODELS_DIR", str(demo_rf_real_tf.root))
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))  # Status judges the history too
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     return at

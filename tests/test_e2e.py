@@ -47,7 +47,7 @@ def test_compare_upload_scores_every_row_and_downloads(browser, trained_registry
         page.goto(f"{url}/compare")
         page.get_by_text("Drop a CSV of spectra above").wait_for()
         # A deep link still gets the app's frame: the router's navigation and the sidebar with the active models.
-        page.get_by_text("Active models").wait_for()
+        page.get_by_test_id("stSidebarUserContent").get_by_text("Active models").wait_for()
         assert page.locator("[data-testid='stSidebarNav']").get_by_text("RandomForest").count() == 1
         page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(demo_upload))
         page.get_by_text("Scored by both models").wait_for()
@@ -146,7 +146,7 @@ def test_every_deep_link_is_behind_the_login_on_a_fresh_server(browser, trained_
             page.get_by_role("textbox", name="Password").fill("s3cret")
             page.get_by_role("button", name="Log in").click()
             page.get_by_text("Train new model versions").wait_for()
-            page.get_by_text("Active models").wait_for()
+            page.get_by_test_id("stSidebarUserContent").get_by_text("Active models").wait_for()
             context.close()
         log = process.stdout.read().decode(errors="replace")
         assert "Inotify" not in log and "Traceback" not in log, log[-2000:]

@@ -22,6 +22,7 @@ from don_predictor.services.exports import (
 )
 from don_predictor.services.predict import results_csv, run_metadata
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
+from don_predictor.store.registry import RegistryError
 from don_predictor.trust.limits import Limit, custom_limit
 from don_predictor.trust.screening import (
     ABOVE,
@@ -235,11 +236,17 @@ def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict
         thresholds=thresholds,
     )
     metadata["created_utc"] = scoring_time(upload.sha256, versions, limit.key)
-    reg = registry()
-    demo = {b: DEMO_MODEL_NOTE for b, v in versions.items() if is_demo(reg.get(b, v))}
+    demo = {b: DEMO_MODEL_NOTE for b, v in versions.items() if _is_demo_version(b, v)}
     if demo:  # the downloads say so too: their verdicts say nothing about real samples
         metadata["demo_models"] = demo
     return metadata
+
+
+def _is_demo_version(backend: str, version: str) -> bool:
+    try:
+        return is_demo(registry().get(backend, version))
+    except RegistryError:  # a version no longer in the registry: its manifest cannot say
+        return False
 
 
 def download_results(
