@@ -64,7 +64,7 @@ def app_seconds(page, url: str, data: Path, backend: str) -> tuple[float, list[s
     # Keep only the chosen backend in the "Models" multiselect: close the other's tag.
     other = {"rf": "TensorFlow", "tf": "RandomForest"}[backend]
     page.get_by_role("button", name=f"Remove {other}").last.click()
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     seen: list[str] = []
     deadline = time.time() + 1800
     while time.time() < deadline:
