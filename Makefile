@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
+.PHONY: help venv checkov run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -30,6 +30,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# checkov in a venv of its own (requirements-checkov.txt says why); tests/test_k8s.py runs it on ops/k8s/.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
 
 data/demo_calibration.csv data/demo_upload.csv: | $(VENV)/.installed
 	$(PY) -m don_predictor demo-data --out data
@@ -67,7 +76,7 @@ format: $(VENV)/.installed
 # Two workers (pytest-xdist), one test file each at a time: the app, browser and training tests spend much of
 # their time waiting on a server or a browser, so two run side by side on two cores.
 TEST_WORKERS ?= 2
-test: lint
+test: lint $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(VENV)/.installed
