@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from don_predictor import tracing
 from don_predictor.config import settings
 from don_predictor.logs import event
 from don_predictor.modeling.backends.base import ProgressCallback
@@ -134,10 +135,13 @@ def start_job(
     if shared:
         threading.Thread(target=_heartbeat, args=(db, job, stop_beating), name=f"beat-{title}", daemon=True).start()
 
+    parent = tracing.carrier()  # the page's trace: the job's span is its child, though it runs in another thread
+
     def run() -> None:
         state = "failed"
         try:
-            job.result = work(job.progress)
+            with tracing.attached(parent), tracing.span("training.job", backends=",".join(backends) or None):
+                job.result = work(job.progress)
             state = "done"
         except Exception as error:  # reported on the page; the traceback goes to the server log only
             job.error = plain_reason(error)

@@ -37,6 +37,7 @@ from don_predictor.store.registry import (
     manifest_checksum,
     seal_manifest,
 )
+from don_predictor.tracing import span
 
 ALLOWED_SUFFIXES = {".json", ".skops", ".keras", ".npz"}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".sav"}
@@ -75,6 +76,13 @@ def export_version(registry: Registry, backend: str, version: str) -> bytes:
 
 def import_version(registry: Registry, data: bytes, *, activate: bool = False) -> ModelVersion:
     """Check a backup zip thoroughly and add it as a version (not activated unless asked)."""
+    with span("backup.import", bytes=len(data), activate=activate) as current:
+        imported = _import_version(registry, data, activate)
+        current.set_attributes({"backend": imported.backend, "version": imported.version})
+        return imported
+
+
+def _import_version(registry: Registry, data: bytes, activate: bool) -> ModelVersion:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, EOFError, ValueError, OSError):

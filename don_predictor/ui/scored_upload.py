@@ -3,7 +3,9 @@ errors for a file that does not fit or a model that cannot load, the history rec
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -13,6 +15,7 @@ from don_predictor.modeling.backends import backend_class
 from don_predictor.services.predict import id_column_name, training_rows
 from don_predictor.spectra.table import BandMismatchError, SpectraTable
 from don_predictor.store.registry import ModelVersion, RegistryError
+from don_predictor.tracing import span
 from don_predictor.trust.limits import Limit
 from don_predictor.trust.screening import Thresholds
 from don_predictor.ui.models import load_model, registry, score_upload, scores_kept, screening_of
@@ -29,6 +32,13 @@ class ScoredUpload:
     seconds: float
 
 
+@contextlib.contextmanager
+def traced_upload(page: str) -> Iterator[None]:
+    """One trace per scored upload: the page's read, score, decide and record spans are its children."""
+    with span("page.upload", page=page):
+        yield
+
+
 def score_and_record(
     upload: Upload, table: SpectraTable, versions: dict[str, ModelVersion], limit: Limit, source: str
 ) -> ScoredUpload | None:
@@ -41,10 +51,14 @@ def score_and_record(
     root = str(registry().root)
     reused = scores_kept(upload.sha256, root, versions_key)
     started = time.perf_counter()
+    backends = ",".join(versions)
     try:
         with st.spinner(f"Scoring {table.n_rows:,} spectra with {by}…", show_time=True):
-            results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
-            thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb, upload.sha256)
+            described = {"rows": table.n_rows, "backends": backends, "versions": _versions_text(versions_key)}
+            with span("score", **described, reused=reused):
+                results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
+            with span("decide", backends=backends, limit=limit.key, limit_ppb=limit.ppb):
+                thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb, upload.sha256)
     except BandMismatchError as error:
         st.error(f"**{upload.name}** does not fit {models}: {error}. None of its {table.n_rows:,} rows was scored.")
         return None
@@ -55,17 +69,22 @@ def score_and_record(
     # The history marks each model's own training spectra, so Monitoring does not count them as drift.
     models = {backend: load_model(root, backend, version) for backend, version in versions_key}
     flags = {f"{b}_in_training": rows for b, rows in training_rows(table, models).items() if rows is not None}
-    record_scoring(
-        results.assign(**flags),
-        id_column_name(table),
-        upload,
-        dict(versions_key),
-        limit,
-        source,
-        None if reused else seconds,
-    )
+    with span("record", rows=len(results), page=source):
+        record_scoring(
+            results.assign(**flags),
+            id_column_name(table),
+            upload,
+            dict(versions_key),
+            limit,
+            source,
+            None if reused else seconds,
+        )
     if reused:  # the time of a cache hit is not a scoring time
         st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")
     else:
         st.caption(f"Scored by {by} in {1000 * seconds:,.0f} ms.")
     return ScoredUpload(results, thresholds, lots, dict(versions_key), seconds)
+
+
+def _versions_text(versions_key: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{backend}:{version}" for backend, version in versions_key)
