@@ -263,14 +263,13 @@ def connect(scheduler: str | None = None, workers: int | None = None):
             raise DaskSetupError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     if workers is not None and workers < 1:
         raise DaskSetupError(f"--workers must be at least 1, got {workers}")
+    count = workers or available_cores()
     cluster = LocalCluster(
-        n_workers=workers or available_cores(),
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
+        n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
     )
-    return Client(cluster)
+    client = Client(cluster)
+    client.wait_for_workers(count, timeout=120)  # every local worker takes partitions from the first one on
+    return client
 
 
 def score_on_dask(
