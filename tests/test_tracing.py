@@ -48,6 +48,23 @@ def test_tracing_is_off_without_a_collector_and_follows_the_standard_variables()
         assert tracing.current_trace_id() is None
 
 
+ONCE_PER_PROCESS = """
+from opentelemetry import trace
+from don_predictor.tracing import setup_tracing
+assert setup_tracing()
+provider = trace.get_tracer_provider()
+assert setup_tracing() and setup_tracing()  # Streamlit reruns a page script: nothing is set up again
+assert trace.get_tracer_provider() is provider
+print(len(provider._active_span_processor._span_processors))
+"""
+
+
+def test_the_tracer_provider_is_set_up_once_per_process():
+    env = {**_env("http://127.0.0.1:9"), "OTEL_BSP_SCHEDULE_DELAY": "60000"}  # nothing is sent before the exit
+    done = subprocess.run([sys.executable, "-c", ONCE_PER_PROCESS], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr  # one exporter, not one per call
+
+
 @pytest.mark.parametrize(
     ("protocol", "module"), [("grpc", "proto.grpc"), ("http/protobuf", "proto.http"), ("", "proto.http")]
 )
