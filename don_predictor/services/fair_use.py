@@ -172,6 +172,10 @@ class ScoringQueue:
             self._waiting.popleft()
             self._running.append(ticket)
             self._spent[ticket.user].append((self.clock(), ticket.rows))
+            if len(self._spent) > 1000:  # sessions come and go: forget those with nothing left in the window
+                cutoff = self.clock() - BUDGET_WINDOW_S
+                for user in [u for u, spent in self._spent.items() if not spent or spent[-1][0] <= cutoff]:
+                    del self._spent[user]
             metrics.SCORING_QUEUE.set(len(self._waiting))
             metrics.SCORING_IN_FLIGHT.set(len(self._running))
         if waited:
