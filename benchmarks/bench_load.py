@@ -132,6 +132,19 @@ def under_load(browser, url: str, data: Path, sessions: int) -> tuple[list, floa
     return [(done.get(i), sorted(told[i])) for i in range(sessions)], trained, errors
 
 
+def fair_use_counts(exposed: str) -> str:
+    """Waits and refusals the server counted, by cause, and the seconds waited (0 when none was counted)."""
+    counts = {}
+    for name in ("don_fair_use_waits_total", "don_fair_use_refusals_total"):
+        found = re.findall(rf'^{name}{{cause="(\w+)"}} (\S+)$', exposed, re.MULTILINE)
+        counts[name] = ", ".join(f"{cause} {float(n):.0f}" for cause, n in found) or "0"
+    waited = re.search(r"^don_fair_use_wait_seconds_sum (\S+)$", exposed, re.MULTILINE)
+    return (
+        f"waits {counts['don_fair_use_waits_total']}; refusals {counts['don_fair_use_refusals_total']}; "
+        f"{float(waited.group(1)) if waited else 0.0:.1f} s waited in all"
+    )
+
+
 def serving_models(data: Path) -> Path:
     models = Path(tempfile.mkdtemp(prefix="bench_load_models_"))
     command = [sys.executable, "-m", "don_predictor", "train", "--data", str(data), "--backend", "all", "--quick"]
@@ -170,13 +183,7 @@ def main() -> None:
         browser.close()
         rss.stop.set()
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
-            counted = [
-                line
-                for line in response.read().decode().splitlines()
-                if line.startswith(
-                    ("don_fair_use_waits_total", "don_fair_use_refusals_total", "don_fair_use_wait_seconds_sum")
-                )
-            ]
+            exposed = response.read().decode()
     log = process.stdout.read().decode(errors="replace")
     log_errors = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
 
@@ -193,7 +200,7 @@ def main() -> None:
         print(f"time to results: median {median:.1f} s, max {worst:.1f} s, max / median {worst / median:.2f}")
     print(f"training: alone {alone:.1f} s, under load {trained or float('nan'):.1f} s, ratio "
           f"{(trained or float('nan')) / alone:.2f}")  # fmt: skip
-    print("server metrics: " + ("; ".join(counted) or "no waits or refusals counted"))
+    print("fair use (the server's /metrics): " + fair_use_counts(exposed))
     print(f"server peak RSS: {rss.peak / 1024**3:.2f} GB")
     print(f"errors: {len(page_errors)} on the pages, {len(log_errors)} in the server log")
     for line in [*page_errors, *log_errors][:10]:
