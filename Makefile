@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening clean
+.PHONY: help venv checkov run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening bench-load clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-train [TRAIN_BACKENDS='tf rf']  training time: CLI (wall, CPU), app, CLI beside a busy core"
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
 	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
+	@echo "make bench-load   6 browser sessions upload the real file at once during a training: fair use under load"
 	@echo "make bench-screening [SCREEN_BACKENDS=rf tf] [SCREEN_REPEATS=3]  screening verdicts by nested CV (docs/validation_report.md)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -30,6 +31,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# checkov in a venv of its own (requirements-checkov.txt says why); tests/test_k8s.py runs it on ops/k8s/.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
 
 data/demo_calibration.csv data/demo_upload.csv: | $(VENV)/.installed
 	$(PY) -m don_predictor demo-data --out data
@@ -67,7 +77,7 @@ format: $(VENV)/.installed
 # Two workers (pytest-xdist), one test file each at a time: the app, browser and training tests spend much of
 # their time waiting on a server or a browser, so two run side by side on two cores.
 TEST_WORKERS ?= 2
-test: lint
+test: lint $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(VENV)/.installed
@@ -82,6 +92,11 @@ bench-predict: $(VENV)/.installed data/demo_calibration.csv
 # local workers (trains the default models on the dev data first; ~30 minutes on 2 cores, most of it the 1M rows).
 bench-batch: $(VENV)/.installed
 	$(PY) benchmarks/bench_batch.py
+
+# 6 Chromium sessions upload the real 400-row file on Compare at once while a RandomForest training runs in the app:
+# time to results (median, max), what the waiting sessions were told, training vs alone, peak RSS, errors (~5 min).
+bench-load: $(VENV)/.installed
+	$(PY) benchmarks/bench_load.py --data $(DEV_DATA)
 
 bench-history: $(VENV)/.installed
 	$(PY) benchmarks/bench_history.py

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from don_predictor import tracing
 from don_predictor.config import BACKENDS, Settings, SettingsError
 from don_predictor.modeling.backends.base import ProgressCallback
 from don_predictor.modeling.quality import headline
@@ -45,8 +46,11 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    tracing.setup_tracing()
     try:
-        code = args.handler(args)
+        with tracing.span(f"cli.{args.command}", command=args.command) as span:
+            code = args.handler(args)
+            span.set_attribute("exit_code", code)
         sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
         return code
     except BrokenPipeError:  # `info | head`: the reader has all it wanted

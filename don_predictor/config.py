@@ -30,6 +30,11 @@ ENVIRONMENT = {
     "DON_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR; logs go to stdout"),
     "DON_MAX_UPLOAD_ROWS": ("100000", "largest upload accepted, in rows"),
     "DON_DASK_WORKER_TIMEOUT": ("60", "predict --engine dask: seconds to wait for a first worker to join"),
+    "DON_SCORING_CONCURRENCY": ("1", "uploads scored at once in one process (the others queue, told their place)"),
+    "DON_SCORING_MAX_ROWS": ("100000", "rows being scored at once in one process (a bigger upload runs alone)"),
+    "DON_USER_ROWS_PER_MINUTE": ("20000", "rows one user (or session, without a login) may score a minute; 0: no cap"),
+    "DON_SCORING_QUEUE_MAX": ("20", "uploads waiting at once; more are told the app is busy"),
+    "DON_SCORING_QUEUE_TIMEOUT": ("120", "seconds an upload may wait for its turn before it is told to come back"),
     "DON_DEFAULT_LIMIT": ("eu-unprocessed-maize", "the limit verdicts use until a user picks another"),
     "DON_FALSE_COMPLIANT_RATE": ("0.05", "α: the largest share of truly-above samples the verdicts may call below"),
     "DON_FALSE_SUSPECT_RATE": ("0.05", "β: the largest share of truly-below samples the verdicts may call above"),
@@ -63,6 +68,11 @@ class Settings:
     metrics_port: int = 0
     drift_threshold: float = 0.25
     dask_worker_timeout: float = 60.0
+    scoring_concurrency: int = 1
+    scoring_max_rows: int = 100_000
+    user_rows_per_minute: int = 20_000
+    scoring_queue_max: int = 20
+    scoring_queue_timeout: float = 120.0
 
     @property
     def risk(self):
@@ -114,6 +124,11 @@ class Settings:
             metrics_port=_whole_number(get("DON_METRICS_PORT"), "DON_METRICS_PORT", 0),
             drift_threshold=_positive(get("DON_DRIFT_THRESHOLD"), "DON_DRIFT_THRESHOLD"),
             dask_worker_timeout=_positive(get("DON_DASK_WORKER_TIMEOUT"), "DON_DASK_WORKER_TIMEOUT"),
+            scoring_concurrency=_whole_number(get("DON_SCORING_CONCURRENCY"), "DON_SCORING_CONCURRENCY", 1),
+            scoring_max_rows=_whole_number(get("DON_SCORING_MAX_ROWS"), "DON_SCORING_MAX_ROWS", 1),
+            user_rows_per_minute=_whole_number(get("DON_USER_ROWS_PER_MINUTE"), "DON_USER_ROWS_PER_MINUTE", 0),
+            scoring_queue_max=_whole_number(get("DON_SCORING_QUEUE_MAX"), "DON_SCORING_QUEUE_MAX", 1),
+            scoring_queue_timeout=_positive(get("DON_SCORING_QUEUE_TIMEOUT"), "DON_SCORING_QUEUE_TIMEOUT"),
         )
 
 

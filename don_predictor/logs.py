@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from don_predictor.tracing import current_trace_id
+
 LOGGER_NAME = "don_predictor"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -21,13 +23,22 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
+class _TraceFormatter(logging.Formatter):
+    """Ends a line logged inside a traced span with its trace id: the log and the trace viewer meet on it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace_id = current_trace_id()
+        return f"{line} trace_id={trace_id}" if trace_id else line
+
+
 def setup_logging(level: str = "INFO") -> logging.Logger:
     """Idempotent: Streamlit reruns app.py on every click, and each rerun must not add another handler."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     if not any(getattr(h, "_don_predictor", False) for h in logger.handlers):
         handler = _StdoutHandler()
-        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.setFormatter(_TraceFormatter(_FORMAT))
         handler._don_predictor = True
         logger.addHandler(handler)
         logger.propagate = False

@@ -19,7 +19,7 @@ from don_predictor.ui.results import (
     trust_columns,
     verdict_summary,
 )
-from don_predictor.ui.scored_upload import score_and_record
+from don_predictor.ui.scored_upload import score_and_record, traced_upload
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 MAX_PICKER_ROWS = 1000
@@ -41,12 +41,12 @@ limit = chosen_limit("compare")
 if upload is None:
     st.info("Drop a CSV of spectra above, or use the demo file.")
     st.stop()
-table = read_or_report(upload)
-if table is None:
-    st.stop()
-validation_report(table)
-
-scored = score_and_record(upload, table, versions, limit, "compare")
+with traced_upload("compare"):
+    table = read_or_report(upload)
+    if table is None:
+        st.stop()
+    validation_report(table)
+    scored = score_and_record(upload, table, versions, limit, "compare")
 if scored is None:
     st.stop()
 results, thresholds, lots = scored.results, scored.thresholds, scored.lots

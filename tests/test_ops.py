@@ -108,10 +108,13 @@ def test_the_fleet_profile_wires_replicas_database_proxy_and_prometheus_together
         assert [v.split(":")[1] for v in app["volumes"]] == ["/app/models"]
     assert len({tuple(a["volumes"]) for a in apps.values()}) == 1  # one shared registry
     port = {a["environment"]["DON_METRICS_PORT"] for a in apps.values()}.pop()
+    certificates = "${DON_TLS_DIR:-./tls}:/etc/nginx/tls:ro"  # the operator's certificate and key, never in git
+    assert certificates in fleet["proxy"]["volumes"]
     for service in ("proxy", "prometheus"):
-        for volume in fleet[service]["volumes"]:
+        for volume in set(fleet[service]["volumes"]) - {certificates}:
             assert (OPS / volume.split(":")[0]).is_file(), volume
     nginx = (OPS / "nginx" / "nginx.conf").read_text()
+    assert "ssl_certificate /etc/nginx/tls/tls.crt;" in nginx and "ssl_certificate_key /etc/nginx/tls/tls.key;" in nginx
     assert "ip_hash;" in nginx and "proxy_set_header Upgrade $http_upgrade;" in nginx
     assert set(re.findall(r"server (\w+):8501", nginx)) == set(apps)
     scrape = yaml.safe_load((RULES / "prometheus.yml").read_text())

@@ -18,6 +18,7 @@ from don_predictor.modeling.screening_power import SCREENED_LIMITS_PPB, screenin
 from don_predictor.services.permissions import Actor, require
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store.registry import ModelVersion, Registry
+from don_predictor.tracing import span
 from don_predictor.trust.bundle import Trust, spectrum_hashes
 from don_predictor.trust.domain import DomainModel
 from don_predictor.trust.intervals import DEFAULT_LEVEL, ConformalIntervals
@@ -60,7 +61,16 @@ class TrainingStages:
         return report
 
 
-def train_and_register(
+def train_and_register(table: SpectraTable, backend: str, registry: Registry, **options: Any) -> ModelVersion:
+    """_train_and_register (its options) in one "train" span, with a child span per stage."""
+    attributes = {"backend": backend, "rows": int(table.trainable.sum()), "bands": len(table.band_names)}
+    with span("train", **attributes, folds=options.get("cv_folds", 5)) as whole:
+        saved = _train_and_register(table, backend, registry, **options)
+        whole.set_attribute("version", saved.version)
+        return saved
+
+
+def _train_and_register(
     table: SpectraTable,
     backend: str,
     registry: Registry,
@@ -97,37 +107,46 @@ def train_and_register(
     stages = TrainingStages(backend, cv_folds * cv_repeats, progress)
     cv_metrics, intervals, coverage, screening = None, None, None, None
     if cv_repeats > 0:
-        result = cross_validate(
-            backend,
-            X,
-            y,
-            table.band_names,
-            folds=cv_folds,
-            repeats=cv_repeats,
-            params=params,
-            progress=stages.reporter("cross-validation"),
-        )
-        # What the version decides at each screened limit, out of fold: the figures the gate judges it by.
-        limits = tuple(sorted({*SCREENED_LIMITS_PPB, float(judged_limit_ppb)}))
-        cv_metrics = result.for_manifest() | {
-            "screening": screening_summary(y, result.oof_predictions, result.fold_ids, limits, risk)
-        }
-    model = make_backend(backend, **params).fit(X, y, table.band_names, progress=stages.reporter("final fit"))
+        with span("train.cross_validation", fits=cv_folds * cv_repeats):
+            result = cross_validate(
+                backend,
+                X,
+                y,
+                table.band_names,
+                folds=cv_folds,
+                repeats=cv_repeats,
+                params=params,
+                progress=stages.reporter("cross-validation"),
+            )
+            # What the version decides at each screened limit, out of fold: the figures the gate judges it by.
+            limits = tuple(sorted({*SCREENED_LIMITS_PPB, float(judged_limit_ppb)}))
+            cv_metrics = result.for_manifest() | {
+                "screening": screening_summary(y, result.oof_predictions, result.fold_ids, limits, risk)
+            }
+    with span("train.final_fit"):
+        model = make_backend(backend, **params).fit(X, y, table.band_names, progress=stages.reporter("final fit"))
     stages.reporter("calibration")(0.0, "intervals and applicability domain")
-    if cv_repeats > 0:
-        # Intervals are calibrated on every out-of-fold residual; their coverage is checked fold by fold.
-        difficulty = None if result.oof_difficulty is None else result.oof_difficulty.ravel()
-        intervals = ConformalIntervals.fit(
-            np.tile(y, cv_repeats), result.oof_predictions.ravel(), interval_level, difficulty
-        )
-        coverage = result.interval_coverage(y, interval_level)
-        # The screening verdicts need one out-of-fold score per sample: the first repeat's (docs/validation_report.md).
-        screening = ScreeningCalibration(y, result.oof_predictions[0])
-    # Attached after fit, not learned in it: the intervals and screening thresholds come from the CV's out-of-fold
-    # predictions, which one fit on all rows cannot give (a cross-conformal wrapper, as MAPIE's, does the same).
-    model.trust = Trust(intervals, DomainModel.fit(X), screening, spectrum_hashes(X))
+    with span("train.calibration"):
+        if cv_repeats > 0:
+            # Intervals are calibrated on every out-of-fold residual; their coverage is checked fold by fold.
+            difficulty = None if result.oof_difficulty is None else result.oof_difficulty.ravel()
+            intervals = ConformalIntervals.fit(
+                np.tile(y, cv_repeats), result.oof_predictions.ravel(), interval_level, difficulty
+            )
+            coverage = result.interval_coverage(y, interval_level)
+            # The screening verdicts need one out-of-fold score per sample: the first repeat's
+            # (docs/validation_report.md).
+            screening = ScreeningCalibration(y, result.oof_predictions[0])
+        # Attached after fit, not learned in it: the intervals and screening thresholds come from the CV's
+        # out-of-fold predictions, which one fit on all rows cannot give (a cross-conformal wrapper, as MAPIE's,
+        # does the same).
+        model.trust = Trust(intervals, DomainModel.fit(X), screening, spectrum_hashes(X))
     stages.reporter("band importance")(0.0, "shuffling windows of bands")
-    importance = {"permutation": permutation_importance_by_window(model, X, y), "impurity": impurity_importance(model)}
+    with span("train.band_importance"):
+        importance = {
+            "permutation": permutation_importance_by_window(model, X, y),
+            "impurity": impurity_importance(model),
+        }
     training = {
         "data_name": data_name,
         "data_sha256": hashlib.sha256(data_bytes).hexdigest(),
@@ -155,7 +174,8 @@ def train_and_register(
         "training_mean_spectrum": [round(float(v), 6) for v in X.mean(axis=0)],  # for per-sample drill-down
     }
     stages.reporter("saving")(0.0, "writing the model version")
-    saved = registry.save(model, training, activate=activate, by=by)
+    with span("train.save", activate=activate):
+        saved = registry.save(model, training, activate=activate, by=by)
     event(
         "trained",
         backend=backend,

@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from don_predictor import tracing
 from don_predictor.modeling.backends import Backend
 from don_predictor.services.batch import NOT_BLANK, Summary, header_line, is_parquet, parquet_block, read_block
 from don_predictor.services.precision import export_frame
@@ -168,24 +169,49 @@ def worker_models(models_dir: str, versions: dict[str, str]) -> dict[str, Backen
 
 
 def score_partition(
-    part: dict, url: str, models_dir: str, versions: dict[str, str], limit_ppb: float, risk: tuple[float, float]
+    part: dict,
+    url: str,
+    models_dir: str,
+    versions: dict[str, str],
+    limit_ppb: float,
+    risk: tuple[float, float],
+    trace_parent: dict[str, str] | None = None,
 ) -> Scored | None:
     """Read, validate and score one partition (row numbers counted from the partition's first row). With an id
     column its results are written to `url` at once; without one (ids are row numbers, which need the rows before
     it) they wait on the worker for write_partition. `part` and `risk` come as plain values (see the module's
-    docstring): a Partition's fields, (false-compliant, false-suspect) rates."""
+    docstring): a Partition's fields, (false-compliant, false-suspect) rates. `trace_parent`: the client's trace
+    context (tracing.carrier()), so the partition's span joins the batch's trace."""
     part, risk = Partition(**part), Risk(*risk)
-    header, block = _read_partition(part)
-    if part.index > 0 and not NOT_BLANK.search(block):  # a range that held no line of its own
+    tracing.setup_tracing()  # once per worker process, from the worker's own OTEL_* environment
+    try:
+        with tracing.span("batch.partition", parent=trace_parent, partition=part.index, worker=_worker_name()) as span:
+            header, block = _read_partition(part)
+            if part.index > 0 and not NOT_BLANK.search(block):  # a range that held no line of its own
+                span.set_attribute("rows", 0)
+                return None
+            table = read_block(header, block, 0)
+            span.set_attributes({"rows": table.n_rows, "backends": ",".join(versions)})
+            results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk, measured=True)
+            summary = Summary()
+            summary.add(_AsBatch(table), results, list(versions), keep_rows=0)
+            span.set_attribute("scored", summary.scored)
+            no_id = table.id_column is None
+            if not no_id:
+                _write_parquet(results, url)
+            return Scored(results if no_id else None, summary, list(table.problems), no_id)
+    finally:
+        tracing.flush()  # a worker may be stopped without its exit handlers: its spans leave with its task
+
+
+def _worker_name() -> str | None:
+    """The Dask worker's name (its place in the cluster, for the trace viewer), None outside a worker."""
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().name)
+    except ValueError:
         return None
-    table = read_block(header, block, 0)
-    results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk, measured=True)
-    summary = Summary()
-    summary.add(_AsBatch(table), results, list(versions), keep_rows=0)
-    no_id = table.id_column is None
-    if not no_id:
-        _write_parquet(results, url)
-    return Scored(results if no_id else None, summary, list(table.problems), no_id)
 
 
 @dataclass
@@ -237,14 +263,13 @@ def connect(scheduler: str | None = None, workers: int | None = None):
             raise DaskSetupError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     if workers is not None and workers < 1:
         raise DaskSetupError(f"--workers must be at least 1, got {workers}")
+    count = workers or available_cores()
     cluster = LocalCluster(
-        n_workers=workers or available_cores(),
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
+        n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
     )
-    return Client(cluster)
+    client = Client(cluster)
+    client.wait_for_workers(count, timeout=120)  # every local worker takes partitions from the first one on
+    return client
 
 
 def score_on_dask(
@@ -271,10 +296,27 @@ def score_on_dask(
     own_client = client is None
     client = client or connect(scheduler, workers)
     try:
-        _wait_for_workers(client, worker_timeout, say)
-        return _score(
-            client, source, out, str(Path(models_dir).resolve()), versions, limit_ppb, risk, partition_bytes, started
-        )
+        with tracing.span(
+            "batch.dask",
+            backends=",".join(versions),
+            versions=",".join(f"{b}:{v}" for b, v in versions.items()),
+            limit_ppb=limit_ppb,
+        ) as span:
+            _wait_for_workers(client, worker_timeout, say)
+            span.set_attribute("workers", len(client.nthreads()))
+            summary = _score(
+                client,
+                source,
+                out,
+                str(Path(models_dir).resolve()),
+                versions,
+                limit_ppb,
+                risk,
+                partition_bytes,
+                started,
+            )
+            span.set_attributes({"rows": summary.rows, "scored": summary.scored, "partitions": summary.partitions})
+            return summary
     finally:
         if own_client:
             cluster = client.cluster
@@ -324,6 +366,7 @@ def _score(client, source, out, models_dir, versions, limit_ppb, risk, partition
         versions=versions,
         limit_ppb=limit_ppb,
         risk=(risk.false_compliant, risk.false_suspect),
+        trace_parent=tracing.carrier(),
         pure=False,
     )
     try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from don_predictor import tracing
 from don_predictor.config import settings
 from don_predictor.logs import event
 from don_predictor.modeling.backends.base import ProgressCallback
@@ -125,6 +126,7 @@ def start_job(
     in any replica for one of `backends` (no backends: one such job at a time in the fleet)."""
     global _latest
     if not _one_at_a_time.acquire(blocking=False):
+        metrics.TRAINING_REFUSALS.inc()
         raise JobBusyError("another training is running in this app; wait for it to finish")
     job = Job(title, description, user)
     db = settings().history_db
@@ -134,10 +136,13 @@ def start_job(
     if shared:
         threading.Thread(target=_heartbeat, args=(db, job, stop_beating), name=f"beat-{title}", daemon=True).start()
 
+    parent = tracing.carrier()  # the page's trace: the job's span is its child, though it runs in another thread
+
     def run() -> None:
         state = "failed"
         try:
-            job.result = work(job.progress)
+            with tracing.attached(parent), tracing.span("training.job", backends=",".join(backends) or None):
+                job.result = work(job.progress)
             state = "done"
         except Exception as error:  # reported on the page; the traceback goes to the server log only
             job.error = plain_reason(error)
@@ -160,15 +165,27 @@ def _claim(db, job: Job, backends: tuple[str, ...]) -> bool:
     """Claim the job's backends fleet-wide; False when the database cannot be reached (the job runs unshared)."""
     row = {"title": job.title, "description": job.description, "user_name": job.user, "state": "running"}
     row |= {"backends": ",".join(backends), "fraction": 0.0, "message": job.message}
+    # One training per user across the fleet: the user's own slot, taken with the backends' (all or nothing).
+    mine = [f"user:{job.user}"] if job.user else []
     try:
-        job_store.claim(db, job.job_id, list(backends) or [job.title], row)
+        job_store.claim(db, job.job_id, (list(backends) or [job.title]) + mine, row)
     except job_store.SlotTaken as error:
         _one_at_a_time.release()
+        metrics.TRAINING_REFUSALS.inc()
+        if mine and _holds(db, mine):
+            raise JobBusyError("you already have a training running (one per user); wait for it to finish") from None
         raise JobBusyError(str(error)) from None
     except Exception as error:
         event("job_not_shared", logging.WARNING, job=job.title, error=f"{type(error).__name__}: {error}")
         return False
     return True
+
+
+def _holds(db, slots: list[str]) -> bool:
+    try:
+        return job_store.running_in(db, slots) is not None
+    except Exception:  # the message is then the generic one
+        return False
 
 
 def _heartbeat(db, job: Job, stop: threading.Event) -> None:

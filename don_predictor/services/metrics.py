@@ -42,6 +42,15 @@ AUDIT_UNSAVED = Counter(
 HISTORY_WRITE_ERRORS = Counter("don_history_write_errors", "Runs or audit events not saved to the history", ["what"])
 DRIFT_SCORE = Gauge("don_drift_score", "Population stability index of recent spectra against training", ["backend"])
 DRIFT_THRESHOLD = Gauge("don_drift_threshold", "The drift score above which the Monitoring page warns")
+# Fair use (services/fair_use.py): uploads that waited for a scoring slot or their budget, and those refused.
+FAIR_USE_WAITS = Counter("don_fair_use_waits", "Uploads that waited before scoring, by cause", ["cause"])
+FAIR_USE_REFUSALS = Counter("don_fair_use_refusals", "Uploads refused as busy, by cause", ["cause"])
+FAIR_USE_WAIT_SECONDS = Histogram(
+    "don_fair_use_wait_seconds", "Time an upload waited before scoring", buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+)
+SCORING_QUEUE = Gauge("don_scoring_queue_length", "Uploads waiting for a scoring slot")
+SCORING_IN_FLIGHT = Gauge("don_scoring_in_flight", "Uploads being scored now")
+TRAINING_REFUSALS = Counter("don_training_refusals", "Trainings refused: one job per user (or per process)")
 MEMORY_LIMIT = Gauge("don_memory_limit_bytes", "Memory this process may use (cgroup limit, else the machine's RAM)")
 # process_resident_memory_bytes comes from prometheus_client's own process collector.
 

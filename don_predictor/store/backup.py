@@ -41,6 +41,7 @@ from don_predictor.store.registry import (
     manifest_checksum,
     seal_manifest,
 )
+from don_predictor.tracing import span
 
 ALLOWED_SUFFIXES = {".json", ".skops", ".keras", ".npz"}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".sav"}
@@ -90,18 +91,22 @@ def import_version(
 ) -> ModelVersion:
     """Check a backup zip thoroughly and add it as a version (not activated unless asked); a refusal is audited with
     its reason, as the import is."""
-    try:
-        require(by, "import")
+    with span("backup.import", bytes=len(data), activate=activate) as current:
+        try:
+            require(by, "import")
+            if activate:
+                require(by, "activate")
+            backend, version = _import(registry, data)
+        except (RegistryError, PermissionDenied) as error:
+            registry.record("import_refused", by, file=file_name, reason=str(error))
+            raise
+        current.set_attributes({"backend": backend, "version": version})
+        registry.record(
+            "import", by, file=file_name, backend=backend, version=version, reason=why or "restored a backup"
+        )
         if activate:
-            require(by, "activate")
-        backend, version = _import(registry, data)
-    except (RegistryError, PermissionDenied) as error:
-        registry.record("import_refused", by, file=file_name, reason=str(error))
-        raise
-    registry.record("import", by, file=file_name, backend=backend, version=version, reason=why or "restored a backup")
-    if activate:
-        registry.activate(backend, version, by=by, why=why or "activated on import")
-    return registry.get(backend, version)
+            registry.activate(backend, version, by=by, why=why or "activated on import")
+        return registry.get(backend, version)
 
 
 def database_copy(history_db, *, by: Actor | None = None) -> bytes:

@@ -17,6 +17,7 @@ from don_predictor.store.audit import audit
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.history import apply_retention
 from don_predictor.store.registry import Registry
+from don_predictor.tracing import setup_tracing
 from don_predictor.trust.limits import LIMITS, Limit, get_limit
 from don_predictor.ui.keras_state import keep_keras_state_across_runs
 from don_predictor.ui.models import active_versions
@@ -30,6 +31,7 @@ def start_up() -> Settings:
     config = settings()
     keep_keras_state_across_runs()  # else every rerun clears TensorFlow's kernel cache under a training job
     setup_logging(config.log_level)
+    setup_tracing()  # already done by the server's start-up (ui/server.py); here for `streamlit run app.py`
     metrics.start_server(config.metrics_port)
     deleted = apply_retention(config.history_db, config.history_retention_days)
     cleaned = Registry(config.models_dir).clean_partials()

@@ -23,7 +23,7 @@ from don_predictor.ui.results import (
     trust_columns,
     verdict_summary,
 )
-from don_predictor.ui.scored_upload import score_and_record
+from don_predictor.ui.scored_upload import score_and_record, traced_upload
 from don_predictor.ui.upload import read_or_report, spectra_upload, target_of, validation_report
 
 
@@ -47,11 +47,12 @@ def render_predict_page(backend: str) -> None:
     if upload is None:
         st.info("Drop a CSV of spectra above, or use the demo file.")
         return
-    table = read_or_report(upload)
-    if table is None:
-        return
-    validation_report(table)
-    scored = score_and_record(upload, table, {backend: version}, limit, backend)
+    with traced_upload(backend):
+        table = read_or_report(upload)
+        if table is None:
+            return
+        validation_report(table)
+        scored = score_and_record(upload, table, {backend: version}, limit, backend)
     if scored is None:
         return
     results, thresholds, lots = scored.results, scored.thresholds, scored.lots

@@ -35,6 +35,7 @@ from don_predictor.config import SettingsError, settings  # noqa: E402
 from don_predictor.logs import setup_logging  # noqa: E402
 from don_predictor.services import metrics  # noqa: E402
 from don_predictor.services.readiness import readiness  # noqa: E402
+from don_predictor.tracing import setup_tracing  # noqa: E402
 
 CLOSED_PATHS = ("/_stcore/metrics",)
 
@@ -69,7 +70,9 @@ def ready(_request) -> JSONResponse:
 
 @asynccontextmanager
 async def started(_app):
-    """With the server process, before any page: logging and the /metrics server (DON_METRICS_PORT)."""
+    """With the server process, before any page: logging, tracing (the OTEL_* variables) and the /metrics server
+    (DON_METRICS_PORT)."""
+    setup_tracing()
     try:
         config = settings()
     except SettingsError:  # the first page says what is wrong (app.py), as before

@@ -14,6 +14,7 @@ import streamlit as st
 from don_predictor.logs import event
 from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.spectra.table import SpectraError, SpectraTable
+from don_predictor.tracing import span
 from don_predictor.ui.models import read_upload
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -77,7 +78,10 @@ def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTa
     # entries, not st.cache_data's 32 entries without a ttl: an upload at the size cap parses into a table of ~200 MB,
     # and a hit hands back the same table instead of an unpickled copy per page run.
     try:
-        return read_upload(upload.data, require_target, upload.sha256)
+        with span("read", bytes=len(upload.data)) as current:
+            table = read_upload(upload.data, require_target, upload.sha256)
+            current.set_attributes({"rows": table.n_rows, "bands": len(table.band_names)})
+            return table
     except SpectraError as error:
         st.error(f"**{markdown_literal(upload.name)}** cannot be used: " + markdown_literal("; ".join(error.problems)))
         return None
