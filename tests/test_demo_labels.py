@@ -99,3 +99,24 @@ def test_monitoring_does_not_blame_the_instrument_for_a_demo_model(demo_rf_real_
     assert found.demo and found.mostly_out_of_domain  # real spectra against synthetic calibration spectra
     assert "demo model trained on synthetic spectra" in found.sentence(7)
     assert "instrument" not in found.sentence(7)
+
+
+def test_an_upload_of_training_rows_is_marked_in_the_history_and_warned_about_without_measured_values(
+    app, demo_calibration, tmp_path
+):
+    """The in-sample warning showed only under "Against the measured values": an upload of a model's own training
+    spectra without their measured values got perfect-looking verdicts with no caution, and counted as drift."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from don_predictor.store.history import results_since
+
+    spectra = pd.read_csv(demo_calibration).drop(columns=["vomitoxin_ppb"])
+    open_page(app, "pages/rf.py")
+    app.file_uploader(key="rf_file").set_value(("cal.csv", spectra.to_csv(index=False).encode(), "text/csv"))
+    app.run()
+    assert not app.exception
+    assert any("were part of the RF model's training data" in w for w in values(app.warning))
+    rows = results_since(tmp_path / "history.sqlite", dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    assert len(rows) == len(spectra) and rows["in_training"].all()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -26,12 +28,17 @@ def record_scoring(
     limit: Limit,
     source: str,
     seconds: float | None,
+    row_flags: Callable[[], dict[str, np.ndarray]] | None = None,
 ) -> None:
+    """`row_flags`: more per-row columns for the history only (e.g. which rows were a model's training spectra),
+    computed only when the run is recorded, not on every rerun of the page."""
     sha256 = upload.sha256
     key = (source, sha256, tuple(sorted(versions.items())), limit.key)
     recorded = st.session_state.setdefault("recorded_runs", set())
     if key in recorded:
         return
+    if row_flags is not None:
+        results = results.assign(**row_flags())
     info = RunInfo(source, versions, upload.name, sha256, limit.key, current_user())
     db = settings().history_db
     before = _now()

@@ -77,18 +77,22 @@ def score_and_record(
     except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
         st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")
         return None
-    # The history marks each model's own training spectra, so Monitoring does not count them as drift.
-    loaded = {backend: load_model(root, backend, version) for backend, version in versions_key}
-    flags = {f"{b}_in_training": rows for b, rows in training_rows(table, loaded).items() if rows is not None}
+
+    def training_flags() -> dict:
+        # The history marks each model's own training spectra, so Monitoring does not count them as drift.
+        loaded = {backend: load_model(root, backend, version) for backend, version in versions_key}
+        return {f"{b}_in_training": rows for b, rows in training_rows(table, loaded).items() if rows is not None}
+
     with span("record", rows=len(results), page=source):
         record_scoring(
-            results.assign(**flags),
+            results,
             id_column_name(table),
             upload,
             dict(versions_key),
             limit,
             source,
             None if reused else seconds,
+            row_flags=training_flags,
         )
     if reused:  # the time of a cache hit is not a scoring time
         st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")
