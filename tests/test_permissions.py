@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+from test_governance import cv
 
 from don_predictor.modeling.backends import make_backend
 from don_predictor.services.permissions import ALLOWED, DESCRIPTIONS, ROLES, Actor, PermissionDenied, allows
@@ -57,13 +58,8 @@ def trail(tmp_path) -> list[dict]:
     ][::-1]
 
 
-def cv(r2: float) -> dict:
-    metrics = {key: {"mean": 0.5, "sd": 0.0} for key in ("median_ae_ppb", "roc_auc", "r2_log", "mae_ppb")}
-    return {"folds": 5, "repeats": 1, "metrics": {**metrics, "r2": {"mean": r2, "sd": 0.0}}}
-
-
-def training(r2: float = 0.4) -> dict:
-    return {"data_sha256": "same", "data_name": "lab.csv", "n_rows": 400, "cv_metrics": cv(r2)}
+def training(r2: float = 0.4, decided: float = 0.4) -> dict:
+    return {"data_sha256": "same", "data_name": "lab.csv", "n_rows": 400, "cv_metrics": cv(r2, decided=decided)}
 
 
 def test_the_registry_refuses_what_the_role_does_not_allow_and_changes_nothing(registry, small_model, tmp_path):
@@ -90,7 +86,7 @@ def test_every_change_of_the_registry_and_every_admin_download_leaves_one_audit_
     audits each change with user, time, what and why, whoever calls it."""
     first = registry.save(small_model, training(0.40), activate=False, by=ANALYST).version
     governance.activate(registry, "rf", first, by=ADMIN)
-    worse = registry.save(small_model, training(0.10), activate=False, by=ANALYST).version
+    worse = registry.save(small_model, training(0.10, decided=0.2), activate=False, by=ANALYST).version
     governance.activate(registry, "rf", worse, by=ADMIN, override_reason="the reference lab agrees")
     registry.rollback("rf", by=ADMIN)
     archive = export_version(registry, "rf", first, by=ADMIN)
@@ -117,7 +113,7 @@ def test_every_change_of_the_registry_and_every_admin_download_leaves_one_audit_
     ]
     assert [r["user"] for r in rows] == ["ann", "ada", "ann", "ada", "ada", "ada", "ada", "ada", "vic", "ada"]
     assert rows[0]["version"] == first and rows[0]["reason"] == "trained on lab.csv" and rows[0]["role"] == "analyst"
-    assert rows[3]["reason"] == "the reference lab agrees" and "CV R²" in rows[3]["problems"]
+    assert rows[3]["reason"] == "the reference lab agrees" and "it decides 20.0% of samples" in rows[3]["problems"]
     assert rows[4]["version"] == first and rows[4]["previous"] == worse
     assert rows[6]["file"] == "rf.zip" and rows[6]["version"] == first
     assert rows[7]["file"] == "again.zip" and "already in the registry" in rows[7]["reason"]
