@@ -58,16 +58,24 @@ for (backend, version), reference in data.references.items():
         continue
     st.markdown(f"**{backend.upper()} {version}** · {len(rows):,} scored spectra")
     left, right = st.columns(2)
-    left.plotly_chart(monitoring.predictions_vs_calibration(rows, reference), width="stretch")
+    # A key per version: two versions' charts can be identical (both models on one file), and Streamlit refuses
+    # two elements with the same content and no key.
+    key = f"{backend}_{version}"
+    left.plotly_chart(monitoring.predictions_vs_calibration(rows, reference), width="stretch", key=f"predictions_{key}")
     right.plotly_chart(
         monitoring.statistic_chart(rows, reference, "baseline", reference.baseline_limit, "baseline offset (SD)"),
         width="stretch",
+        key=f"baseline_{key}",
     )
     left.plotly_chart(
-        monitoring.statistic_chart(rows, reference, "t2", reference.t2_limit, "Hotelling T²"), width="stretch"
+        monitoring.statistic_chart(rows, reference, "t2", reference.t2_limit, "Hotelling T²"),
+        width="stretch",
+        key=f"t2_{key}",
     )
     right.plotly_chart(
-        monitoring.statistic_chart(rows, reference, "q", reference.q_limit, "Q residual"), width="stretch"
+        monitoring.statistic_chart(rows, reference, "q", reference.q_limit, "Q residual"),
+        width="stretch",
+        key=f"q_{key}",
     )
 
 st.subheader("Live performance")
@@ -86,9 +94,13 @@ else:
         cv = monitoring.cv_reference(config.models_dir, backend, data.active.get(backend, ""))
         left, right = st.columns(2)
         left.plotly_chart(
-            monitoring.performance_chart(part, "mae_ppb", cv.get("mae_ppb"), "MAE (ppb)"), width="stretch"
+            monitoring.performance_chart(part, "mae_ppb", cv.get("mae_ppb"), "MAE (ppb)"),
+            width="stretch",
+            key=f"live_mae_{backend}",
         )
         right.plotly_chart(
-            monitoring.performance_chart(part, "coverage", cv.get("coverage"), "interval coverage"), width="stretch"
+            monitoring.performance_chart(part, "coverage", cv.get("coverage"), "interval coverage"),
+            width="stretch",
+            key=f"live_coverage_{backend}",
         )
     st.dataframe(monitoring.live_table(live), hide_index=True, width="stretch")

@@ -120,3 +120,31 @@ def test_an_upload_of_training_rows_is_marked_in_the_history_and_warned_about_wi
     assert any("were part of the RF model's training data" in w for w in values(app.warning))
     rows = results_since(tmp_path / "history.sqlite", dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     assert len(rows) == len(spectra) and rows["in_training"].all()
+
+
+def test_monitoring_draws_two_versions_trained_on_one_file_and_leaves_training_rows_out_of_live_error(
+    app, demo_rf_real_tf, demo_upload, demo_calibration, tmp_path
+):
+    """A new lab's Monitoring stopped with StreamlitDuplicateElementId: both models trained on one file give
+    identical T², Q and baseline reference charts. And its live MAE counted the models' own training rows."""
+    import datetime as dt
+
+    from don_predictor.services import drift
+    from don_predictor.services.predict import predict_table, training_rows
+    from don_predictor.spectra.reader import read_spectra
+    from don_predictor.store.history import RunInfo, record_run, results_since
+
+    db = tmp_path / "history.sqlite"
+    models = {b: demo_rf_real_tf.load(b) for b in ("rf", "tf")}
+    versions = {b: demo_rf_real_tf.active_version(b) for b in ("rf", "tf")}
+    for name, path in (("up.csv", demo_upload), ("cal.csv", demo_calibration)):
+        table = read_spectra(path)
+        results = predict_table(table, models, 1500.0)
+        flags = {f"{b}_in_training": r for b, r in training_rows(table, models).items()}
+        measured = table.target if table.target is not None else None
+        record_run(db, results.assign(**flags), "hsi_id", RunInfo("compare", versions, name, name), measured=measured)
+    open_page(app, "pages/monitoring.py")
+    assert not app.exception and any(s.value == "Live performance" for s in app.subheader)
+    frame = results_since(db, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    live = drift.live_performance(frame, "W")
+    assert live.empty  # the only rows with measured values are the models' own training rows
