@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from don_predictor.config import BACKENDS, settings
-from don_predictor.plain_text import markdown_literal, visible
+from don_predictor.plain_text import markdown_literal, visible, visible_text
 from don_predictor.services.drift import trusted
 from don_predictor.services.exports import history_frame
 from don_predictor.services.history_state import history_state
@@ -138,7 +138,8 @@ try:
 except HistoryError as error:
     st.error(str(error))
     st.stop()
-st.dataframe(history_frame(rows), hide_index=True, width="stretch")  # as the download: rounded, in file order
+# As the download (rounded, in file order), ids and lots with hidden characters escaped.
+st.dataframe(visible_text(history_frame(rows)), hide_index=True, width="stretch")
 st.download_button(  # the same columns, rounding and true/false as the page's own download of that run
     "Download this run (CSV)",
     lambda: results_csv(history_frame(rows)),

@@ -63,3 +63,24 @@ def test_log_axes_are_labelled_at_powers_of_ten_only():
     for figure in figures:
         for axis in (figure.layout.xaxis, figure.layout.yaxis):
             assert axis.type == "log" and axis.dtick == 1 and axis.tickformat == ",.0f"
+
+
+def test_ids_with_hidden_characters_are_shown_escaped_in_the_charts():
+    """A new user's 'lot\\u202efdp.exe' read 'lotexe.pdf' on the interval chart's axis and in the spectrum legend."""
+    spoof, ids = "lot\u202efdp.exe", ["lot\u202efdp.exe", "a\u200bb", "plain"]
+    ppb = np.array([100.0, 2000.0, 50.0])
+    figures = [
+        charts.intervals_figure(ids, {"rf": {"ppb": ppb, "low_ppb": ppb / 2, "high_ppb": ppb * 2}}, 1500.0, "limit"),
+        charts.spectra_figure(["1", "2"], np.ones((3, 2)), ids),
+        charts.spectrum_against_mean(["1", "2"], np.ones(2), None, spoof),
+        charts.compare_scatter(ppb, ppb, ids),
+    ]
+    shown = []
+    for figure in figures:
+        for trace in figure.data:
+            for field in ("x", "text", "name", "customdata"):
+                values = getattr(trace, field, None)
+                if values is not None:
+                    shown += [str(v) for v in np.ravel(np.asarray(values, dtype=object))]
+    assert not any("\u202e" in v or "\u200b" in v for v in shown)  # no raw direction-changing or invisible mark
+    assert any("lot\\u202efdp.exe" in v for v in shown)  # the escape itself, readable

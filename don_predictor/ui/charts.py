@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.plain_text import visible
 from don_predictor.services.drift import trusted
 
 COLORS = {"rf": "#2E7D32", "tf": "#EF6C00", "mean": "#37474F", "limit": "#C62828"}
@@ -54,7 +55,7 @@ def spectra_figure(band_names: list[str], X: np.ndarray, ids: list[str], n_examp
             go.Scatter(x=x, y=low, fill="tonexty", line={"width": 0}, name="5–95 %", fillcolor="rgba(55,71,79,0.2)")
         )
         for i in np.linspace(0, len(X) - 1, min(n_examples, len(X))).astype(int):
-            fig.add_trace(go.Scatter(x=x, y=X[i], name=str(ids[i]), line={"width": 1}, opacity=0.6))
+            fig.add_trace(go.Scatter(x=x, y=X[i], name=visible(ids[i]), line={"width": 1}, opacity=0.6))
         fig.add_trace(go.Scatter(x=x, y=X.mean(axis=0), name="mean", line={"color": COLORS["mean"], "width": 3}))
     fig.update_layout(xaxis_title=label, yaxis_title="reflectance", height=380, margin={"t": 30})
     return fig
@@ -130,7 +131,7 @@ def actual_vs_predicted(
     are drawn apart as grey hollow markers labelled "not trusted (outside the domain)"."""
     fig = go.Figure()
     finite = np.isfinite(actual)
-    ids = np.asarray(ids)
+    ids = np.asarray([visible(i) for i in ids])  # hidden characters escaped: "lot\u202efdp.exe" read reversed
     for name, ppb in predictions.items():
         ppb = np.asarray(ppb, float)
         keep = finite & np.isfinite(ppb)
@@ -162,7 +163,7 @@ def compare_scatter(
     as grey hollow markers labelled "not trusted (outside the domain)"."""
     keep = np.isfinite(rf_ppb) & np.isfinite(tf_ppb)
     mask = np.ones(len(keep), bool) if trusted is None else np.asarray(trusted, bool)
-    ids = np.asarray(ids)
+    ids = np.asarray([visible(i) for i in ids])  # hidden characters escaped: "lot\u202efdp.exe" read reversed
     fig = go.Figure()
     for part, shown, marker in (
         (keep & mask, "samples", {"color": COLORS["tf"], "opacity": 0.7}),
@@ -194,7 +195,7 @@ def _log_log(fig: go.Figure, x_title: str, y_title: str) -> go.Figure:
 
 def spectrum_against_mean(band_names: list[str], spectrum: np.ndarray, mean: np.ndarray | None, label: str):
     x, axis_label = band_axis(band_names)
-    fig = go.Figure(go.Scatter(x=x, y=spectrum, name=label, line={"color": COLORS["tf"]}))
+    fig = go.Figure(go.Scatter(x=x, y=spectrum, name=visible(label), line={"color": COLORS["tf"]}))
     if mean is not None:
         fig.add_trace(go.Scatter(x=x, y=mean, name="training mean", line={"color": COLORS["mean"], "dash": "dot"}))
     fig.update_layout(xaxis_title=axis_label, yaxis_title="reflectance", height=340, margin={"t": 30})
@@ -246,7 +247,7 @@ def intervals_figure(
     first = next(iter(predictions.values()))["ppb"]
     order = np.argsort(np.nan_to_num(first, nan=-1.0))
     order = order[np.isfinite(first[order])]
-    x = np.asarray(ids)[order]
+    x = np.asarray([visible(i) for i in ids])[order]
     for index, (name, scored) in enumerate(predictions.items()):
         ppb = np.maximum(scored["ppb"][order], MIN_LOG_PPB)
         low = high = None
