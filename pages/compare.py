@@ -122,6 +122,8 @@ with right:
 
 actual = target_of(table)
 metadata = run_details(upload, limit, scored.versions, thresholds)
+if len(deciding) == 1:  # the downloads say BOTH is one model, as the page does
+    metadata["joint_decision_by"] = deciding[0]
 download_results(compared, upload.name, "compare", metadata, lots, actual)
 
 if actual is not None:

@@ -316,3 +316,17 @@ def test_a_lot_list_longer_than_an_excel_cell_is_cut_and_says_so():
     cell = book["rf_decided_by"].iloc[0]
     assert len(cell) <= exports.EXCEL_CELL_CHARS and cell.endswith("the Lots CSV names every sample)")
     assert cell.startswith("sample_000000, sample_000001") and ", sample_" in cell[-120:]  # whole ids only
+
+
+def test_the_report_says_both_is_one_model_when_the_other_is_a_demo_model():
+    """A signed report said 'below only when both models clear the sample' while its counts were RF's alone (the
+    page said BOTH is RF alone, TF being a demo model)."""
+    results = hand_made_results()
+    for column in [c for c in results.columns if c.startswith("rf_")]:
+        results[column.replace("rf_", "tf_", 1)] = results[column]
+    results["both_verdict"], results["both_in_domain"] = results["rf_verdict"], results["rf_in_domain"]
+    joint = exports.report_html(results, None, METADATA, ["both", "rf", "tf"])
+    assert "below only when both models clear the sample" in joint
+    alone = exports.report_html(results, None, {**METADATA, "joint_decision_by": "rf"}, ["both", "rf", "tf"])
+    assert "the decision to act on is RF alone: the other model is a demo model" in alone
+    assert "below only when both models clear the sample" not in alone

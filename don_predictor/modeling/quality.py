@@ -64,10 +64,12 @@ def headline(cv_metrics: dict[str, Any], limit_ppb: float = DEFAULT_LIMIT_PPB) -
 
 
 def short_headline(cv_metrics: dict[str, Any], limit_ppb: float = DEFAULT_LIMIT_PPB) -> str:
-    """For the sidebar: 'decides 43 % at 1,500 ppb · MAE 2,611 ppb'."""
+    """For the sidebar: 'decides 43 % at 1,500 ppb (false-compliant ≤ 5%) · MAE 2,611 ppb'."""
     limit_ppb = measured_limit(cv_metrics, limit_ppb)
     figures, mae = screening_at(cv_metrics, limit_ppb), _mean(cv_metrics, "mae_ppb")
-    parts = [f"decides {figures['decided']:.0%} at {limit_ppb:,.0f} ppb"] if figures else []
+    alpha = false_compliant_rate(cv_metrics)
+    risk = f" (false-compliant ≤ {percent(alpha)})" if alpha else ""
+    parts = [f"decides {figures['decided']:.0%} at {limit_ppb:,.0f} ppb{risk}"] if figures else []
     if mae is not None:
         parts.append(f"MAE {mae:,.0f} ppb")
     return " · ".join(parts)

@@ -200,7 +200,8 @@ def job_result() -> None:
 def challenger_panel(version: ModelVersion) -> None:
     """The new version beside the active one on the same CV figures, and the governed activation."""
     reg = registry()
-    st.markdown(f"#### {version.backend.upper()}: challenger `{version.version}`")
+    active = reg.active_version(version.backend) == version.version
+    st.markdown(f"#### {version.backend.upper()}: {'new version' if active else 'challenger'} `{version.version}`")
     try:
         review = governance.review_activation(reg, version.backend, version.version, app_settings().default_limit_ppb)
     except RegistryError as error:
