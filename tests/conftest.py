@@ -71,6 +71,21 @@ def trained_registry(tmp_path_factory, demo_calibration, demo_table) -> Registry
     return registry
 
 
+@pytest.fixture()
+def registry(tmp_path, monkeypatch) -> Registry:
+    """An empty registry whose audit trail goes to this test's own history database (governance, permissions)."""
+    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    return Registry(tmp_path / "models")
+
+
+@pytest.fixture(scope="module")
+def small_model(demo_table):
+    """A 5-tree RF on 60 demo rows: a real model to save as many versions as a test needs."""
+    from don_predictor.modeling.backends import make_backend
+
+    return make_backend("rf", n_estimators=5).fit(demo_table.X[:60], demo_table.target[:60], demo_table.band_names)
+
+
 @pytest.fixture(scope="session")
 def small_rf_models(tmp_path_factory, demo_calibration, demo_table) -> Path:
     """The folder of a registry with one small active RF (10 trees) on the demo data: for tests of what happens

@@ -6,24 +6,11 @@ import json
 
 import pytest
 
-from don_predictor.modeling.backends import make_backend
 from don_predictor.services.permissions import Actor
 from don_predictor.store import governance
 from don_predictor.store.audit import list_audit
-from don_predictor.store.registry import Registry
 
 ANN, ADA, BOB = Actor("ann", "admin"), Actor("ada", "admin"), Actor("bob", "admin")
-
-
-@pytest.fixture()
-def registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
-    return Registry(tmp_path / "models")
-
-
-@pytest.fixture(scope="module")
-def small_model(demo_table):
-    return make_backend("rf", n_estimators=5).fit(demo_table.X[:60], demo_table.target[:60], demo_table.band_names)
 
 
 def cv(

@@ -10,7 +10,6 @@ import logging
 import pytest
 from test_governance import cv
 
-from don_predictor.modeling.backends import make_backend
 from don_predictor.services.permissions import ALLOWED, DESCRIPTIONS, ROLES, Actor, PermissionDenied, allows
 from don_predictor.store import governance
 from don_predictor.store.backup import database_copy, export_version, import_version
@@ -36,17 +35,6 @@ def test_an_unknown_action_is_an_error_not_a_silent_refusal():
     with pytest.raises(KeyError):
         allows("admin", "activte")
     assert set().union(*ALLOWED.values()) == set(DESCRIPTIONS)
-
-
-@pytest.fixture()
-def registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("DON_HISTORY_DB", str(tmp_path / "history.sqlite"))
-    return Registry(tmp_path / "models")
-
-
-@pytest.fixture(scope="module")
-def small_model(demo_table):
-    return make_backend("rf", n_estimators=5).fit(demo_table.X[:60], demo_table.target[:60], demo_table.band_names)
 
 
 def trail(tmp_path) -> list[dict]:
