@@ -1,11 +1,11 @@
 import numpy as np
 import streamlit as st
 
+from don_predictor import plots
 from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.compare import add_differences, agreement, deciding_backends, with_joint_decision
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.trust.screening import lot_table, trusted_rows, untrusted_as_nan, verdict_agreement
-from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
 from don_predictor.ui.results import (
@@ -109,7 +109,7 @@ both = {b: trust_columns(results, b) for b in ("rf", "tf")}
 # The charts draw trusted predictions only, or mark the others: never an untrusted number as a result.
 trusted = {b: trusted_rows(results, b) for b in ("rf", "tf")}
 verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("rf", "tf") if f"{b}_verdict" in results}
-st.plotly_chart(charts.intervals_figure(table.ids, both, limit.ppb, limit.label, verdicts or None), width="stretch")
+st.plotly_chart(plots.intervals_figure(table.ids, both, limit.ppb, limit.label, verdicts or None), width="stretch")
 
 compared = add_differences(results)
 left, right = st.columns([3, 2])
@@ -118,7 +118,7 @@ with left:
     results_table(compared, ["rf", "tf"])
 with right:
     st.subheader("TF against RF")
-    st.plotly_chart(charts.compare_scatter(rf, tf, table.ids, trusted["rf"] & trusted["tf"]), width="stretch")
+    st.plotly_chart(plots.compare_scatter(rf, tf, table.ids, trusted["rf"] & trusted["tf"]), width="stretch")
 
 actual = target_of(table)
 metadata = run_details(upload, limit, scored.versions, thresholds)
@@ -129,9 +129,9 @@ download_results(compared, upload.name, "compare", metadata, lots, actual)
 if actual is not None:
     st.subheader("Against the measured values")
     accuracy_metrics(actual, {"rf": rf_trusted, "tf": tf_trusted})
-    st.plotly_chart(charts.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids, trusted), width="stretch")
+    st.plotly_chart(plots.actual_vs_predicted(actual, {"rf": rf, "tf": tf}, table.ids, trusted), width="stretch")
     for b, ppb in (("rf", rf), ("tf", tf)):
-        if marked := charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[b].sum()), "scatter", marked=True):
+        if marked := plots.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[b].sum()), "scatter", marked=True):
             st.caption(f"{b.upper()}: {marked}")
 
 st.subheader("One sample")
@@ -154,14 +154,14 @@ if scored_rows:
         sample_call(results, "tf", row, "TensorFlow")
     spectrum = table.bands_matrix(versions["rf"].manifest["band_names"])[row]
     c2.plotly_chart(
-        charts.spectrum_against_mean(versions["rf"].manifest["band_names"], spectrum, mean, table.ids[row]),
+        plots.spectrum_against_mean(versions["rf"].manifest["band_names"], spectrum, mean, table.ids[row]),
         width="stretch",
     )
 
 st.subheader("Spectra and predictions")
 left, right = st.columns(2)
-left.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
-right.plotly_chart(charts.prediction_histogram({"rf": rf, "tf": tf}, limit.ppb, trusted), width="stretch")
+left.plotly_chart(plots.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
+right.plotly_chart(plots.prediction_histogram({"rf": rf, "tf": tf}, limit.ppb, trusted), width="stretch")
 for b, ppb in (("rf", rf), ("tf", tf)):
-    if note := charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[b].sum())):
+    if note := plots.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[b].sum())):
         right.caption(f"{b.upper()}: {note}")

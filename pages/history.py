@@ -3,6 +3,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
+from don_predictor import plots
 from don_predictor.config import BACKENDS, settings
 from don_predictor.plain_text import markdown_literal, visible, visible_text
 from don_predictor.services.drift import trusted
@@ -12,7 +13,6 @@ from don_predictor.services.predict import results_csv
 from don_predictor.store.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.store.history.store import count_runs
 from don_predictor.trust.limits import get_limit
-from don_predictor.ui import charts
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.login import can, current_user
 
@@ -151,6 +151,6 @@ st.download_button(  # the same columns, rounding and true/false as the page's o
 st.subheader("Predictions over time")
 st.caption(f"The runs on this page; of a big run, about {POINTS_PER_RUN} samples evenly spaced through its file.")
 if not points.empty:
-    st.plotly_chart(charts.predictions_over_time_figure(points), width="stretch")
-    if note := charts.left_out_note(len(points), int(trusted(points).sum()), "plot", marked=True):
+    st.plotly_chart(plots.predictions_over_time_figure(points), width="stretch")
+    if note := plots.left_out_note(len(points), int(trusted(points).sum()), "plot", marked=True):
         st.caption(note)

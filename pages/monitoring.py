@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from don_predictor import plots
 from don_predictor.config import settings
 from don_predictor.services import drift, monitoring
 from don_predictor.store.history import HistoryError
@@ -47,9 +48,9 @@ if len(data.frame) >= monitoring.MAX_ROWS:
     st.caption(f"The newest {monitoring.MAX_ROWS:,} results of this window are shown; pick a shorter window for all.")
 table = drift.by_period(data.frame, period)
 st.subheader("Out-of-domain share")
-st.plotly_chart(monitoring.share_chart(table, "out_of_domain", "out of domain"), width="stretch")
+st.plotly_chart(plots.share_chart(table, "out_of_domain", "out of domain"), width="stretch")
 st.subheader("Verdicts")
-st.plotly_chart(monitoring.verdict_chart(table), width="stretch")
+st.plotly_chart(plots.verdict_chart(table), width="stretch")
 
 st.subheader("Against the calibration data")
 for (backend, version), reference in data.references.items():
@@ -61,19 +62,19 @@ for (backend, version), reference in data.references.items():
     # A key per version: two versions' charts can be identical (both models on one file), and Streamlit refuses
     # two elements with the same content and no key.
     key = f"{backend}_{version}"
-    left.plotly_chart(monitoring.predictions_vs_calibration(rows, reference), width="stretch", key=f"predictions_{key}")
+    left.plotly_chart(plots.predictions_vs_calibration(rows, reference), width="stretch", key=f"predictions_{key}")
     right.plotly_chart(
-        monitoring.statistic_chart(rows, reference, "baseline", reference.baseline_limit, "baseline offset (SD)"),
+        plots.statistic_chart(rows, reference, "baseline", reference.baseline_limit, "baseline offset (SD)"),
         width="stretch",
         key=f"baseline_{key}",
     )
     left.plotly_chart(
-        monitoring.statistic_chart(rows, reference, "t2", reference.t2_limit, "Hotelling T²"),
+        plots.statistic_chart(rows, reference, "t2", reference.t2_limit, "Hotelling T²"),
         width="stretch",
         key=f"t2_{key}",
     )
     right.plotly_chart(
-        monitoring.statistic_chart(rows, reference, "q", reference.q_limit, "Q residual"),
+        plots.statistic_chart(rows, reference, "q", reference.q_limit, "Q residual"),
         width="stretch",
         key=f"q_{key}",
     )
@@ -83,7 +84,7 @@ live = drift.live_performance(data.frame, period)
 if live.empty:
     st.caption("No upload in this window carried measured values (a `vomitoxin_ppb` column).")
 else:
-    st.caption(monitoring.live_caption(live))
+    st.caption(plots.live_caption(live))
     trusted_live = live[live["rows"] > 0]
     if trusted_live.empty:
         st.warning(
@@ -94,13 +95,13 @@ else:
         cv = monitoring.cv_reference(config.models_dir, backend, data.active.get(backend, ""))
         left, right = st.columns(2)
         left.plotly_chart(
-            monitoring.performance_chart(part, "mae_ppb", cv.get("mae_ppb"), "MAE (ppb)"),
+            plots.performance_chart(part, "mae_ppb", cv.get("mae_ppb"), "MAE (ppb)"),
             width="stretch",
             key=f"live_mae_{backend}",
         )
         right.plotly_chart(
-            monitoring.performance_chart(part, "coverage", cv.get("coverage"), "interval coverage"),
+            plots.performance_chart(part, "coverage", cv.get("coverage"), "interval coverage"),
             width="stretch",
             key=f"live_coverage_{backend}",
         )
-    st.dataframe(monitoring.live_table(live), hide_index=True, width="stretch")
+    st.dataframe(plots.live_table(live), hide_index=True, width="stretch")

@@ -540,7 +540,7 @@ def test_a_long_upload_pages_its_table_and_draws_aggregate_charts(app_with_model
         len(not_cleared) and not ((not_cleared["rf_verdict"] == "below") & (not_cleared["tf_verdict"] == "below")).any()
     )
     # Over a thousand samples: the interval chart is the sorted band, not one error bar per sample.
-    from don_predictor.ui.charts import CURVE_POINTS
+    from don_predictor.plots import CURVE_POINTS
 
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     band = next(c for c in charts if "share of samples" in str(c["layout"].get("xaxis", {}).get("title")))

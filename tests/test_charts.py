@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from don_predictor.ui import charts
+from don_predictor import plots
 
 
 def scored(n: int, out_of_domain_every: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
@@ -20,8 +20,8 @@ def scored(n: int, out_of_domain_every: int = 7, seed: int = 0) -> dict[str, np.
 
 
 def test_a_few_samples_get_one_marker_each_with_its_interval():
-    n = charts.AGGREGATE_ABOVE - 10
-    fig = charts.intervals_figure([f"s{i}" for i in range(n)], {"rf": scored(n)}, 1500, "EU maize")
+    n = plots.AGGREGATE_ABOVE - 10
+    fig = plots.intervals_figure([f"s{i}" for i in range(n)], {"rf": scored(n)}, 1500, "EU maize")
     (trace,) = fig.data
     assert trace.type == "scatter" and len(trace.y) == n - 1  # the unscored row is left out
     assert trace.error_y.array is not None and list(trace.marker.symbol).count("x") > 0
@@ -30,25 +30,25 @@ def test_a_few_samples_get_one_marker_each_with_its_interval():
 def test_thousands_of_samples_become_a_sorted_band_with_an_envelope():
     n = 20_000
     data = scored(n, out_of_domain_every=3)
-    fig = charts.intervals_figure([f"s{i}" for i in range(n)], {"rf": data, "tf": scored(n, seed=1)}, 1500, "EU")
-    assert sum(len(t.x) for t in fig.data) < 5 * charts.CURVE_POINTS * 2  # the chart's weight does not grow with n
+    fig = plots.intervals_figure([f"s{i}" for i in range(n)], {"rf": data, "tf": scored(n, seed=1)}, 1500, "EU")
+    assert sum(len(t.x) for t in fig.data) < 5 * plots.CURVE_POINTS * 2  # the chart's weight does not grow with n
     curve = next(t for t in fig.data if t.name == "rf")
-    assert len(curve.y) == charts.CURVE_POINTS and np.all(np.diff(curve.y) >= 0)  # sorted, lowest to highest
+    assert len(curve.y) == plots.CURVE_POINTS and np.all(np.diff(curve.y) >= 0)  # sorted, lowest to highest
     assert 0 < curve.x[0] < 1 and 99 < curve.x[-1] < 100
     finite = data["ppb"][np.isfinite(data["ppb"])]
     assert abs(np.log(curve.y[len(curve.y) // 2] / np.median(finite))) < 0.05  # the middle is the median prediction
     envelope = next(t for t in fig.data if (t.name or "").startswith("rf 90 % intervals"))
     assert envelope.fill == "tonexty" and np.all(np.asarray(envelope.y) <= np.asarray(curve.y))
     crosses = next(t for t in fig.data if t.name == "rf not trusted (outside the domain)")
-    assert len(crosses.x) == charts.MAX_FLAGGED_MARKERS  # thinned: about 6,700 flagged samples
+    assert len(crosses.x) == plots.MAX_FLAGGED_MARKERS  # thinned: about 6,700 flagged samples
     assert any(shape.y0 == 1500 for shape in fig.layout.shapes)
 
 
 def test_scatter_plots_switch_to_webgl_for_many_points():
     few, many = np.arange(1, 50.0), np.arange(1, 5000.0)
-    assert charts.compare_scatter(few, few, [str(i) for i in few]).data[0].type == "scatter"
-    assert charts.compare_scatter(many, many, [str(i) for i in many]).data[0].type == "scattergl"
-    figure = charts.actual_vs_predicted(many, {"rf": many}, [str(i) for i in many])
+    assert plots.compare_scatter(few, few, [str(i) for i in few]).data[0].type == "scatter"
+    assert plots.compare_scatter(many, many, [str(i) for i in many]).data[0].type == "scattergl"
+    figure = plots.actual_vs_predicted(many, {"rf": many}, [str(i) for i in many])
     assert figure.data[0].type == "scattergl"
 
 
@@ -57,8 +57,8 @@ def test_log_axes_are_labelled_at_powers_of_ten_only():
     rng = np.random.default_rng(0)
     ppb = rng.lognormal(6.5, 1.5, 50)
     figures = [
-        charts.actual_vs_predicted(ppb, {"rf": ppb * 1.1}, [str(i) for i in range(50)]),
-        charts.compare_scatter(ppb, ppb * 0.9, [str(i) for i in range(50)]),
+        plots.actual_vs_predicted(ppb, {"rf": ppb * 1.1}, [str(i) for i in range(50)]),
+        plots.compare_scatter(ppb, ppb * 0.9, [str(i) for i in range(50)]),
     ]
     for figure in figures:
         for axis in (figure.layout.xaxis, figure.layout.yaxis):
@@ -70,10 +70,10 @@ def test_ids_with_hidden_characters_are_shown_escaped_in_the_charts():
     spoof, ids = "lot\u202efdp.exe", ["lot\u202efdp.exe", "a\u200bb", "plain"]
     ppb = np.array([100.0, 2000.0, 50.0])
     figures = [
-        charts.intervals_figure(ids, {"rf": {"ppb": ppb, "low_ppb": ppb / 2, "high_ppb": ppb * 2}}, 1500.0, "limit"),
-        charts.spectra_figure(["1", "2"], np.ones((3, 2)), ids),
-        charts.spectrum_against_mean(["1", "2"], np.ones(2), None, spoof),
-        charts.compare_scatter(ppb, ppb, ids),
+        plots.intervals_figure(ids, {"rf": {"ppb": ppb, "low_ppb": ppb / 2, "high_ppb": ppb * 2}}, 1500.0, "limit"),
+        plots.spectra_figure(["1", "2"], np.ones((3, 2)), ids),
+        plots.spectrum_against_mean(["1", "2"], np.ones(2), None, spoof),
+        plots.compare_scatter(ppb, ppb, ids),
     ]
     shown = []
     for figure in figures:

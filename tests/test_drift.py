@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 from streamlit.testing.v1 import AppTest
 
+from don_predictor import plots
 from don_predictor.services import drift, monitoring
 from don_predictor.services.predict import predict_table
 from don_predictor.spectra.reader import read_spectra
@@ -148,17 +149,17 @@ def test_monitoring_charts_draw_one_full_bar_per_period_in_every_panel():
             "above": [0.1, 0.0],
         }
     )
-    verdicts = monitoring.verdict_chart(table)
+    verdicts = plots.verdict_chart(table)
     assert {a.text for a in verdicts.layout.annotations} == {"RF", "TF"}
     axes = [verdicts.layout[name] for name in verdicts.layout if name.startswith("yaxis")]
     assert len(axes) == 2 and all(axis.tickformat == ".0%" for axis in axes)  # the second panel too
     assert all(verdicts.layout[n].type == "category" for n in verdicts.layout if n.startswith("xaxis"))
     assert {x for trace in verdicts.data for x in trace.x} == {"2026-11-28"}
-    share = monitoring.share_chart(table, "out_of_domain", "out of domain")
+    share = plots.share_chart(table, "out_of_domain", "out of domain")
     assert share.layout.xaxis.type == "category" and list(share.layout.yaxis.range) == [0, 1.05]
     # A day only one model had, listed after the other days: the axis still runs in date order.
     later = pd.concat([table, table.iloc[[1]].assign(period=pd.Timestamp("2026-11-27"))], ignore_index=True)
-    for figure in (monitoring.verdict_chart(later), monitoring.share_chart(later, "out_of_domain", "")):
+    for figure in (plots.verdict_chart(later), plots.share_chart(later, "out_of_domain", "")):
         axes = [figure.layout[n] for n in figure.layout if n.startswith("xaxis")]
         assert all(axis.categoryorder == "category ascending" for axis in axes)
         assert sorted({x for trace in figure.data for x in trace.x}) == ["2026-11-27", "2026-11-28"]

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.services import drift, monitoring
+from don_predictor import plots
+from don_predictor.services import drift
 from don_predictor.store.history import RunInfo, predictions_over_time, record_run, results_since
 from don_predictor.trust.screening import trusted_rows
-from don_predictor.ui import charts
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -57,20 +57,20 @@ def test_the_histogram_counts_trusted_predictions_only_and_says_how_many_it_left
     results = results_frame()
     ppb = results["rf_ppb"].to_numpy()
     trusted = {"rf": trusted_rows(results, "rf")}
-    figure = charts.prediction_histogram({"rf": ppb}, 1500, trusted)
+    figure = plots.prediction_histogram({"rf": ppb}, 1500, trusted)
     (trace,) = [t for t in figure.data if t.type == "histogram"]
-    expected = np.log10(np.maximum(ppb[trusted["rf"]], charts.MIN_LOG_PPB))
+    expected = np.log10(np.maximum(ppb[trusted["rf"]], plots.MIN_LOG_PPB))
     assert np.allclose(np.sort(trace.x), np.sort(expected)) and len(trace.x) == 29  # 39 scored, 10 outside
     assert "10 left out" in trace.name
-    note = charts.left_out_note(39, 29)
+    note = plots.left_out_note(39, 29)
     assert "29 trusted" in note and "10 of 39" in note
-    assert charts.left_out_note(39, 39) is None
+    assert plots.left_out_note(39, 39) is None
     # Nothing trusted (the dev file on the demo model): an empty histogram that says so.
     none = {"rf": np.zeros(len(ppb), bool)}
-    empty = charts.prediction_histogram({"rf": ppb}, 1500, none)
+    empty = plots.prediction_histogram({"rf": ppb}, 1500, none)
     assert len(empty.data[0].x) == 0 and any("no trusted" in a.text for a in empty.layout.annotations)
     # Callers that pass no mask keep the old figure.
-    assert len(charts.prediction_histogram({"rf": ppb}, 1500).data[0].x) == 39
+    assert len(plots.prediction_histogram({"rf": ppb}, 1500).data[0].x) == 39
 
 
 def test_scatters_draw_untrusted_predictions_grey_hollow_and_labelled():
@@ -79,14 +79,14 @@ def test_scatters_draw_untrusted_predictions_grey_hollow_and_labelled():
     actual = ppb * 1.1
     mask = trusted_rows(results, "rf")
     ids = [f"s{i}" for i in range(len(ppb))]
-    figure = charts.actual_vs_predicted(actual, {"rf": ppb}, ids, {"rf": mask})
+    figure = plots.actual_vs_predicted(actual, {"rf": ppb}, ids, {"rf": mask})
     main = next(t for t in figure.data if t.name == "rf")
     grey = next(t for t in figure.data if t.name == "rf not trusted (outside the domain)")
     assert set(main.text) == {ids[i] for i in np.flatnonzero(mask)}
     assert set(grey.text) == {ids[i] for i in np.flatnonzero(~mask & np.isfinite(ppb))}
-    assert grey.marker.symbol == "circle-open" and grey.marker.color == charts.VERDICT_COLORS["not_trusted"]
+    assert grey.marker.symbol == "circle-open" and grey.marker.color == plots.VERDICT_COLORS["not_trusted"]
 
-    both = charts.compare_scatter(ppb, ppb * 0.9, ids, mask)
+    both = plots.compare_scatter(ppb, ppb * 0.9, ids, mask)
     assert len(next(t for t in both.data if t.name == "samples").x) == mask.sum()
     assert len(next(t for t in both.data if t.name == "not trusted (outside the domain)").x) == 10
 
@@ -102,10 +102,10 @@ def test_the_interval_chart_colours_each_point_by_its_verdict():
         "in_domain": results["rf_in_domain"].fillna(False).to_numpy(dtype=bool),
     }
     verdicts = {"rf": results["rf_verdict"].to_numpy()}
-    figure = charts.intervals_figure(ids, {"rf": scored}, 1500, "EU", verdicts)
+    figure = plots.intervals_figure(ids, {"rf": scored}, 1500, "EU", verdicts)
     traces = {t.name: t for t in figure.data}
     assert set(traces) <= {"below", "send to lab", "above", "not trusted (outside the domain)"}
-    assert traces["send to lab"].marker.color == charts.VERDICT_COLORS["send_to_lab"] != charts.COLORS["rf"]
+    assert traces["send to lab"].marker.color == plots.VERDICT_COLORS["send_to_lab"] != plots.COLORS["rf"]
     untrusted = {ids[i] for i in range(n) if not scored["in_domain"][i] and np.isfinite(scored["ppb"][i])}
     assert set(traces["not trusted (outside the domain)"].x) == untrusted
     assert traces["not trusted (outside the domain)"].marker.symbol.endswith("-open")
@@ -116,8 +116,8 @@ def test_the_interval_chart_colours_each_point_by_its_verdict():
         (i for i in ids if i != "s1"), key=lambda i: scored["ppb"][ids.index(i)]
     )  # still sorted by prediction, whichever trace a sample is in
     # Without verdicts (older callers): one trace in the model's colour, crosses outside the domain.
-    (plain,) = charts.intervals_figure(ids, {"rf": scored}, 1500, "EU").data
-    assert plain.marker.color == charts.COLORS["rf"]
+    (plain,) = plots.intervals_figure(ids, {"rf": scored}, 1500, "EU").data
+    assert plain.marker.color == plots.COLORS["rf"]
 
 
 def test_the_sorted_band_marks_untrusted_samples_grey_and_colours_the_curve_by_verdict():
@@ -125,12 +125,12 @@ def test_the_sorted_band_marks_untrusted_samples_grey_and_colours_the_curve_by_v
     ppb = np.random.default_rng(1).lognormal(6.5, 1.0, n)
     scored = {"ppb": ppb, "low_ppb": ppb / 2, "high_ppb": ppb * 2, "in_domain": np.zeros(n, bool)}
     verdicts = {"rf": np.full(n, "send_to_lab", dtype=object)}
-    figure = charts.intervals_figure([str(i) for i in range(n)], {"rf": scored}, 1500, "EU", verdicts)
+    figure = plots.intervals_figure([str(i) for i in range(n)], {"rf": scored}, 1500, "EU", verdicts)
     names = {t.name for t in figure.data}
     assert "rf: not trusted (outside the domain)" in names and "rf not trusted (outside the domain)" in names
     assert not {"rf: below", "rf: send to lab", "rf: above"} & names  # all 1000 outside: none coloured as a verdict
     crosses = next(t for t in figure.data if t.name == "rf not trusted (outside the domain)")
-    assert crosses.marker.color == charts.VERDICT_COLORS["not_trusted"]
+    assert crosses.marker.color == plots.VERDICT_COLORS["not_trusted"]
 
 
 # --- problem 2: History and live performance ------------------------------------------------------------------
@@ -148,12 +148,12 @@ def test_history_plot_marks_untrusted_predictions(tmp_path):
     )
     run = record_run(db, frame, "hsi_id", RunInfo("cli", {"rf": "v1"}, "x.csv", "abc"))
     points = predictions_over_time(db, [run], with_trust=True)
-    figure = charts.predictions_over_time_figure(points)
+    figure = plots.predictions_over_time_figure(points)
     traces = {t.name: t for t in figure.data}
     assert sorted(values(traces["RF"].y)) == [100.0, 300.0]  # no domain check (None) counts as trusted, as elsewhere
     assert list(values(traces["not trusted (outside the domain)"].y)) == [200.0]
     assert traces["not trusted (outside the domain)"].marker.symbol == "circle-open"
-    assert "1 of 3" in charts.left_out_note(3, 2, "plot", marked=True)
+    assert "1 of 3" in plots.left_out_note(3, 2, "plot", marked=True)
 
 
 def history_rows(n: int, out: int, measured_error: float = 10.0, untrusted_error: float = 5000.0) -> pd.DataFrame:
@@ -198,28 +198,28 @@ def test_the_live_table_reads_like_a_report_and_the_axis_shows_dates():
             "coverage": [0.7325],
         }
     )
-    table = monitoring.live_table(live)
-    assert list(table.columns) == list(monitoring.LIVE_HEADERS.values())
+    table = plots.live_table(live)
+    assert list(table.columns) == list(plots.LIVE_HEADERS.values())
     (row,) = table.to_dict("records")
     assert row["MAE (ppb)"] == 3151 and row["median error (ppb)"] == 2000 and row["interval coverage (%)"] == 73.2
     assert row["model"] == "RF" and row["period from"] == "2026-11-28"
-    caption = monitoring.live_caption(live)
+    caption = plots.live_caption(live)
     assert "From 70 rows" in caption and "30 of 100 rows" in caption and "not trusted" in caption
-    figure = monitoring.performance_chart(live, "mae_ppb", 100.0, "MAE (ppb)")
+    figure = plots.performance_chart(live, "mae_ppb", 100.0, "MAE (ppb)")
     assert figure.layout.xaxis.type == "category" and list(figure.data[0].x) == ["2026-11-28"]
-    coverage = monitoring.performance_chart(live, "coverage", 0.9, "interval coverage")
+    coverage = plots.performance_chart(live, "coverage", 0.9, "interval coverage")
     assert coverage.layout.yaxis.tickformat == ".0%"
 
 
 def test_the_statistic_panels_are_in_percent_of_samples_as_labelled():
     rows = pd.DataFrame({"t2": np.random.default_rng(0).chisquare(5, 500), "baseline": np.zeros(500)})
     reference = drift.Reference("rf", "v1", None, None, 5, 11.0, 1.0, 3.0)
-    figure = monitoring.statistic_chart(rows, reference, "t2", 11.0, "Hotelling T²")
+    figure = plots.statistic_chart(rows, reference, "t2", 11.0, "Hotelling T²")
     assert figure.layout.yaxis.title.text == "% of samples"
     assert sum(figure.data[0].y) == pytest.approx(100.0)
     rng = np.random.default_rng(1)
     normal = pd.DataFrame({"baseline": rng.normal(size=20_000)})
-    baseline = monitoring.statistic_chart(normal, reference, "baseline", 3.0, "baseline offset (SD)")
+    baseline = plots.statistic_chart(normal, reference, "baseline", 3.0, "baseline offset (SD)")
     bars, curve = baseline.data
     # The training N(0, 1) is drawn on the bars' scale: its peak meets theirs.
     assert max(curve.y) == pytest.approx(max(bars.y), rel=0.15)

@@ -73,11 +73,6 @@ def start_server(port: int) -> bool:
     MEMORY_LIMIT.set(memory_limit_bytes())
     LAST_PREDICTION.set(time.time())  # "no prediction for a day" counts from the start, not from 1970
     event("metrics_started", port=port)
-    from don_predictor.config import settings
-    from don_predictor.services.monitoring import start_metrics_refresh
-
-    config = settings()
-    start_metrics_refresh(config.history_db, config.models_dir, config.drift_threshold)
     return True
 
 

@@ -1,22 +1,16 @@
-"""The Monitoring page's data and charts: a window of the history, each served version's reference and drift,
-and the drift gauge Prometheus alerts on (refreshed in the background when metrics are on)."""
+"""The Monitoring page's data: a window of the history, each served version's reference and drift. Its figures are
+in plots/monitoring.py, the drift gauge for Prometheus in services/drift_gauge.py."""
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 
 from don_predictor.config import BACKENDS
-from don_predictor.logs import event
 from don_predictor.services import drift as d
 from don_predictor.store.governance import is_demo
 from don_predictor.store.history import results_since
@@ -24,7 +18,6 @@ from don_predictor.store.registry import Registry, RegistryError
 
 DRIFT_DAYS = 7
 MAX_ROWS = 300_000  # per-backend result rows read for the page: the newest, so a long window stays in memory
-METRICS_REFRESH_S = 600
 
 
 @dataclass(frozen=True)
@@ -79,168 +72,3 @@ def cv_reference(models_dir: str | Path, backend: str, version: str) -> dict[str
     out = {"mae_ppb": mae.get("mean") if isinstance(mae, dict) else mae}
     out["coverage"] = (manifest.get("intervals") or {}).get("coverage")
     return {key: float(value) for key, value in out.items() if isinstance(value, (int, float))}
-
-
-# --- charts ------------------------------------------------------------------------------------------------------
-
-
-def share_chart(table: pd.DataFrame, column: str, title: str) -> go.Figure:
-    figure = px.line(_labelled(table), x="period", y=column, color="backend", markers=True, hover_data=["rows"])
-    figure.update_layout(yaxis_title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=300)
-    figure.update_layout(margin={"t": 30})
-    # One point per period, evenly spaced, in date order (ISO dates sort as text) whichever model had it first.
-    figure.update_xaxes(type="category", categoryorder="category ascending", title=None)
-    return figure
-
-
-def verdict_chart(table: pd.DataFrame) -> go.Figure:
-    long = _labelled(table).melt(["period", "backend", "rows"], ["below", "send_to_lab", "above"], "verdict", "share")
-    figure = px.bar(
-        long,
-        x="period",
-        y="share",
-        color="verdict",
-        facet_row="backend",
-        barmode="stack",
-        hover_data=["rows"],
-        color_discrete_map={"below": "#2e7d32", "send_to_lab": "#f9a825", "above": "#c62828"},
-    )
-    figure.update_layout(height=220 + 140 * table["backend"].nunique(), margin={"t": 30})
-    figure.update_yaxes(tickformat=".0%", range=[0, 1], title=None)  # every panel, not only the first
-    figure.update_xaxes(type="category", categoryorder="category ascending", title=None)  # full-width bars
-    figure.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1].upper()))  # "RF", not "backend=rf"
-    return figure
-
-
-def _labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """The periods as text ('2026-11-28'): a category axis draws one full-width bar or point per period."""
-    return table.assign(period=pd.to_datetime(table["period"]).dt.strftime("%Y-%m-%d"))
-
-
-def predictions_vs_calibration(rows: pd.DataFrame, reference: d.Reference) -> go.Figure:
-    """Recent predictions against the calibration data's out-of-fold predictions, as shares on a log axis."""
-    figure = go.Figure()
-    if reference.calibration_ppb is not None:
-        figure.add_histogram(x=np.log10(1 + reference.calibration_ppb), name="calibration", histnorm="percent")
-    figure.add_histogram(x=np.log10(1 + rows["ppb"].to_numpy(float)), name="recent", histnorm="percent")
-    figure.update_layout(
-        barmode="overlay", xaxis_title="log10(1 + predicted ppb)", yaxis_title="% of samples", height=300
-    )
-    figure.update_traces(opacity=0.6)
-    return figure
-
-
-STATISTIC_BINS = 30
-
-
-def statistic_chart(rows: pd.DataFrame, reference: d.Reference, column: str, limit: float, label: str) -> go.Figure:
-    """A domain statistic's recent distribution as % of samples per bin (as the predictions' panel beside it), with
-    its limit (and, for the baseline, its training N(0, 1) scaled to the same bins)."""
-    values = rows[column].dropna().to_numpy(float)
-    values = values[np.isfinite(values)]
-    figure = go.Figure()
-    if len(values):
-        counts, edges = np.histogram(values, bins=STATISTIC_BINS)
-        width = float(edges[1] - edges[0])
-        figure.add_bar(
-            x=(edges[:-1] + edges[1:]) / 2, y=100.0 * counts / len(values), width=width, name="recent", opacity=0.7
-        )
-        if column == "baseline":
-            grid = np.linspace(-4, 4, 200)
-            density = np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi)
-            figure.add_scatter(x=grid, y=100.0 * density * width, name="training N(0, 1)")
-    if np.isfinite(limit):
-        for edge in (limit, -limit) if column == "baseline" else (limit,):
-            figure.add_vline(x=edge, line_dash="dash", annotation_text="limit")
-    figure.update_layout(
-        xaxis_title=label,
-        yaxis_title="% of samples",
-        height=280,
-        margin={"t": 30},
-        bargap=0,
-        showlegend=column == "baseline",
-    )
-    return figure
-
-
-def performance_chart(table: pd.DataFrame, column: str, reference: float | None, title: str) -> go.Figure:
-    """One point per period on a category axis of dates: a single day would otherwise get a time axis in
-    milliseconds ("23:59:59.999 … 00:00:00.001")."""
-    figure = px.line(_labelled(table), x="period", y=column, color="backend", markers=True, hover_data=["rows"])
-    if reference is not None:
-        figure.add_hline(y=reference, line_dash="dot", annotation_text="cross-validation")
-    figure.update_layout(yaxis_title=title, height=280, margin={"t": 30})
-    if column == "coverage":
-        figure.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1.05])
-    figure.update_xaxes(type="category", categoryorder="category ascending", title=None)
-    return figure
-
-
-LIVE_HEADERS = {
-    "period": "period from",
-    "backend": "model",
-    "rows": "rows used (trusted)",
-    "not_trusted": "left out (not trusted)",
-    "mae_ppb": "MAE (ppb)",
-    "median_error_ppb": "median error (ppb)",
-    "coverage": "interval coverage (%)",
-}
-
-
-def live_table(live: pd.DataFrame) -> pd.DataFrame:
-    """drift.live_performance for reading: human headers, dates without a time, ppb to the unit, coverage in %."""
-    shown = _labelled(live).assign(
-        backend=live["backend"].str.upper(),
-        mae_ppb=live["mae_ppb"].astype(float).round(0).astype("Int64"),
-        median_error_ppb=live["median_error_ppb"].astype(float).round(0).astype("Int64"),
-        coverage=(100 * live["coverage"].astype(float)).round(1),
-    )
-    return shown[list(LIVE_HEADERS)].rename(columns=LIVE_HEADERS)
-
-
-def live_caption(live: pd.DataFrame) -> str:
-    """How many rows the live figures come from, and how many were left out as not trusted."""
-    used, left_out = int(live["rows"].sum()), int(live["not_trusted"].sum())
-    text = (
-        f"From {used:,} rows of uploads that carried measured values and lie in the model's calibration domain; "
-        "the dotted line is the active version's cross-validation."
-    )
-    if left_out:
-        text += (
-            f" {left_out:,} of {used + left_out:,} rows with a measured value were left out: their spectra lie "
-            "outside the calibration domain, so their predictions are not trusted."
-        )
-    return text
-
-
-# --- the drift gauge for Prometheus ------------------------------------------------------------------------------
-
-_refresher: list[threading.Thread] = []
-
-
-def start_metrics_refresh(db, models_dir: str | Path, threshold: float) -> None:
-    """Every METRICS_REFRESH_S, the drift of each active version into the don_drift_score gauge (once per process)."""
-    if _refresher:
-        return
-
-    def loop() -> None:
-        stop = threading.Event()
-        while True:
-            refresh_drift_metrics(db, models_dir, threshold)
-            stop.wait(METRICS_REFRESH_S)
-
-    _refresher.append(threading.Thread(target=loop, name="drift-metrics", daemon=True))
-    _refresher[0].start()
-
-
-def refresh_drift_metrics(db, models_dir: str | Path, threshold: float) -> None:
-    from don_predictor.services import metrics
-
-    metrics.DRIFT_THRESHOLD.set(threshold)
-    try:
-        window = load_window(db, models_dir, DRIFT_DAYS)
-        for found in drifts(window, threshold):
-            if window.active.get(found.backend) == found.version and found.score is not None:
-                metrics.DRIFT_SCORE.labels(found.backend).set(found.score)
-    except Exception as error:  # a monitoring thread must never die or take the app down
-        event("drift_metrics_failed", logging.WARNING, error=f"{type(error).__name__}: {error}")

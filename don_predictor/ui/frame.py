@@ -12,7 +12,7 @@ from don_predictor import __version__
 from don_predictor.config import Settings, settings
 from don_predictor.logs import setup_logging
 from don_predictor.modeling.quality import short_headline
-from don_predictor.services import metrics
+from don_predictor.services.drift_gauge import serve_metrics
 from don_predictor.store.audit import audit
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.history import apply_retention
@@ -32,7 +32,7 @@ def start_up() -> Settings:
     keep_keras_state_across_runs()  # else every rerun clears TensorFlow's kernel cache under a training job
     setup_logging(config.log_level)
     setup_tracing()  # already done by the server's start-up (ui/server.py); here for `streamlit run app.py`
-    metrics.start_server(config.metrics_port)
+    serve_metrics(config)
     deleted = apply_retention(config.history_db, config.history_retention_days)
     cleaned = Registry(config.models_dir).clean_partials()
     login = "users file" if config.users_file else "shared password" if config.password_hash else "none or secrets.toml"

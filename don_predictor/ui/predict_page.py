@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from don_predictor import plots
 from don_predictor.modeling.backends import backend_class
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.trust.screening import trusted_rows, untrusted_as_nan
-from don_predictor.ui import charts
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_quality import model_quality_panel
 from don_predictor.ui.models import active_versions, in_sample_counts, registry
@@ -60,7 +60,7 @@ def render_predict_page(backend: str) -> None:
     ppb = results[f"{backend}_ppb"].to_numpy()
     # The charts below draw trusted predictions only, or mark the others: never an untrusted number as a result.
     trusted = {backend: trusted_rows(results, backend)}
-    note = charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[backend].sum()))
+    note = plots.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[backend].sum()))
 
     verdict_summary(results, [backend], limit, thresholds, lots, demo)
     in_sample = in_sample_counts(upload.data, str(registry().root), versions_key, upload.sha256)
@@ -72,9 +72,7 @@ def render_predict_page(backend: str) -> None:
     download_results(results, upload.name, backend, metadata, lots, target_of(table))
     verdicts = {backend: results[f"{backend}_verdict"].to_numpy()} if f"{backend}_verdict" in results else None
     st.plotly_chart(
-        charts.intervals_figure(
-            table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label, verdicts
-        ),
+        plots.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label, verdicts),
         width="stretch",
     )
 
@@ -82,22 +80,22 @@ def render_predict_page(backend: str) -> None:
     if actual is not None:
         st.subheader("Against the measured values")
         accuracy_metrics(actual, {backend: untrusted_as_nan(results, backend)})
-        st.plotly_chart(charts.actual_vs_predicted(actual, {backend: ppb}, table.ids, trusted), width="stretch")
+        st.plotly_chart(plots.actual_vs_predicted(actual, {backend: ppb}, table.ids, trusted), width="stretch")
         scored = int(np.isfinite(ppb).sum())
-        if marked := charts.left_out_note(scored, int(trusted[backend].sum()), "scatter", marked=True):
+        if marked := plots.left_out_note(scored, int(trusted[backend].sum()), "scatter", marked=True):
             st.caption(marked + " The accuracy figures above leave them out.")
 
     left, right = st.columns(2)
     with left:
         st.markdown("**Uploaded spectra**")
-        st.plotly_chart(charts.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
+        st.plotly_chart(plots.spectra_figure(table.band_names, table.X, table.ids), width="stretch")
     with right:
         st.markdown("**Distribution of predictions**")
-        st.plotly_chart(charts.prediction_histogram({backend: ppb}, limit.ppb, trusted), width="stretch")
+        st.plotly_chart(plots.prediction_histogram({backend: ppb}, limit.ppb, trusted), width="stretch")
         if note:
             st.caption(note)
 
     importance = version.manifest.get("band_importance")
     if importance:
         with st.expander("Which bands the model relies on"):
-            st.plotly_chart(charts.band_importance_figure(importance, version.manifest["band_names"]), width="stretch")
+            st.plotly_chart(plots.band_importance_figure(importance, version.manifest["band_names"]), width="stretch")

@@ -33,7 +33,7 @@ if str(APP_SCRIPT.parent) not in sys.path:
 
 from don_predictor.config import SettingsError, settings  # noqa: E402
 from don_predictor.logs import setup_logging  # noqa: E402
-from don_predictor.services import metrics  # noqa: E402
+from don_predictor.services.drift_gauge import serve_metrics  # noqa: E402
 from don_predictor.services.readiness import readiness  # noqa: E402
 from don_predictor.tracing import setup_tracing  # noqa: E402
 
@@ -79,7 +79,7 @@ async def started(_app):
         config = None
     if config is not None:
         setup_logging(config.log_level)
-        metrics.start_server(config.metrics_port)  # 0: off; a port in use is logged, the app still serves
+        serve_metrics(config)  # 0: off; a port in use is logged, the app still serves
     warming = threading.Thread(target=import_page_modules, name="import-pages", daemon=True)
     warming.start()
     yield
@@ -94,6 +94,7 @@ PAGE_MODULES = (
     "don_predictor.ui.predict_page",
     "don_predictor.ui.training_panels",
     "don_predictor.services.monitoring",
+    "don_predictor.plots",
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
+from don_predictor import plots
 from don_predictor.config import BACKENDS
 from don_predictor.config import settings as app_settings
 from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, screening_at
@@ -17,7 +18,6 @@ from don_predictor.services.permissions import PermissionDenied
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store import governance
 from don_predictor.store.registry import ModelVersion, RegistryError
-from don_predictor.ui import charts
 from don_predictor.ui.login import can, current_actor, current_user, explain_missing
 from don_predictor.ui.models import registry
 
@@ -218,7 +218,7 @@ def challenger_panel(version: ModelVersion) -> None:
         st.caption(markdown_literal(review.comparison))  # it names the training files
     history = version.history()
     if history:
-        st.plotly_chart(charts.loss_curve(history), width="stretch")
+        st.plotly_chart(plots.loss_curve(history), width="stretch")
     if reg.active_version(version.backend) == version.version:
         st.caption("This version is active.")
         return

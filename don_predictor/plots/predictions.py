@@ -1,4 +1,4 @@
-"""Plotly figures for the pages. Plain functions of arrays, so tests can build them without a browser."""
+"""Figures of predictions: their distribution, intervals and verdicts, against measured values and over time."""
 
 from __future__ import annotations
 
@@ -8,57 +8,25 @@ import plotly.graph_objects as go
 
 from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.plain_text import visible
+from don_predictor.plots.style import (
+    AGGREGATE_ABOVE,
+    BACKEND_SYMBOLS,
+    COLORS,
+    CURVE_POINTS,
+    LOG_PPB_AXIS,
+    MAX_FLAGGED_MARKERS,
+    MIN_LOG_PPB,
+    NOT_TRUSTED,
+    UNTRUSTED_MARKER,
+    VERDICT_COLORS,
+    VERDICT_LABELS,
+    identity_line,
+    log_log,
+    most_common,
+    scatter_type,
+    translucent,
+)
 from don_predictor.services.drift import trusted
-
-COLORS = {"rf": "#2E7D32", "tf": "#EF6C00", "mean": "#37474F", "limit": "#C62828"}
-# Verdict colours as on the Monitoring page; a prediction the app does not trust is grey and hollow everywhere.
-NOT_TRUSTED = "not_trusted"
-VERDICT_COLORS = {"below": "#2E7D32", "send_to_lab": "#F9A825", "above": "#C62828", NOT_TRUSTED: "#9E9E9E"}
-VERDICT_LABELS = {
-    "below": "below",
-    "send_to_lab": "send to lab",
-    "above": "above",
-    NOT_TRUSTED: "not trusted (outside the domain)",
-}
-UNTRUSTED_MARKER = {"color": VERDICT_COLORS[NOT_TRUSTED], "symbol": "circle-open", "size": 7}
-BACKEND_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
-MIN_LOG_PPB = 1.0  # zeros cannot sit on a log axis: they are drawn at 1 ppb
-# A log axis labelled at each power of ten only, as whole ppb: plotly's own labels read "1 2 5 10 2 5 100" (the 2 and
-# 5 between decades look like values of their own).
-LOG_PPB_AXIS = {"type": "log", "dtick": 1, "tickformat": ",.0f"}
-# Above this many samples one marker per sample becomes a wall: charts switch to WebGL and aggregate views.
-AGGREGATE_ABOVE = 300
-MAX_FLAGGED_MARKERS = 400  # out-of-domain crosses drawn on an aggregate chart (evenly thinned beyond)
-CURVE_POINTS = 400  # groups of sorted samples on an aggregate chart
-
-
-def scatter_type(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
-    """SVG markers for a readable few, WebGL for thousands (SVG slows the browser from a few thousand points)."""
-    return go.Scattergl if n_points > AGGREGATE_ABOVE else go.Scatter
-
-
-def band_axis(band_names: list[str]) -> tuple[np.ndarray, str]:
-    """x values and their label: wavelengths in nm when the names look like them, else band numbers."""
-    x = np.array([float(b) for b in band_names])
-    return x, "wavelength (nm)" if x.min() >= 300 else "band"
-
-
-def spectra_figure(band_names: list[str], X: np.ndarray, ids: list[str], n_examples: int = 5) -> go.Figure:
-    """Mean spectrum with a 5–95 % band, plus a few individual spectra."""
-    x, label = band_axis(band_names)
-    X = X[np.isfinite(X).all(axis=1)]
-    fig = go.Figure()
-    if len(X):
-        low, high = np.percentile(X, [5, 95], axis=0)
-        fig.add_trace(go.Scatter(x=x, y=high, line={"width": 0}, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(
-            go.Scatter(x=x, y=low, fill="tonexty", line={"width": 0}, name="5–95 %", fillcolor="rgba(55,71,79,0.2)")
-        )
-        for i in np.linspace(0, len(X) - 1, min(n_examples, len(X))).astype(int):
-            fig.add_trace(go.Scatter(x=x, y=X[i], name=visible(ids[i]), line={"width": 1}, opacity=0.6))
-        fig.add_trace(go.Scatter(x=x, y=X.mean(axis=0), name="mean", line={"color": COLORS["mean"], "width": 3}))
-    fig.update_layout(xaxis_title=label, yaxis_title="reflectance", height=380, margin={"t": 30})
-    return fig
 
 
 def prediction_histogram(
@@ -152,8 +120,8 @@ def actual_vs_predicted(
                     marker=marker,
                 )
             )
-    _identity_line(fig, actual[finite])
-    return _log_log(fig, "measured DON (ppb)", "predicted DON (ppb)")
+    identity_line(fig, actual[finite])
+    return log_log(fig, "measured DON (ppb)", "predicted DON (ppb)")
 
 
 def compare_scatter(
@@ -181,41 +149,8 @@ def compare_scatter(
                 marker=marker,
             )
         )
-    _identity_line(fig, np.concatenate([rf_ppb[keep], tf_ppb[keep]]))
-    return _log_log(fig, "RandomForest (ppb)", "TensorFlow (ppb)")
-
-
-def _log_log(fig: go.Figure, x_title: str, y_title: str) -> go.Figure:
-    """Both axes in log ppb: DON spans four decades, and the identity line stays a diagonal."""
-    fig.update_layout(
-        xaxis={"title": x_title, **LOG_PPB_AXIS}, yaxis={"title": y_title, **LOG_PPB_AXIS}, height=420, margin={"t": 30}
-    )
-    return fig
-
-
-def spectrum_against_mean(band_names: list[str], spectrum: np.ndarray, mean: np.ndarray | None, label: str):
-    x, axis_label = band_axis(band_names)
-    fig = go.Figure(go.Scatter(x=x, y=spectrum, name=visible(label), line={"color": COLORS["tf"]}))
-    if mean is not None:
-        fig.add_trace(go.Scatter(x=x, y=mean, name="training mean", line={"color": COLORS["mean"], "dash": "dot"}))
-    fig.update_layout(xaxis_title=axis_label, yaxis_title="reflectance", height=340, margin={"t": 30})
-    return fig
-
-
-def loss_curve(history: dict[str, list[float]]) -> go.Figure:
-    fig = go.Figure()
-    for key, values in history.items():
-        fig.add_trace(go.Scatter(x=np.arange(1, len(values) + 1), y=values, name=key))
-    fig.update_layout(xaxis_title="epoch", yaxis_title="loss (Huber, scaled target)", height=320, margin={"t": 30})
-    return fig
-
-
-def _identity_line(fig: go.Figure, values: np.ndarray) -> None:
-    values = values[np.isfinite(values)]
-    top = max(float(values.max()) if len(values) else 10.0, 10.0) * 1.5
-    fig.add_trace(
-        go.Scatter(x=[MIN_LOG_PPB, top], y=[MIN_LOG_PPB, top], mode="lines", name="identity", line={"dash": "dot"})
-    )
+    identity_line(fig, np.concatenate([rf_ppb[keep], tf_ppb[keep]]))
+    return log_log(fig, "RandomForest (ppb)", "TensorFlow (ppb)")
 
 
 def verdict_classes(verdict: np.ndarray, in_domain: np.ndarray | None) -> np.ndarray:
@@ -336,7 +271,7 @@ def sorted_band_figure(
                     fill="tonexty",
                     line={"width": 0},
                     name=f"{name} 90 % intervals (median)",
-                    fillcolor=_translucent(color),
+                    fillcolor=translucent(color),
                 )
             )
         curve = np.maximum(np.array([np.median(ppb[order[g]]) for g in groups]), MIN_LOG_PPB)
@@ -344,7 +279,7 @@ def sorted_band_figure(
         in_domain = scored.get("in_domain")
         if verdicts is not None and name in verdicts:
             classes = verdict_classes(verdicts[name], in_domain)[order]
-            common = np.array([_most_common(classes[g]) for g in groups], dtype=object)
+            common = np.array([most_common(classes[g]) for g in groups], dtype=object)
             for verdict, verdict_color in VERDICT_COLORS.items():
                 part = common == verdict
                 if part.any():
@@ -378,41 +313,6 @@ def sorted_band_figure(
         yaxis={"title": "DON (ppb), 90 % interval", **LOG_PPB_AXIS},
         height=420,
         margin={"t": 30},
-    )
-    return fig
-
-
-def _most_common(values: np.ndarray) -> str:
-    found, counts = np.unique(values.astype(str), return_counts=True)
-    return str(found[np.argmax(counts)]) if len(found) else ""
-
-
-def _translucent(hex_color: str | None, alpha: float = 0.25) -> str:
-    hex_color = (hex_color or "#37474F").lstrip("#")
-    r, g, b = (int(hex_color[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def band_importance_figure(importance: dict, band_names: list[str]) -> go.Figure:
-    """Permutation importance per window of bands (bars) and the forest's impurity importance (line), if any."""
-    x, label = band_axis(band_names)
-    fig = go.Figure()
-    permutation = importance.get("permutation")
-    if permutation:
-        starts = np.asarray(permutation["window_start"])
-        width = permutation["window"]
-        centres = [x[min(s + width // 2, len(x) - 1)] for s in starts]
-        fig.add_trace(go.Bar(x=centres, y=permutation["mae_increase_sqrt_ppb"], name="permutation (MAE increase)"))
-    impurity = importance.get("impurity")
-    if impurity:
-        fig.add_trace(go.Scatter(x=x, y=impurity, name="impurity (RF)", yaxis="y2", line={"color": COLORS["rf"]}))
-    fig.update_layout(
-        xaxis_title=label,
-        yaxis_title="MAE increase (sqrt ppb)",
-        yaxis2={"title": "impurity importance", "overlaying": "y", "side": "right", "showgrid": False},
-        height=340,
-        margin={"t": 30},
-        legend={"orientation": "h"},
     )
     return fig
 
