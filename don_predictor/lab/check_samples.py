@@ -81,7 +81,9 @@ def check_sample_series(db: str | Path, pattern: str, backend: str, since: datet
         .where(
             res.c.backend == backend,
             res.c.ppb.is_not(None),
-            *([func.substr(s.c.sample_id, 1, len(prefix)) == prefix] if prefix else []),  # the glob after
+            *(
+                [func.substr(s.c.sample_id, 1, len(prefix)) == prefix] if prefix else []
+            ),  # a prefilter: the glob is applied below
             *([r.c.created_at >= since] if since else []),
         )
         .order_by(r.c.created_at, r.c.run_id, s.c.position)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, exists, insert, select
 
-from don_predictor.lab.worklist import Worklist
+from don_predictor.lab.worklist import Worklist, build_worklist
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store.history import tables as t
 from don_predictor.store.history.db import engine, writing
@@ -60,6 +60,29 @@ def record_worklist(
         if spectra:
             connection.execute(insert(t.lab_spectra), spectra)
             _prune(connection, keep_max, keep_days)
+
+
+def keep_for_lab(
+    db: str | Path,
+    run_id: str,
+    table: SpectraTable,
+    verdicts: list[str],
+    *,
+    decided_by: str,
+    reasons: list[str] | None = None,
+    seed: int | None = None,
+    config=None,
+) -> Worklist:
+    """The recorder's one call once a run is recorded: draw the run's worklist (DON_VERIFY_SHARE), keep it and its
+    spectra (DON_LAB_SPECTRA_MAX, DON_LAB_SPECTRA_RETENTION_DAYS). `verdicts`: the decision per row of `table`."""
+    from don_predictor.config import settings
+
+    config = config or settings()
+    worklist = build_worklist(
+        run_id, table.ids, verdicts, reasons, table.lots, share=config.verify_share, seed=seed, decided_by=decided_by
+    )
+    record_worklist(db, worklist, table, keep_max=config.lab_spectra_max, keep_days=config.lab_spectra_retention_days)
+    return worklist
 
 
 def _prune(connection, keep_max: int, keep_days: int) -> None:
