@@ -5,6 +5,7 @@ version and limit, over a period.
   measured, and how many were truly above the limit (measured > limit, as the screening engine counts positives).
   Their share is the observed false-compliant rate: an unbiased estimate, because the draw was random. Cleared
   samples the lab measured on its own choice are counted apart (`cleared_lab_choice`): they are not a random sample.
+- States: `alarm` (lower bound over α), `too_few`, `ok` (upper bound at most α), `not_shown` (neither yet).
 - Bounds: one-sided 95 % Clopper–Pearson bounds (scipy.stats.beta), each a one-sided question: "is the rate above
   α?" (the lower bound over α: the alarm) and "is it shown to be at most α?" (the upper bound). With no failure the
   upper bound reaches α = 5 % at 59 verified samples (1 - 0.05^(1/n) <= 0.05): fewer, and the state is `too_few`.
@@ -33,7 +34,7 @@ from don_predictor.trust.limits import get_limit
 from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB
 
 LEVEL = 0.95
-OK, ALARM, TOO_FEW = "ok", "alarm", "too_few"
+OK, ALARM, TOO_FEW, NOT_SHOWN = "ok", "alarm", "too_few", "not_shown"
 JOINT = "both"
 
 
@@ -79,10 +80,13 @@ class Verification:
 
     @property
     def state(self) -> str:
-        """`alarm` when the evidence says the rate is over α; else `too_few` until enough are verified; else `ok`."""
+        """`alarm`: the evidence says the rate is over α (lower bound over α); `too_few`: fewer verified than
+        could ever show it under α; `ok`: shown to be at most α (upper bound); `not_shown`: neither, yet."""
         if self.lower > self.alpha:
             return ALARM
-        return TOO_FEW if self.verified < self.needed else OK
+        if self.verified < self.needed:
+            return TOO_FEW
+        return OK if self.upper <= self.alpha else NOT_SHOWN
 
     @property
     def message(self) -> str:
@@ -94,7 +98,9 @@ class Verification:
             return (
                 f"{seen}: too few to say anything yet ({self.needed} are needed to show a rate under {self.alpha:.0%})"
             )
-        return f"{seen} {bounds}"
+        if self.state == NOT_SHOWN:
+            return f"{seen} {bounds}: not yet shown to be under {self.alpha:.0%}; keep verifying"
+        return f"{seen} {bounds}: at most {self.alpha:.0%}, as the screen promises"
 
 
 def verification_stats(outcomes: pd.DataFrame, alpha: float, by: str = "day") -> list[Verification]:
