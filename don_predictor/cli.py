@@ -1,4 +1,4 @@
-"""The command line: demo-data, train, predict, evaluate, info.
+"""The command line: demo-data, train, predict, evaluate, info, lab-results, ...
 
 Exit codes: 0 ok, 2 bad input (one plain line per problem on stderr), 1 internal error. Never a traceback.
 """
@@ -375,6 +375,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lab_results(args: argparse.Namespace) -> int:
+    """The lab's measured values into the history, one report line per row of the file; exit 2 when none matched."""
+    from don_predictor.lab.results import accept_results
+
+    actor = _actor()
+    require(actor, "lab_results")  # before reading anything
+    data = _read_input(args.file)
+    report = accept_results(Settings.from_env().history_db, data, Path(args.file).name, actor, args.id_column)
+    for line in report.lines():
+        print(line)
+    if not report.matched:
+        _say(f"error: no row of {args.file} matched a scored sample in the prediction history")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     from don_predictor.services.auth import hash_password, write_user
 
@@ -660,6 +676,17 @@ def _parser() -> argparse.ArgumentParser:
     hashing.add_argument("--user", help="the user name, with --users-file")
     hashing.add_argument("--role", choices=["viewer", "analyst", "admin"], default="viewer", help="default viewer")
     hashing.set_defaults(handler=cmd_hash_password)
+
+    lab = commands.add_parser(
+        "lab-results", help="record the lab's measured DON for scored samples (row-by-row report)"
+    )
+    lab.add_argument(
+        "--file",
+        required=True,
+        help="CSV: hsi_id (or --id-column), vomitoxin_ppb, optional method, date, uncertainty_ppb, run_id",
+    )
+    lab.add_argument("--id-column", help="the sample id column's name, when it is not hsi_id")
+    lab.set_defaults(handler=cmd_lab_results)
 
     info = commands.add_parser("info", help="list model versions and which are active")
     add_models_dir(info)

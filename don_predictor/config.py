@@ -43,6 +43,10 @@ ENVIRONMENT = {
     "DON_OIDC_ROLE_CLAIM": ("", "with OIDC: the claim holding the user's role(s); empty: use the allow-lists"),
     "DON_ADMINS": ("", "with OIDC: comma-separated e-mail addresses of admins"),
     "DON_ANALYSTS": ("", "with OIDC: comma-separated e-mail addresses of analysts (others are viewers)"),
+    "DON_VERIFY_SHARE": ("0.05", "share of cleared (below) samples of each run sent to the lab to verify the screen"),
+    "DON_LAB_SPECTRA_MAX": ("20000", "spectra of lab-worklist samples the history keeps for retraining, at most"),
+    "DON_LAB_SPECTRA_RETENTION_DAYS": ("730", "days the history keeps those spectra; 0 keeps them until the cap"),
+    "DON_CHECK_SAMPLE_PATTERN": ("", "glob on the sample id marking a lab's daily check sample (QC-*); empty: none"),
 }
 
 
@@ -73,6 +77,10 @@ class Settings:
     user_rows_per_minute: int = 20_000
     scoring_queue_max: int = 20
     scoring_queue_timeout: float = 120.0
+    verify_share: float = 0.05
+    lab_spectra_max: int = 20_000
+    lab_spectra_retention_days: int = 730
+    check_sample_pattern: str = ""
 
     @property
     def risk(self):
@@ -129,6 +137,12 @@ class Settings:
             user_rows_per_minute=_whole_number(get("DON_USER_ROWS_PER_MINUTE"), "DON_USER_ROWS_PER_MINUTE", 0),
             scoring_queue_max=_whole_number(get("DON_SCORING_QUEUE_MAX"), "DON_SCORING_QUEUE_MAX", 1),
             scoring_queue_timeout=_positive(get("DON_SCORING_QUEUE_TIMEOUT"), "DON_SCORING_QUEUE_TIMEOUT"),
+            verify_share=_share(get("DON_VERIFY_SHARE"), "DON_VERIFY_SHARE"),
+            lab_spectra_max=_whole_number(get("DON_LAB_SPECTRA_MAX"), "DON_LAB_SPECTRA_MAX", 0),
+            lab_spectra_retention_days=_whole_number(
+                get("DON_LAB_SPECTRA_RETENTION_DAYS"), "DON_LAB_SPECTRA_RETENTION_DAYS", 0
+            ),
+            check_sample_pattern=get("DON_CHECK_SAMPLE_PATTERN"),
         )
 
 
@@ -164,13 +178,25 @@ def _positive(raw: str, name: str) -> float:
 
 def _rate(raw: str, name: str) -> float:
     """A risk level: a fraction above 0 and at most 0.5 (`0.05`), or a percentage (`5%`)."""
-    text = raw.replace(" ", "")
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise SettingsError(f"{name} must be a fraction such as 0.05 (or 5%), got {raw!r}") from None
+    value = _fraction(raw, name)
     if not 0 < value <= 0.5:
         raise SettingsError(f"{name} must be above 0 and at most 0.5 (50 %), got {raw!r}")
+    return value
+
+
+def _fraction(raw: str, name: str) -> float:
+    text = raw.replace(" ", "")
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a fraction such as 0.05 (or 5%), got {raw!r}") from None
+
+
+def _share(raw: str, name: str) -> float:
+    """A share from 0 (verify nothing) to 1 (every cleared sample): `0.05` or `5%`."""
+    value = _fraction(raw, name)
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name} must be from 0 to 1 (100 %), got {raw!r}")
     return value
 
 

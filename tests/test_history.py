@@ -339,6 +339,10 @@ def test_an_old_sqlite_history_is_carried_over(tmp_path, version):
             "jobs",
             "job_slots",
             "login_failures",
+            "lab_worklists",
+            "lab_picks",
+            "lab_results",
+            "lab_spectra",
             "alembic_version",
             "sqlite_sequence",
         }

@@ -52,6 +52,25 @@ SCORING_QUEUE = Gauge("don_scoring_queue_length", "Uploads waiting for a scoring
 SCORING_IN_FLIGHT = Gauge("don_scoring_in_flight", "Uploads being scored now")
 TRAINING_REFUSALS = Counter("don_training_refusals", "Trainings refused: one job per user (or per process)")
 MEMORY_LIMIT = Gauge("don_memory_limit_bytes", "Memory this process may use (cgroup limit, else the machine's RAM)")
+# The lab's loop (lab/verification.py): the screen verified on the lab's results, per decision and limit.
+LAB_VERIFIED = Gauge(
+    "don_lab_verified_cleared", "Randomly drawn cleared samples the lab measured", ["decided_by", "limit"]
+)
+LAB_VERIFIED_NEEDED = Gauge("don_lab_verified_needed", "Verified cleared samples needed to show the rate under α")
+LAB_FC_LOWER = Gauge(
+    "don_lab_false_compliant_lower_bound",
+    "One-sided 95 % lower bound of the verified false-compliant rate",
+    ["decided_by", "limit"],
+)
+LAB_FC_UPPER = Gauge(
+    "don_lab_false_compliant_upper_bound",
+    "One-sided 95 % upper bound of the verified false-compliant rate",
+    ["decided_by", "limit"],
+)
+LAB_ALPHA = Gauge("don_lab_false_compliant_alpha", "α: the false-compliant rate the screen promises at most")
+CHECK_SAMPLE_VIOLATIONS = Gauge(
+    "don_check_sample_violations", "Westgard rules broken by the latest check-sample prediction", ["backend"]
+)
 # process_resident_memory_bytes comes from prometheus_client's own process collector.
 
 REJECTION_REASONS = ("missing value", "not a number", "not a finite number", "flat", "fields")
@@ -135,3 +154,15 @@ def observe_audit(action: str) -> None:
         LOGIN_FAILURES.inc()
     elif action == "login_locked":
         LOCKOUTS.inc()
+
+
+def observe_verification(found: list, alpha: float, needed: int) -> None:
+    """The latest verification figures (lab.verification.Verification, one per decision and limit): one series per
+    decision and limit, the newest model version's (the list is filtered by the caller)."""
+    LAB_ALPHA.set(alpha)
+    LAB_VERIFIED_NEEDED.set(needed)
+    for item in found:
+        labels = (item.decided_by, item.limit_key)
+        LAB_VERIFIED.labels(*labels).set(item.verified)
+        LAB_FC_LOWER.labels(*labels).set(item.lower)
+        LAB_FC_UPPER.labels(*labels).set(item.upper)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 ROLES = ("viewer", "analyst", "admin")
 
 _VIEWER = frozenset({"score", "own_results"})  # upload and score; see and download their own runs
-_ANALYST = _VIEWER | {"train", "export", "all_results"}  # calibrate: train, export a version, see every run
+_ANALYST = _VIEWER | {"train", "export", "all_results", "lab_results"}  # calibrate, see every run, record lab values
 _ADMIN = _ANALYST | {"activate", "rollback", "import", "audit", "database_copy", "server_paths"}
 ALLOWED: dict[str, frozenset[str]] = {"viewer": _VIEWER, "analyst": _ANALYST, "admin": _ADMIN}
 
@@ -29,6 +29,7 @@ DESCRIPTIONS = {
     "audit": "see the audit trail",
     "database_copy": "download the history database",
     "server_paths": "see server paths",
+    "lab_results": "record lab results",
 }
 
 

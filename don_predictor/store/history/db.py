@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 BUSY_TIMEOUT_S = 30.0
-SCHEMA_VERSION = 6  # Alembic revision "v6"; schema 3 was the last before Alembic (SQLite's user_version)
+SCHEMA_VERSION = 7  # Alembic revision "v7"; schema 3 was the last before Alembic (SQLite's user_version)
 LEGACY_MAX = 3
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 7_140_014  # any fixed number: pg_advisory_xact_lock key that serialises migrations

@@ -310,7 +310,8 @@ def delete_older_than(db_path: str | Path, days: int) -> int:
     with writing(db_path) as connection:
         old = select(t.runs.c.run_id).where(t.runs.c.created_at < cutoff).scalar_subquery()
         # Children first: the same result on every database, with or without cascading foreign keys.
-        connection.execute(delete(t.results).where(t.results.c.run_id.in_(old)))
+        for child in (*t.LAB_ROW_TABLES, t.lab_worklists, t.results):
+            connection.execute(delete(child).where(child.c.run_id.in_(old)))
         connection.execute(delete(t.samples).where(t.samples.c.run_id.in_(old)))
         return connection.execute(delete(t.runs).where(t.runs.c.created_at < cutoff)).rowcount
 
@@ -340,7 +341,7 @@ def _copy_into_sqlite(db_path: str | Path, copy_path: Path) -> None:
     with engine(db_path).connect() as source:
         source.execution_options(isolation_level="REPEATABLE READ")
         with source.begin(), writing(copy_path) as target:
-            for table in (t.runs, t.samples, t.results, t.audit):
+            for table in (t.runs, t.samples, t.results, t.audit, t.lab_worklists, *t.LAB_ROW_TABLES):
                 for batch in source.execute(select(table)).mappings().partitions(_CHUNK):
                     target.execute(insert(table), [dict(row) for row in batch])
 

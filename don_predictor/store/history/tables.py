@@ -1,4 +1,4 @@
-"""The history's tables (schema 6). A new backend or a new per-row field changes no table: results are one row per
+"""The history's tables (schema 7). A new backend or a new per-row field changes no table: results are one row per
 (run, row, backend), and fields beyond the common ones go to `extra` as JSON."""
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -146,3 +148,69 @@ login_failures = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_login_failures_key_time", "lock_key", "created_at"),
 )
+
+# The lab's loop (schema 7, don_predictor/lab/). A run's worklist: how its verification share was drawn, so the
+# draw can be told from the samples the lab chose to test on its own, and the bands of the spectra kept for it.
+lab_worklists = Table(
+    "lab_worklists",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(32), nullable=False),  # the verdicts it was built from: a backend, or "both"
+    Column("verify_share", Float, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("cleared", Integer, nullable=False),  # `below` samples in the run: the population the draw came from
+    Column("band_names", Text),  # JSON list: the columns of the spectra kept in lab_spectra
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+)
+
+# One row per sample on a run's worklist: `confirm` (a send_to_lab verdict) or `verify` (a cleared sample drawn).
+lab_picks = Table(
+    "lab_picks",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("verdict", String(32), nullable=False),
+    Column("reason", Text),
+    Column("lot", Text),
+    ForeignKeyConstraint(["run_id", "position"], ["samples.run_id", "samples.position"], ondelete="CASCADE"),
+)
+
+# A reference value the lab measured for one scored row; at most one per row (a second, different one is refused).
+lab_results = Table(
+    "lab_results",
+    metadata,
+    Column("result_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("sample_id", Text, nullable=False),
+    Column("measured_ppb", Float, nullable=False),
+    Column("method", Text),
+    Column("measured_on", String(32)),  # the lab's date, ISO 8601 as given
+    Column("uncertainty_ppb", Float),
+    Column("file_name", Text),
+    Column("file_sha256", String(64)),
+    Column("file_row", Integer),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("user_name", String(200)),
+    ForeignKeyConstraint(["run_id", "position"], ["samples.run_id", "samples.position"], ondelete="CASCADE"),
+    UniqueConstraint("run_id", "position", name="uq_lab_results_row"),
+    Index("ix_lab_results_recorded_at", "recorded_at"),
+)
+
+# The spectrum of every worklist sample, float64 little-endian in lab_worklists.band_names' order: retraining data.
+lab_spectra = Table(
+    "lab_spectra",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("spectrum", LargeBinary, nullable=False),
+    ForeignKeyConstraint(["run_id", "position"], ["samples.run_id", "samples.position"], ondelete="CASCADE"),
+    Index("ix_lab_spectra_created_at", "created_at"),
+)
+
+Index("ix_samples_sample_id", samples.c.sample_id)  # lab results find their row by sample id
+
+LAB_ROW_TABLES = (lab_picks, lab_results, lab_spectra)  # keyed by a scored row: deleted with its run
