@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/tf.py", title="TensorFlow", icon=":material/neurology:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/lab_results.py", title="Lab results", icon=":material/science:"),
     st.Page("pages/monitoring.py", title="Monitoring", icon=":material/query_stats:"),
     st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:"),
 ]

@@ -7,6 +7,7 @@ from don_predictor.config import settings
 from don_predictor.services import drift, monitoring
 from don_predictor.store.history import HistoryError
 from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.lab_monitoring import check_samples_panel, verification_panel
 
 ensure_router()
 st.title("Monitoring")
@@ -105,3 +106,6 @@ else:
             key=f"live_coverage_{backend}",
         )
     st.dataframe(plots.live_table(live), hide_index=True, width="stretch")
+
+verification_panel(config, days)
+check_samples_panel(config, days)

@@ -15,7 +15,14 @@ from don_predictor.ui.models import LOAD_SECONDS, registry
 
 ensure_router()
 st.title("Status")
-health = check_health(registry(), LOAD_SECONDS, settings().history_db)
+config = settings()
+health = check_health(
+    registry(),
+    LOAD_SECONDS,
+    config.history_db,
+    alpha=config.false_compliant_rate,
+    check_pattern=config.check_sample_pattern,
+)
 if health.status == "OK":
     st.success("**OK**: every model is active and verified; memory and disk are fine; the history records runs.")
 elif health.status == "DEMO":

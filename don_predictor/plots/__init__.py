@@ -3,6 +3,7 @@
 from don_predictor.plots.monitoring import (
     LIVE_HEADERS,
     STATISTIC_BINS,
+    check_sample_chart,
     live_caption,
     live_table,
     performance_chart,
@@ -10,6 +11,7 @@ from don_predictor.plots.monitoring import (
     share_chart,
     statistic_chart,
     verdict_chart,
+    verification_chart,
 )
 from don_predictor.plots.predictions import (
     actual_vs_predicted,
@@ -66,6 +68,7 @@ __all__ = [
     "actual_vs_predicted",
     "band_axis",
     "band_importance_figure",
+    "check_sample_chart",
     "compare_scatter",
     "identity_line",
     "intervals_figure",
@@ -88,4 +91,5 @@ __all__ = [
     "translucent",
     "verdict_chart",
     "verdict_classes",
+    "verification_chart",
 ]

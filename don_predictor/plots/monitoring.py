@@ -139,3 +139,57 @@ def live_caption(live: pd.DataFrame) -> str:
             "outside the calibration domain, so their predictions are not trusted."
         )
     return text
+
+
+def verification_chart(series: pd.DataFrame, alpha: float, title: str) -> go.Figure:
+    """The screen verified over time: the cumulative observed false-compliant rate of the verified cleared samples,
+    its one-sided 95 % Clopper–Pearson bounds as a band, and α. An alarm is the band's floor above the α line."""
+    period = pd.to_datetime(series["period"], errors="coerce")
+    x = period.dt.strftime("%Y-%m-%d") if period.notna().all() else series["period"].astype(str)
+    figure = go.Figure()
+    figure.add_scatter(x=x, y=series["upper"], line={"width": 0}, showlegend=False, hoverinfo="skip")
+    figure.add_scatter(
+        x=x, y=series["lower"], fill="tonexty", line={"width": 0}, name="95 % bounds", fillcolor="rgba(55,71,79,0.2)"
+    )
+    figure.add_scatter(
+        x=x,
+        y=series["cumulative_rate"],
+        mode="lines+markers",
+        name="observed false-compliant rate",
+        customdata=series[["cumulative_verified"]],
+        hovertemplate="%{y:.1%} of %{customdata[0]} verified<extra></extra>",
+    )
+    figure.add_hline(y=alpha, line={"color": VERDICT_COLORS["above"], "dash": "dash"}, annotation_text=f"α {alpha:.0%}")
+    figure.update_layout(title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.0], height=300, margin={"t": 40})
+    figure.update_xaxes(type="category", title=None)
+    return figure
+
+
+def check_sample_chart(chart: pd.DataFrame, title: str) -> go.Figure:
+    """A Levey–Jennings chart of a check sample's predictions: the running mean, ±2 SD and ±3 SD, and the points
+    that break a Westgard rule in red (their rules on hover)."""
+    x = pd.to_datetime(chart["time"], utc=True)
+    figure = go.Figure()
+    for k, dash in ((0, "solid"), (2, "dot"), (-2, "dot"), (3, "dash"), (-3, "dash")):
+        figure.add_scatter(
+            x=x,
+            y=chart["mean"] + k * chart["sd"],
+            mode="lines",
+            line={"color": "#37474F", "dash": dash, "width": 1},
+            name="running mean" if k == 0 else f"{k:+d} SD",
+            showlegend=k in (0, 2, 3),
+        )
+    broken = chart["rules"].astype(str) != ""
+    for part, color, name in ((~broken, "#2E7D32", "prediction"), (broken, VERDICT_COLORS["above"], "rule broken")):
+        if part.any():
+            figure.add_scatter(
+                x=x[part],
+                y=chart["value"][part],
+                mode="markers",
+                marker={"color": color, "size": 8},
+                name=name,
+                text=chart["rules"][part],
+                hovertemplate="%{y:,.0f} ppb %{text}<extra></extra>",
+            )
+    figure.update_layout(title=title, yaxis_title="predicted DON (ppb)", height=300, margin={"t": 40})
+    return figure

@@ -14,8 +14,10 @@ from typing import Any
 import psutil
 
 from don_predictor.config import BACKENDS
+from don_predictor.lab.alarms import lab_alarms
 from don_predictor.services.history_state import HistoryState, history_state
 from don_predictor.store.governance import is_demo
+from don_predictor.store.history import HistoryError
 from don_predictor.store.registry import Registry, RegistryError
 
 LOW_MEMORY_SHARE = 0.05  # below 5 % available system memory, the app is degraded
@@ -85,9 +87,15 @@ def process_cpu_percent(proc: psutil.Process) -> float:
 
 
 def check_health(
-    registry: Registry, load_seconds: dict[str, float] | None = None, history_db: str | Path | None = None
+    registry: Registry,
+    load_seconds: dict[str, float] | None = None,
+    history_db: str | Path | None = None,
+    *,
+    alpha: float = 0.05,
+    check_pattern: str = "",
 ) -> Health:
-    """The app's state; with `history_db`, whether the prediction history can record runs is part of it."""
+    """The app's state; with `history_db`, whether the prediction history can record runs is part of it, and so
+    are the lab's alarms (the verified false-compliant rate over `alpha`, a check sample breaking a rule)."""
     load_seconds = load_seconds or {}
     reasons: list[str] = []
     proc = this_process()
@@ -142,6 +150,11 @@ def check_health(
     history = None if history_db is None else history_state(history_db)
     if history is not None and not history.writable:
         reasons.append(f"the prediction history does not record runs: {history.text}")
+    if history is not None and history.writable:
+        try:
+            reasons += lab_alarms(history_db, alpha, check_pattern)
+        except HistoryError as error:
+            reasons.append(f"the lab's results cannot be read from the history: {error}")
     versions = package_versions()
     demo = [entry["backend"] for entry in models if entry.get("demo")]
     status = "DEGRADED" if reasons else "DEMO" if demo else "OK"

@@ -1,5 +1,5 @@
 """The Monitoring page's data: a window of the history, each served version's reference and drift. Its figures are
-in plots/monitoring.py, the drift gauge for Prometheus in services/drift_gauge.py."""
+in plots/monitoring.py, the drift gauge for Prometheus in services/history_gauges.py."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from don_predictor import __version__
 from don_predictor.config import Settings, settings
 from don_predictor.logs import setup_logging
 from don_predictor.modeling.quality import short_headline
-from don_predictor.services.drift_gauge import serve_metrics
+from don_predictor.services.history_gauges import serve_metrics
 from don_predictor.store.audit import audit
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.history import apply_retention

@@ -33,7 +33,7 @@ if str(APP_SCRIPT.parent) not in sys.path:
 
 from don_predictor.config import SettingsError, settings  # noqa: E402
 from don_predictor.logs import setup_logging  # noqa: E402
-from don_predictor.services.drift_gauge import serve_metrics  # noqa: E402
+from don_predictor.services.history_gauges import serve_metrics  # noqa: E402
 from don_predictor.services.readiness import readiness  # noqa: E402
 from don_predictor.tracing import setup_tracing  # noqa: E402
 
