@@ -91,7 +91,9 @@ def check_sample_series(db: str | Path, pattern: str, backend: str, since: datet
     with engine(db).connect() as connection:
         rows = [tuple(row) for row in connection.execute(query)]
     found = pd.DataFrame(rows, columns=["time", "run_id", "sample_id", "ppb"])
-    found = found[[is_check_sample(str(i), pattern) for i in found["sample_id"]]].reset_index(drop=True)
+    # A boolean array, not a list: an empty list would select no columns rather than no rows.
+    matching = np.array([is_check_sample(str(i), pattern) for i in found["sample_id"]], dtype=bool)
+    found = found[matching].reset_index(drop=True)
     chart = westgard(found["ppb"].to_numpy(float))
     found["time"] = pd.to_datetime(found["time"], utc=True)
     return pd.concat([found.drop(columns="ppb"), chart], axis=1)[columns]
