@@ -1,6 +1,7 @@
 import streamlit as st
 
 from don_predictor.ui.frame import ensure_router
+from don_predictor.ui.lab_training import with_lab_confirmed
 from don_predictor.ui.login import can, explain_missing
 from don_predictor.ui.training_form import training_settings_form
 from don_predictor.ui.training_panels import (
@@ -32,10 +33,11 @@ else:
     table = read_or_report(upload, require_target=True) if upload else None
     if table is not None:
         validation_report(table, for_training=True)
+        table, data, name = with_lab_confirmed(table, upload.data, upload.name)
     settings = training_settings_form(can_start=not busy and table is not None)
     if table is None and not busy:
         st.info("Drop a calibration CSV above, or use the demo file.")
-    if settings is not None and start_training(table, upload.data, upload.name, settings):
+    if settings is not None and start_training(table, data, name, settings):
         st.rerun()  # the progress panel takes over
 
 job_progress()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import as_read
 from prometheus_client import REGISTRY
 from test_login import log_in_as, users_file
 
@@ -128,3 +129,28 @@ def test_monitoring_shows_the_verified_false_compliant_rate_with_its_alarm(lab_a
     alarm = [e.value for e in at.error if "12 of 60 verified cleared samples" in e.value]
     assert alarm and "over 5%" in alarm[0], [e.value for e in at.error]
     assert {m.label: m.value for m in at.metric}["verified cleared"] == "60"
+
+
+def test_the_train_page_offers_the_lab_confirmed_samples_with_what_they_add(lab_app, real_data):
+    from don_predictor.spectra.reader import read_spectra
+
+    sign_in, db = lab_app
+    lines = real_data.read_bytes().decode().splitlines()
+    calibration = ("\n".join(lines[:61]) + "\n").encode()  # header + 60 rows
+    scanned = read_spectra(("\n".join([lines[0], *lines[61:71]]) + "\n").encode())  # 10 other rows, screened
+    verdicts = ["send_to_lab"] * 10
+    run = screened_run(db, verdicts, ids=list(scanned.ids))
+    record_worklist(db, build_worklist(run, scanned.ids, verdicts, share=0.0, seed=1, decided_by="rf"), scanned)
+    results = "".join(f"{i},{1400 + k}\n" for k, i in enumerate(scanned.ids[:6]))  # the lab measured six
+    record_results(db, f"hsi_id,vomitoxin_ppb\n{results}".encode(), "lab.csv")
+
+    at = sign_in("ann", "pages/train.py")
+    at.file_uploader(key="train_file").set_value(("calibration.csv", calibration, "text/csv"))
+    at.run()
+    box = at.checkbox(key="lab_confirmed_add")
+    assert box.label.startswith("Add 6 lab-confirmed samples since")
+    box.check()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    summary = [as_read(i.value) for i in at.info if "lab" in i.value]
+    assert summary and "60 calibration rows + 6 lab-confirmed samples (6 near 1,000 ppb, 6 near 1,500 ppb" in summary[0]
