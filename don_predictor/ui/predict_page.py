@@ -103,7 +103,7 @@ def _model_body(upload, table, scored: ScoredUpload, version: ModelVersion, limi
     """A model's page below the verdicts: predictions, downloads, intervals, accuracy, spectra, importance."""
     results = scored.results
     (backend,) = scored.versions
-    ppb = results[f"{backend}_ppb"].to_numpy()
+    ppb = scored.run.backends[backend].ppb
     # The charts below draw trusted predictions only, or mark the others: never an untrusted number as a result.
     trusted = {backend: trusted_rows(results, backend)}
     note = charts.left_out_note(int(np.isfinite(ppb).sum()), int(trusted[backend].sum()))
@@ -144,7 +144,7 @@ def _model_body(upload, table, scored: ScoredUpload, version: ModelVersion, limi
 def _compare_body(upload, table, scored: ScoredUpload, versions: dict, limit: Limit, metadata: dict) -> None:
     """Compare below the verdicts: what BOTH is, agreement, results with differences, accuracy, one sample."""
     results, joint = scored.results, scored.decisions.joint
-    rf, tf = results["rf_ppb"].to_numpy(), results["tf_ppb"].to_numpy()
+    rf, tf = (scored.run.backends[b].ppb for b in ("rf", "tf"))
     # Agreement and accuracy only from predictions each model trusts (scored, in its calibration domain).
     rf_trusted, tf_trusted = untrusted_as_nan(results, "rf"), untrusted_as_nan(results, "tf")
     _joint_note(joint.deciding if joint is not None else None, scored.decisions.demo)
