@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from don_predictor.modeling.training import train_and_register  # noqa: E402
-from don_predictor.services.predict import predict_table  # noqa: E402
+from don_predictor.scoring.frame import predict_table  # noqa: E402
 from don_predictor.spectra.demo import demo_frame  # noqa: E402
 from don_predictor.spectra.reader import read_spectra  # noqa: E402
 from don_predictor.store.registry import Registry  # noqa: E402

@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
     from don_predictor.services import batch
-    from don_predictor.services.predict import results_csv, screening_thresholds
+    from don_predictor.services.results_csv import results_csv
     from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 
     require(_actor(), "score")
@@ -197,7 +197,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if name in summary.verdicts:
             counts = summary.verdicts[name]
             summary_line = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
-            thresholds = screening_thresholds(models[name], limit.ppb, risk)
+            thresholds = summary.thresholds.get(name)
             rule = risk.label if thresholds else "interval rule: model saved before the screening calibration"
             print(f"{name} against {limit.label}: {summary_line} ({rule})")
             for note in thresholds.notes() if thresholds else []:
@@ -238,8 +238,8 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
             "nothing)"
         )
         return
-    from don_predictor.services.predict import MEASURED_COLUMN
-    from don_predictor.services.scoring import record_scored_run
+    from don_predictor.scoring.decide import decide
+    from don_predictor.scoring.record import record
     from don_predictor.store.history import HistoryError, RunInfo
 
     digest = hashlib.sha256()
@@ -247,10 +247,9 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
         while block := stream.read(1 << 20):
             digest.update(block)
     info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
-    results = summary.history
-    measured = results.pop(MEASURED_COLUMN) if MEASURED_COLUMN in results else None  # kept as the measured value
+    run = summary.history  # the batches' runs as one: decided again at the run's limit, as each batch was
     try:
-        record_scored_run(settings.history_db, results, summary.id_column, info, seconds, measured)
+        record(settings.history_db, run, decide(run, limit.ppb, settings.risk), info, seconds)
     except HistoryError as error:  # the results file is written: the user's data is safe, only the record is not
         _say(f"warning: this run was not recorded in the prediction history ({error}); the results are in {args.out}")
 

@@ -9,7 +9,7 @@ from don_predictor.plain_text import markdown_literal, visible, visible_text
 from don_predictor.services.drift import trusted
 from don_predictor.services.exports import history_frame
 from don_predictor.services.history_state import history_state
-from don_predictor.services.predict import results_csv
+from don_predictor.services.results_csv import results_csv
 from don_predictor.store.history import HistoryError, describe, list_runs, predictions_over_time, run_rows
 from don_predictor.store.history.store import count_runs
 from don_predictor.trust.limits import get_limit

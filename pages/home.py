@@ -4,7 +4,7 @@ import streamlit as st
 from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, screening_at
 from don_predictor.store.governance import is_demo
 from don_predictor.ui.frame import ensure_router
-from don_predictor.ui.models import active_versions
+from don_predictor.ui.model_cache import active_versions
 from don_predictor.ui.upload import DEMO_UPLOAD
 
 ensure_router()

@@ -11,7 +11,7 @@ from don_predictor.store.backup import database_copy, export_version, import_ver
 from don_predictor.store.registry import RegistryError
 from don_predictor.ui.frame import ensure_router
 from don_predictor.ui.login import can, current_actor, explain_missing, guarded_download
-from don_predictor.ui.models import LOAD_SECONDS, registry
+from don_predictor.ui.model_cache import LOAD_SECONDS, registry
 
 ensure_router()
 st.title("Status")

@@ -186,9 +186,9 @@ def test_upload_of_the_demo_file_shows_every_row(app_with_models, demo_upload, p
 
 
 def test_demo_button_on_compare(app_with_models):
-    from don_predictor.ui import models as ui_models
+    from don_predictor.ui import score_cache
 
-    ui_models.SCORE_CACHE.clear()  # another test may have scored the demo file with these versions already
+    score_cache.SCORE_CACHE.clear()  # another test may have scored the demo file with these versions already
     at = open_page(app_with_models, "pages/compare.py")
     at.button(key="compare_demo").click()
     at.run()

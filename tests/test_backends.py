@@ -68,7 +68,7 @@ def test_unknown_setting_is_refused():
 
 def test_tensorflow_is_not_imported_until_a_tf_model_is_needed():
     code = (
-        "import sys; import don_predictor.cli, don_predictor.store.registry, don_predictor.services.predict; "
+        "import sys; import don_predictor.cli, don_predictor.store.registry, don_predictor.scoring.pipeline; "
         "from don_predictor.modeling.backends import backend_class; backend_class('rf'); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )

@@ -15,8 +15,9 @@ import pytest
 
 from don_predictor.cli import main
 from don_predictor.config import Settings
+from don_predictor.scoring.frame import predict_table
 from don_predictor.services.precision import export_frame
-from don_predictor.services.predict import predict_table, results_csv
+from don_predictor.services.results_csv import results_csv
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.trust.limits import get_limit
 

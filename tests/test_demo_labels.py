@@ -85,8 +85,8 @@ def test_both_is_the_real_model_alone_beside_a_demo_model(app, demo_upload):
 
 
 def test_monitoring_does_not_blame_the_instrument_for_a_demo_model(demo_rf_real_tf, real_data, tmp_path):
+    from don_predictor.scoring.frame import predict_table
     from don_predictor.services import drift, monitoring
-    from don_predictor.services.predict import predict_table
     from don_predictor.spectra.reader import read_spectra
     from don_predictor.store.history import RunInfo, record_run
 
@@ -129,8 +129,9 @@ def test_monitoring_draws_two_versions_trained_on_one_file_and_leaves_training_r
     identical T², Q and baseline reference charts. And its live MAE counted the models' own training rows."""
     import datetime as dt
 
+    from don_predictor.scoring.frame import predict_table
+    from don_predictor.scoring.score import training_rows
     from don_predictor.services import drift
-    from don_predictor.services.predict import predict_table, training_rows
     from don_predictor.spectra.reader import read_spectra
     from don_predictor.store.history import RunInfo, record_run, results_since
 

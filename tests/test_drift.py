@@ -13,8 +13,8 @@ from scipy import stats
 from streamlit.testing.v1 import AppTest
 
 from don_predictor import plots
+from don_predictor.scoring.frame import predict_table
 from don_predictor.services import drift, monitoring
-from don_predictor.services.predict import predict_table
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.store.history import RunInfo, record_run, results_since
 from don_predictor.trust.screening import trusted_rows
@@ -167,8 +167,8 @@ def test_monitoring_charts_draw_one_full_bar_per_period_in_every_panel():
 
 def test_a_models_own_training_spectra_are_not_counted_as_drift(rf_models, demo_table, tmp_path):
     """A new user's Monitoring raised a drift alarm for 60 spectra that were the model's own calibration rows: the
-    app marks them in the history (predict.training_rows) and the drift leaves them out."""
-    from don_predictor.services.predict import training_rows
+    app marks them in the history (score.training_rows) and the drift leaves them out."""
+    from don_predictor.scoring.score import training_rows
 
     db = tmp_path / "h.sqlite"
     version = rf_models.active_version("rf")

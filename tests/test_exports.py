@@ -138,7 +138,7 @@ def test_report_names_a_limit_the_calibration_cannot_clear():
 
 
 def test_a_run_downloaded_from_the_history_has_the_columns_of_the_page_download(tmp_path, trained_registry, demo_table):
-    from don_predictor.services.predict import predict_table
+    from don_predictor.scoring.frame import predict_table
     from don_predictor.store.history import RunInfo, record_run, run_rows
 
     models = {b: trained_registry.load(b) for b in ("rf", "tf")}

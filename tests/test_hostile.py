@@ -33,7 +33,8 @@ from test_spectra import BANDS, SPECTRA, csv_text, good
 
 from don_predictor.cli import main
 from don_predictor.modeling.training import train_and_register
-from don_predictor.services.predict import id_column_name, predict_table, results_csv
+from don_predictor.scoring.frame import predict_table
+from don_predictor.services.results_csv import results_csv
 from don_predictor.spectra import reader
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.spectra.table import SpectraError
@@ -264,7 +265,7 @@ def test_awkward_files_are_read_exactly(name, data, expect):
     assert len(table.ids) == 3
     if "id_column" in expect:
         assert table.id_column == expect["id_column"]
-    assert id_column_name(table) == expect.get("output_id", table.id_column)
+    assert table.output_id_column == expect.get("output_id", table.id_column)
     if expect.get("X"):
         np.testing.assert_allclose(table.X, REFERENCE)
     if "target" in expect:
@@ -383,7 +384,7 @@ def test_an_id_column_named_like_a_results_column_keeps_its_ids(rf_registry, dem
     table = read_spectra(upload_with_id_header(demo_upload, name))
     results = predict_table(table, {"rf": rf_registry.load("rf")})
     renamed = f"input_{name}"
-    assert id_column_name(table) == renamed and list(results.columns[:2]) == [renamed, "status"]
+    assert table.output_id_column == renamed and list(results.columns[:2]) == [renamed, "status"]
     assert results[renamed].tolist() == table.ids and results[renamed].iloc[0] == "upload_0000"
     assert (results["status"] == "ok").all() and results["rf_ppb"].notna().all()
     written = pd.read_csv(io.BytesIO(results_csv(results)))
@@ -396,7 +397,7 @@ def test_history_stores_the_ids_of_a_status_column(rf_registry, demo_upload, tmp
     table = read_spectra(upload_with_id_header(demo_upload, "status"))
     results = predict_table(table, {"rf": rf_registry.load("rf")})
     db = tmp_path / "history.sqlite"
-    record_run(db, results, id_column_name(table), RunInfo("cli", {"rf": "v"}, "x.csv", "0" * 64, "fda-1ppm", None))
+    record_run(db, results, table.output_id_column, RunInfo("cli", {"rf": "v"}, "x.csv", "0" * 64, "fda-1ppm", None))
     rows = run_rows(db, list_runs(db).iloc[0]["run_id"])
     assert rows["sample_id"].tolist() == table.ids and rows["status"].eq("ok").all()
 
@@ -778,7 +779,7 @@ def test_cli_import_of_hostile_zips_is_exit_2_with_one_line(rf_backup, tmp_path)
 
 
 def test_bounded_cache_keeps_to_its_bytes_and_entries():
-    from don_predictor.ui.models import BoundedCache
+    from don_predictor.ui.bounded_cache import BoundedCache
 
     cache = BoundedCache(max_bytes=100, max_entries=3)
     calls = []
@@ -800,9 +801,10 @@ def test_bounded_cache_keeps_to_its_bytes_and_entries():
 
 
 def test_read_upload_is_cached_by_content_and_bounded(monkeypatch):
-    from don_predictor.ui import models
+    from don_predictor.ui import upload_cache as models
+    from don_predictor.ui.bounded_cache import BoundedCache
 
-    cache = models.BoundedCache(max_bytes=10**9, max_entries=2)
+    cache = BoundedCache(max_bytes=10**9, max_entries=2)
     monkeypatch.setattr(models, "READ_CACHE", cache)
     first = models.read_upload(good())
     assert models.read_upload(good()) is first  # no copy per page run

@@ -171,7 +171,7 @@ def test_a_bug_while_reading_is_one_plain_line(app, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("don_predictor.ui.models.read_spectra", explode)
+    monkeypatch.setattr("don_predictor.ui.upload_cache.read_spectra", explode)
     at = upload(app, "pages/compare.py", "compare_file", "bug.csv", b"hsi_id,0\nunique-bytes-for-this-test,0.5\n")
     assert not at.exception
     assert any("could not be read because of an internal error (RuntimeError)" in e.value for e in at.error)

@@ -7,8 +7,10 @@ import io
 import numpy as np
 import pandas as pd
 
+from don_predictor.scoring.frame import predict_table
 from don_predictor.services.compare import add_differences, agreement
-from don_predictor.services.predict import neutralise_formulas, predict_table, results_csv
+from don_predictor.services.formula_guard import neutralise_formulas
+from don_predictor.services.results_csv import results_csv
 from don_predictor.spectra.reader import read_spectra
 
 
@@ -59,21 +61,31 @@ def test_differences_and_agreement():
 def test_another_limit_re_decides_from_the_cached_scores_without_scoring_again(
     trained_registry, demo_upload, monkeypatch
 ):
+    import hashlib
+
     from don_predictor.modeling.backends.base import Backend
-    from don_predictor.ui import models as ui_models
+    from don_predictor.scoring import decide
+    from don_predictor.scoring.frame import results_frame
+    from don_predictor.ui import score_cache
 
     data = demo_upload.read_bytes()
     versions = tuple((b, trained_registry.active_version(b)) for b in ("rf", "tf"))
+    table = read_spectra(data)
+    loaded = {b: trained_registry.load(b) for b in ("rf", "tf")}
     calls = []
     original = Backend.predict_with_trust
     monkeypatch.setattr(Backend, "predict_with_trust", lambda self, X: calls.append(self.name) or original(self, X))
-    ui_models.SCORE_CACHE.clear()
-    root = str(trained_registry.root)
-    at_1ppm = ui_models.score_upload(data, root, versions, 1000)
-    at_5ppm = ui_models.score_upload(data, root, versions, 5000)
+    score_cache.SCORE_CACHE.clear()
+    root, sha256 = str(trained_registry.root), hashlib.sha256(data).hexdigest()
+
+    def page_results(limit: float) -> pd.DataFrame:  # the page: the kept run, decided at the limit
+        run = score_cache.scored_run(table, sha256, root, versions, loaded)
+        return results_frame(run, decide(run, limit))
+
+    at_1ppm = page_results(1000)
+    at_5ppm = page_results(5000)
     assert sorted(calls) == ["rf", "tf"]  # each model ran once, for both limits
-    table = read_spectra(data)
-    loaded = {b: trained_registry.load(b) for b in ("rf", "tf")}
+    calls.clear()
     for limit, shown in ((1000, at_1ppm), (5000, at_5ppm)):
         pd.testing.assert_frame_equal(shown, predict_table(table, loaded, limit_ppb=limit))
     # The limit changed the decisions, not the predictions.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from don_predictor.scoring.record import record_scored_run
 from don_predictor.services import metrics
-from don_predictor.services.scoring import record_scored_run
 from don_predictor.store.history import RunInfo
 from don_predictor.store.history.store import count_runs, list_runs
 

@@ -227,7 +227,8 @@ def test_training_spectra_are_recognised_by_their_hash(tmp_path):
 
 def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_table):
     from don_predictor.modeling.backends import make_backend
-    from don_predictor.services.predict import predict_table, screening_engine
+    from don_predictor.scoring import score
+    from don_predictor.scoring.frame import predict_table
     from don_predictor.trust.intervals import ConformalIntervals
 
     X, y = demo_table.X, demo_table.target
@@ -235,12 +236,12 @@ def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_tab
     scores = model.predict(X)  # in-sample stand-ins for out-of-fold scores: enough to exercise the wiring
     intervals = ConformalIntervals.fit(y, scores)
     model.trust = Trust(intervals, DomainModel.fit(X), ScreeningCalibration(y, scores))
-    assert screening_engine(model) == "conformal"
+    assert score(demo_table, {"rf": model}).backends["rf"].engine == "conformal"
     results = predict_table(demo_table, {"rf": model}, 1500.0)
     assert set(results["rf_verdict"]) <= {BELOW, SEND_TO_LAB, ABOVE}
     assert not results["rf_verdict_reason"].str.startswith("interval rule").any()
     model.trust = Trust(intervals, model.trust.domain)  # a bundle saved before the engine
-    assert screening_engine(model) == "interval"
+    assert score(demo_table, {"rf": model}).backends["rf"].engine == "interval"
     older = predict_table(demo_table, {"rf": model}, 1500.0)
     reasons = older.loc[older["rf_in_domain"].fillna(False).astype(bool), "rf_verdict_reason"]
     assert reasons.str.startswith("interval rule (older model)").all()
@@ -249,7 +250,7 @@ def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_tab
 def test_run_metadata_says_what_produced_a_results_file():
     import json
 
-    from don_predictor.services.predict import run_metadata
+    from don_predictor.services.run_metadata import run_metadata
 
     t = calibration(39, 59).thresholds(1000)
     meta = run_metadata(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.services import exports, predict
+from don_predictor.services import exports, run_metadata
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.trust.screening import lot_table
 from tests.test_exports import METADATA
@@ -173,15 +173,16 @@ def _score_and_download() -> None:
     import pandas as pd
     import streamlit as st
 
+    from don_predictor.scoring.run import BackendScores, ScoredRun
     from don_predictor.trust.limits import custom_limit
-    from don_predictor.ui.recording import record_scoring
+    from don_predictor.ui.recording import screen_and_record
     from don_predictor.ui.results import run_details
     from don_predictor.ui.upload import Upload
 
     upload = Upload("trial.csv", b"hsi_id,400\na,0.5\n")
     limit = custom_limit(2000)
-    results = pd.DataFrame({"hsi_id": ["a"], "status": ["ok"], "rf_ppb": [500.0]})
-    record_scoring(results, "hsi_id", upload, {"rf": "v1"}, limit, "rf", 0.1)
+    run = ScoredRun(["a"], "hsi_id", ["ok"], {"rf": BackendScores("v1", pd.Series([500.0]).to_numpy())})
+    screen_and_record(upload, None, {}, run, limit, "rf", 0.1)
     metadata = run_details(upload, limit, {"rf": "v1"}, {})
     st.session_state.setdefault("downloaded", []).append(json.loads(json.dumps(metadata))["created_utc"])
 
@@ -203,24 +204,23 @@ def test_every_download_of_a_run_carries_the_time_the_history_recorded(monkeypat
     assert len(runs) == 1  # recorded once
     recorded = runs["created_utc"].iloc[0].to_pydatetime().isoformat(timespec="seconds")
     assert first == second == recorded  # the History's time, not the clock's at either rerun
-    assert predict.run_metadata(**RUN_ARGUMENTS)["created_utc"] == "2026-01-01T06:14:14+00:00"  # the clock moved
+    assert run_metadata.run_metadata(**RUN_ARGUMENTS)["created_utc"] == "2026-01-01T06:14:14+00:00"  # the clock moved
 
 
 def on_a_clock(monkeypatch) -> None:
     """Scoring and downloads read the test's Clock, which starts at the scoring time."""
     from don_predictor.ui import recording
 
-    monkeypatch.setattr(predict, "dt", type("FakeDatetime", (), {"datetime": Clock, "UTC": dt.UTC}))
+    monkeypatch.setattr(run_metadata, "dt", type("FakeDatetime", (), {"datetime": Clock, "UTC": dt.UTC}))
     monkeypatch.setattr(recording, "_now", Clock.now)
     monkeypatch.setattr(Clock, "moment", Clock.START)
-    monkeypatch.setattr(recording, "measured_values", lambda upload: None)
 
 
 RUN_ARGUMENTS = {
     "limit_key": "custom",
     "limit_label": "2,000 ppb",
     "limit_ppb": 2000.0,
-    "risk": predict.DEFAULT_RISK,
+    "risk": run_metadata.Risk(),
     "versions": {"rf": "v1"},
     "data_name": "trial.csv",
     "data_sha256": "ab" * 32,
@@ -229,12 +229,11 @@ RUN_ARGUMENTS = {
 
 
 def test_a_run_the_history_could_not_record_keeps_its_first_time(monkeypatch):
-    from don_predictor.ui import recording
 
     def refuse(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(recording, "record_scored_run", refuse)
+    monkeypatch.setattr("don_predictor.scoring.record.record_scored_run", refuse)
     on_a_clock(monkeypatch)
     at = AppTest.from_function(_score_and_download, default_timeout=30)
     at.run()

@@ -19,7 +19,8 @@ import pandas as pd
 
 from don_predictor.config import ID_COLUMN, TARGET_COLUMN
 from don_predictor.plain_text import visible_text
-from don_predictor.services.predict import neutralise_formulas, results_csv
+from don_predictor.services.formula_guard import neutralise_formulas
+from don_predictor.services.results_csv import results_csv
 from don_predictor.trust.screening import BELOW, SEND_TO_LAB
 
 CONFIRM, VERIFY = "confirm", "verify"  # why a sample is on the list

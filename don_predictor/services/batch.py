@@ -2,7 +2,7 @@
 
 A CSV is cut into blocks of whole lines; each block, under the file's header, is read by the same reader as an
 upload (`spectra.read_spectra`: same delimiters, decimal commas, encodings and row problems) and scored by the same
-function (`predict.predict_table`). A Parquet file is read a record batch at a time. Each batch's results are
+pipeline (`scoring.pipeline.screen`). A Parquet file is read a record batch at a time. Each batch's results are
 written as soon as they exist (CSV or Parquet, by the output's suffix), so every input row comes back, in order,
 with its status, while only a few batches are ever in memory.
 
@@ -30,14 +30,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.modeling.backends import Backend
+from don_predictor.scoring.frame import results_frame
+from don_predictor.scoring.pipeline import Screened, screen
+from don_predictor.scoring.run import Lots, ScoredRun
 from don_predictor.services.precision import export_frame
-from don_predictor.services.predict import id_column_name, lot_column_name, predict_table, results_csv
+from don_predictor.services.results_csv import results_csv
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.spectra.table import MAX_LISTED, SpectraError, SpectraTable
 from don_predictor.spectra.validate import REFLECTANCE_RANGE, REFLECTANCE_TOLERANCE
-from don_predictor.trust.screening import DEFAULT_RISK, VERDICTS, Risk, lot_table
+from don_predictor.trust.screening import DEFAULT_RISK, VERDICTS, Risk, Thresholds
 
 # Bytes of CSV per batch: about 1,800 spectra of 448 bands. Per-batch costs (pandas, one call per tree) stay small,
 # and the batch's copies (text, Arrow, float64, preprocessed, results; one batch read ahead) keep the process under
@@ -348,18 +350,20 @@ class Summary:
     out_of_domain: dict[str, int] = field(default_factory=dict)  # backend -> scored spectra outside its domain
     without_lot: int = 0  # rows of a file with a lot column whose lot cell is empty: in no lot's verdict
     lots: pd.DataFrame | None = None
-    history: pd.DataFrame | None = None  # the results, when they were few enough to keep for the history
+    history: ScoredRun | None = None  # the run, when it was small enough to keep for the history
+    thresholds: dict[str, Thresholds | None] = field(default_factory=dict)  # per model with verdicts
     _id_hashes: list[np.ndarray] = field(default_factory=list, repr=False)
     _far_rows: list[int] = field(default_factory=list, repr=False)
     _far_count: int = 0
     _empty_rows: int = 0
-    _lot_parts: list[pd.DataFrame] = field(default_factory=list, repr=False)
-    _history_parts: list[pd.DataFrame] | None = field(default_factory=list, repr=False)
+    _lot_parts: list[Lots] = field(default_factory=list, repr=False)
+    _history_parts: list[ScoredRun] | None = field(default_factory=list, repr=False)
 
-    def add(self, batch: Batch, results: pd.DataFrame, backends: list[str], keep_rows: int) -> None:
-        table = batch.table
+    def add(self, batch: Batch, screened: Screened, keep_rows: int) -> None:
+        table, run, decisions = batch.table, screened.run, screened.decisions
         if self.batches == 0:
-            self.id_column = id_column_name(table)
+            self.id_column = run.id_column
+            self.thresholds = decisions.thresholds
             self.warnings = [w for w in table.warnings if not PER_BATCH_WARNINGS.search(w)]
         self.batches += 1
         self.rows += table.n_rows
@@ -370,23 +374,22 @@ class Summary:
         if table.id_column is not None:  # 8 bytes per row, not the ids themselves
             self._id_hashes.append(pd.util.hash_array(np.asarray(table.ids, dtype=object)))
         self._note_far_rows(table, batch.offset)
-        for backend in backends:
-            if f"{backend}_verdict" in results:
-                counts = self.verdicts.setdefault(backend, dict.fromkeys(VERDICTS, 0))
-                for verdict, n in results[f"{backend}_verdict"].value_counts().items():
-                    counts[verdict] = counts.get(verdict, 0) + int(n)
-        for backend in backends:
-            if f"{backend}_in_domain" in results:
-                outside = int(results[f"{backend}_in_domain"].eq(False).sum())
+        for backend, decision in decisions.models.items():
+            counts = self.verdicts.setdefault(backend, dict.fromkeys(VERDICTS, 0))
+            for verdict, n in pd.Series(decision.verdict).value_counts().items():
+                counts[verdict] = counts.get(verdict, 0) + int(n)
+        for backend, scores in run.backends.items():
+            if scores.in_domain is not None:
+                outside = int((~scores.in_domain.fillna(True)).sum())
                 self.out_of_domain[backend] = self.out_of_domain.get(backend, 0) + outside
-        if table.lots is not None:
-            lot = lot_column_name(table)
-            self.without_lot += int(results[lot].isna().sum())
-            keep = [self.id_column, lot, *(f"{b}_verdict" for b in backends if f"{b}_verdict" in results)]
-            self._lot_parts.append(results.loc[results[lot].notna(), keep])
+        if run.lots is not None:
+            keep = np.flatnonzero([lot is not None for lot in run.lots])
+            self.without_lot += run.n_rows - len(keep)
+            verdicts = {name: decision.verdict[keep] for name, decision in decisions.models.items()}
+            self._lot_parts.append(Lots([run.lots[i] for i in keep], [str(run.ids[i]) for i in keep], verdicts))
         if self._history_parts is not None:
             if self.rows <= keep_rows:
-                self._history_parts.append(results)
+                self._history_parts.append(run)
             else:  # too many rows to keep: the run is not recorded row by row
                 self._history_parts = None
 
@@ -451,12 +454,13 @@ class Summary:
         if self._empty_rows:
             self.warnings.append(f"{self._empty_rows} empty rows were skipped")
         if self._lot_parts:
-            lots = pd.concat(self._lot_parts, ignore_index=True)
-            lot = lots.columns[1]
-            verdicts = {b: lots[f"{b}_verdict"].fillna("").to_numpy() for b in backends if f"{b}_verdict" in lots}
-            self.lots = lot_table(lots[lot].tolist(), lots[self.id_column].astype(str).tolist(), verdicts)
+            parts = self._lot_parts
+            verdicts = {b: np.concatenate([p.verdicts[b] for p in parts]) for b in parts[0].verdicts}
+            self.lots = Lots(
+                [lot for p in parts for lot in p.lots], [i for p in parts for i in p.ids], verdicts
+            ).table()
         if self._history_parts:
-            self.history = pd.concat(self._history_parts, ignore_index=True)
+            self.history = ScoredRun.concat(self._history_parts)
         self._id_hashes, self._lot_parts, self._history_parts = [], [], None
 
 
@@ -502,7 +506,7 @@ def score_stream(
     incoming: Iterable[Batch],
     writer: ResultsWriter,
     models: dict[str, Backend],
-    limit_ppb: float = SCREENING_LIMIT_PPB,
+    limit_ppb: float,
     risk: Risk = DEFAULT_RISK,
     *,
     keep_rows: int = 0,
@@ -513,7 +517,8 @@ def score_stream(
 
     `say` gets one line per row problem as each batch comes (row numbers are the file's). Results are kept in the
     summary, for the history, only while the file has at most `keep_rows` rows. Raises SpectraError (and
-    BandMismatchError) for a file that cannot be scored at all; the output is then not written.
+    BandMismatchError) for a file that cannot be scored at all; the output is then not written. Each batch goes
+    through the one pipeline (scoring.pipeline.screen); the caller records the kept run (summary.history).
     """
     backends = list(models)
     summary = Summary()
@@ -524,9 +529,9 @@ def score_stream(
                     progress.clear()
                 say(f"warning: {line}")
             with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said in it
-                results = predict_table(batch.table, models, limit_ppb, risk, measured=True)
-            writer.write(results)
-            summary.add(batch, results, backends, keep_rows)
+                screened = screen(batch.table, models, limit_ppb, risk)
+            writer.write(results_frame(screened.run, screened.decisions, measured=True))
+            summary.add(batch, screened, keep_rows)
             if progress is not None:
                 progress.update(summary.rows, batch.bytes_read)
         if summary.batches == 0:  # a Parquet file without rows

@@ -2,7 +2,7 @@
 
 The input (a CSV or Parquet file, a local path or any fsspec URL: s3://, gs://, abfs://, http://...) is cut into
 partitions: CSV byte ranges that end at line breaks, or Parquet row groups. Each worker reads its partition and
-scores it with the same functions as the local engine (batch.read_block, predict.predict_table), with the models
+scores it with the same functions as the local engine (batch.read_block, scoring.pipeline.screen), with the models
 loaded once per worker process from the registry (which the workers must see at the same path: shared storage).
 The results are written as one Parquet file per partition, in input order, plus `_summary.json`.
 
@@ -37,9 +37,10 @@ import pyarrow.parquet as pq
 
 from don_predictor import tracing
 from don_predictor.modeling.backends import Backend
+from don_predictor.scoring.frame import results_frame
+from don_predictor.scoring.pipeline import screen
 from don_predictor.services.batch import NOT_BLANK, Summary, header_line, is_parquet, parquet_block, read_block
 from don_predictor.services.precision import export_frame
-from don_predictor.services.predict import predict_table
 from don_predictor.spectra.table import RowProblem, SpectraError
 from don_predictor.store.registry import Registry
 from don_predictor.trust.screening import Risk
@@ -192,9 +193,10 @@ def score_partition(
                 return None
             table = read_block(header, block, 0)
             span.set_attributes({"rows": table.n_rows, "backends": ",".join(versions)})
-            results = predict_table(table, worker_models(models_dir, versions), limit_ppb, risk, measured=True)
+            screened = screen(table, worker_models(models_dir, versions), limit_ppb, risk, versions=versions)
+            results = results_frame(screened.run, screened.decisions, measured=True)
             summary = Summary()
-            summary.add(_AsBatch(table), results, list(versions), keep_rows=0)
+            summary.add(_AsBatch(table), screened, keep_rows=0)
             span.set_attribute("scored", summary.scored)
             no_id = table.id_column is None
             if not no_id:

@@ -13,8 +13,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from don_predictor.config import TARGET_COLUMN
 from don_predictor.plain_text import visible, visible_text
+from don_predictor.scoring.frame import in_results_order
+from don_predictor.services.formula_guard import neutralise_formulas
 from don_predictor.services.precision import export_frame, measured_column
-from don_predictor.services.predict import in_results_order, neutralise_formulas, results_csv
+from don_predictor.services.results_csv import results_csv
 from don_predictor.trust.screening import (
     ABOVE,
     BELOW,
@@ -97,10 +99,7 @@ def lots_file(lots: pd.DataFrame | None, results: pd.DataFrame) -> pd.DataFrame 
     key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
     if len(key_columns) < 2 or not backends or not all(f"{b}_verdict" in results for b in backends):
         return lots
-    ids = _sample_names(results, key_columns[0])
-    lot_names = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
-    verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
-    full = lot_table(lot_names, ids, verdicts, listed=max(len(results), 1))
+    full = _relisted(results, key_columns, backends, listed=max(len(results), 1))
     if full["lot"].tolist() != lots["lot"].astype(str).tolist() or list(full.columns) != list(lots.columns):
         return lots  # not the lots of these results
     return full
@@ -182,7 +181,7 @@ def report_html(
     for backend in [JOINT] if JOINT in decisions else decisions:  # the joint decision is the one to act on
         # above, send_to_lab, or not scored (an empty verdict): each needs someone to act on it
         not_cleared |= ~results[f"{backend}_verdict"].fillna("").eq(BELOW)
-    # The id column and, with lots, the lot column come before `status` (see predict.predict_table).
+    # The id column and, with lots, the lot column come before `status` (see scoring.frame.results_frame).
     key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
     models = [b for b in backends if b != JOINT and f"{b}_ppb" in frame]
     shown = frame.loc[not_cleared].head(REPORT_MAX_SAMPLES)
@@ -330,9 +329,15 @@ def _short_lot_table(results: pd.DataFrame, key_columns: list[str], backends: li
     lot column or no verdicts of these backends."""
     if len(key_columns) < 2 or not all(f"{b}_verdict" in results for b in backends):
         return None
+    return _relisted(results, key_columns, backends, listed=REPORT_LOT_IDS)
+
+
+def _relisted(results: pd.DataFrame, key_columns: list[str], backends: list[str], listed: int) -> pd.DataFrame:
+    """The lot table again from a results frame's id, lot and verdict columns, naming `listed` samples per lot
+    (a repeated id with its row): the lots file names every one, the report a few."""
     lots = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
     verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
-    return lot_table(lots, _sample_names(results, key_columns[0]), verdicts, listed=REPORT_LOT_IDS)
+    return lot_table(lots, _sample_names(results, key_columns[0]), verdicts, listed=listed)
 
 
 def _cell(value: object) -> object:

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from don_predictor.services.predict import MEASURED_COLUMN
+from don_predictor.scoring.frame import MEASURED_COLUMN
 
 PPB_SUFFIXES = ("_ppb", "_low_ppb", "_high_ppb", "_diff_ppb")
 RATIO = re.compile(r"[a-z]+_over_[a-z]+")  # Compare's tf_over_rf: one model's prediction over the other's

@@ -20,7 +20,7 @@ from don_predictor.store.registry import Registry
 from don_predictor.tracing import setup_tracing
 from don_predictor.trust.limits import LIMITS, Limit, get_limit
 from don_predictor.ui.keras_state import keep_keras_state_across_runs
-from don_predictor.ui.models import active_versions
+from don_predictor.ui.model_cache import active_versions
 
 LIMIT_KEY = "limit_key"
 

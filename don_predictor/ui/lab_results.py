@@ -18,7 +18,7 @@ from don_predictor.lab.results import (
     accept_results,
 )
 from don_predictor.plain_text import markdown_literal, visible_text
-from don_predictor.services.predict import results_csv
+from don_predictor.services.results_csv import results_csv
 from don_predictor.store.history import HistoryError
 from don_predictor.ui.login import current_actor
 

@@ -20,7 +20,8 @@ from don_predictor.services.exports import (
     with_row_numbers,
     workbook_bytes,
 )
-from don_predictor.services.predict import results_csv, run_metadata
+from don_predictor.services.results_csv import results_csv
+from don_predictor.services.run_metadata import run_metadata
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 from don_predictor.store.registry import RegistryError
 from don_predictor.trust.limits import Limit, custom_limit
@@ -36,7 +37,7 @@ from don_predictor.trust.screening import (
     verdict_counts,
 )
 from don_predictor.ui.frame import current_limit
-from don_predictor.ui.models import registry
+from don_predictor.ui.model_cache import registry
 from don_predictor.ui.recording import scoring_time
 
 
@@ -222,7 +223,7 @@ def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> 
 
 
 def run_details(upload, limit: Limit, versions: dict[str, str], thresholds: dict[str, Thresholds | None]) -> dict:
-    """What produced this page's results (predict.run_metadata) for the downloads, dated with the run's scoring
+    """What produced this page's results (services.run_metadata) for the downloads, dated with the run's scoring
     time as the history records it (recording.scoring_time), not the time of this rerun: each download click reruns
     the page, and every file of one run must carry the same time."""
     metadata = run_metadata(
@@ -356,7 +357,7 @@ def verdict_summary(
         st.caption("A lot is `above` if any sample is, `below` only if all are, else `send_to_lab`.")
         st.dataframe(readable_lots(lots), hide_index=True, width="stretch")
         st.markdown("**Samples**")
-        lot_column = results.columns[1]  # the lot column follows the id column (predict.predict_table)
+        lot_column = results.columns[1]  # the lot column follows the id column (scoring.frame.results_frame)
         if without := int(results[lot_column].isna().sum()):
             rows = "1 row has" if without == 1 else f"{without} rows have"
             st.warning(f"{rows} an empty {lot_column} cell: in no lot's verdict (their own verdicts are below).")

@@ -1,5 +1,6 @@
 """Score an upload on a page and keep the run: the step every prediction page shares (the spinner, the plain
-errors for a file that does not fit or a model that cannot load, the history record, the time taken)."""
+errors for a file that does not fit or a model that cannot load, the history record, the time taken). The work is
+the one pipeline (scoring.pipeline.screen); the score cache wraps its scoring step."""
 
 from __future__ import annotations
 
@@ -13,26 +14,38 @@ import streamlit as st
 
 from don_predictor.modeling.backends import backend_class
 from don_predictor.plain_text import markdown_literal
+from don_predictor.scoring.frame import results_frame
+from don_predictor.scoring.run import Decisions, ScoredRun
+from don_predictor.scoring.score import training_rows
 from don_predictor.services.fair_use import Busy
-from don_predictor.services.predict import id_column_name, training_rows
 from don_predictor.spectra.table import BandMismatchError, SpectraTable
 from don_predictor.store.registry import ModelVersion, RegistryError
 from don_predictor.tracing import span
 from don_predictor.trust.limits import Limit
 from don_predictor.trust.screening import Thresholds
 from don_predictor.ui.fair_turn import scoring_turn
-from don_predictor.ui.models import load_model, registry, score_upload, scores_kept, screening_of
-from don_predictor.ui.recording import record_scoring
-from don_predictor.ui.upload import Upload
+from don_predictor.ui.model_cache import load_model, registry
+from don_predictor.ui.recording import screen_and_record
+from don_predictor.ui.score_cache import scored_run, scores_kept
+from don_predictor.ui.upload import Upload, target_of
 
 
 @dataclass(frozen=True)
 class ScoredUpload:
-    results: pd.DataFrame
-    thresholds: dict[str, Thresholds | None]
-    lots: pd.DataFrame | None  # None when the upload has no lot column
+    run: ScoredRun
+    decisions: Decisions
+    results: pd.DataFrame  # the page's results frame (with the joint decision when there is one)
     versions: dict[str, str]  # backend -> version
     seconds: float
+
+    @property
+    def thresholds(self) -> dict[str, Thresholds | None]:
+        return self.decisions.thresholds
+
+    @property
+    def lots(self) -> pd.DataFrame | None:
+        """The lot table (None when the upload has no lot column)."""
+        return None if self.decisions.lots is None else self.decisions.lots.table()
 
 
 @contextlib.contextmanager
@@ -43,13 +56,18 @@ def traced_upload(page: str) -> Iterator[None]:
 
 
 def score_and_record(
-    upload: Upload, table: SpectraTable, versions: dict[str, ModelVersion], limit: Limit, source: str
+    upload: Upload,
+    table: SpectraTable,
+    versions: dict[str, ModelVersion],
+    limit: Limit,
+    source: str,
+    demo: frozenset[str] = frozenset(),
 ) -> ScoredUpload | None:
     """The upload scored by the given active versions at `limit`, recorded once in the history; None (after saying
-    why on the page) when it cannot be scored."""
+    why on the page) when it cannot be scored. `demo`: the backends whose model is a demo model (see decide)."""
     several = len(versions) > 1
-    models = "the models" if several else f"the {backend_class(next(iter(versions))).label} model"
-    by = "both models" if several else models
+    models_named = "the models" if several else f"the {backend_class(next(iter(versions))).label} model"
+    by = "both models" if several else models_named
     versions_key = tuple((backend, version.version) for backend, version in versions.items())
     root = str(registry().root)
     reused = scores_kept(upload.sha256, root, versions_key)
@@ -61,44 +79,42 @@ def score_and_record(
             with st.spinner(f"Scoring {table.n_rows:,} spectra with {by}…", show_time=True):
                 described = {"rows": table.n_rows, "backends": backends, "versions": _versions_text(versions_key)}
                 with span("score", **described, reused=reused):
-                    results = score_upload(upload.data, root, versions_key, limit.ppb, upload.sha256)
-                with span("decide", backends=backends, limit=limit.key, limit_ppb=limit.ppb):
-                    thresholds, lots = screening_of(upload.data, root, versions_key, results, limit.ppb, upload.sha256)
+                    models = {backend: load_model(root, backend, version) for backend, version in versions_key}
+                    run = scored_run(table, upload.sha256, root, versions_key, models)
             seconds = time.perf_counter() - started
     except Busy as error:  # the queue is full, the wait too long, or the user's budget spent for a while
         st.error(f"{error}. **{markdown_literal(upload.name)}** was not scored; drop it again then.")
         return None
     except BandMismatchError as error:
         st.error(
-            f"**{markdown_literal(upload.name)}** does not fit {models}: {markdown_literal(error)}. None of its "
+            f"**{markdown_literal(upload.name)}** does not fit {models_named}: {markdown_literal(error)}. None of its "
             f"{table.n_rows:,} rows was scored."
         )
         return None
     except RegistryError as error:  # a model file changed or missing on disk: named, without a server path
-        st.error(f"The active {models.removeprefix('the ')} cannot be loaded: {error}")
+        st.error(f"The active {models_named.removeprefix('the ')} cannot be loaded: {error}")
         return None
 
-    def training_flags() -> dict:
-        # The history marks each model's own training spectra, so Monitoring does not count them as drift.
-        loaded = {backend: load_model(root, backend, version) for backend, version in versions_key}
-        return {f"{b}_in_training": rows for b, rows in training_rows(table, loaded).items() if rows is not None}
-
-    with span("record", rows=len(results), page=source):
-        record_scoring(
-            results,
-            id_column_name(table),
+    plain_versions = dict(versions_key)
+    with span("decide", backends=backends, limit=limit.key, limit_ppb=limit.ppb), span("record", page=source):
+        screened = screen_and_record(
             upload,
-            dict(versions_key),
+            table,
+            models,
+            run,
             limit,
             source,
             None if reused else seconds,
-            row_flags=training_flags,
+            demo=demo,
+            in_training=lambda: training_rows(table, models),
+            measured=target_of(table),
         )
     if reused:  # the time of a cache hit is not a scoring time
         st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")
     else:
         st.caption(f"Scored by {by} in {1000 * seconds:,.0f} ms.")
-    return ScoredUpload(results, thresholds, lots, dict(versions_key), seconds)
+    results = results_frame(screened.run, screened.decisions, joint=True)
+    return ScoredUpload(screened.run, screened.decisions, results, plain_versions, seconds)
 
 
 def _versions_text(versions_key: tuple[tuple[str, str], ...]) -> str:

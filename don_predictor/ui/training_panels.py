@@ -19,7 +19,7 @@ from don_predictor.spectra.table import SpectraTable
 from don_predictor.store import governance
 from don_predictor.store.registry import ModelVersion, RegistryError
 from don_predictor.ui.login import can, current_actor, current_user, explain_missing
-from don_predictor.ui.models import registry
+from don_predictor.ui.model_cache import registry
 
 JOB_KEY = "train_job"
 # Each backend's share of a job's progress bar, by its training time with the defaults on the dev data: since TF

@@ -15,7 +15,7 @@ from don_predictor.logs import event
 from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.spectra.table import SpectraError, SpectraTable
 from don_predictor.tracing import span
-from don_predictor.ui.models import read_upload
+from don_predictor.ui.upload_cache import read_upload
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 DEMO_UPLOAD = DATA_DIR / "demo_upload.csv"
@@ -74,7 +74,7 @@ def spectra_upload(key: str, *, demo_file: Path = DEMO_UPLOAD, label: str = "Spe
 
 def read_or_report(upload: Upload, *, require_target: bool = False) -> SpectraTable | None:
     """The validated table, or None after showing the reason the file cannot be used."""
-    # read_upload keeps parsed tables in one process-wide LRU (ui/models.py: READ_CACHE), bounded by bytes and by
+    # read_upload keeps parsed tables in one process-wide LRU (ui/upload_cache.py: READ_CACHE), bounded by bytes and by
     # entries, not st.cache_data's 32 entries without a ttl: an upload at the size cap parses into a table of ~200 MB,
     # and a hit hands back the same table instead of an unpickled copy per page run.
     try:

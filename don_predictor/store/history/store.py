@@ -62,10 +62,16 @@ def _backends_of(results: pd.DataFrame, info: RunInfo, id_column: str) -> list[s
 
 @plain_errors
 def record_run(
-    db_path: str | Path, results: pd.DataFrame, id_column: str, info: RunInfo, measured: pd.Series | None = None
+    db_path: str | Path,
+    results: pd.DataFrame,
+    id_column: str,
+    info: RunInfo,
+    measured: pd.Series | None = None,
+    created_at: datetime | None = None,
 ) -> str:
     """Store one scoring run and every row of its results; returns the run id. `measured` (or the results'
-    vomitoxin_ppb column) holds reference values, when the upload had them."""
+    vomitoxin_ppb column) holds reference values, when the upload had them. `created_at`: the run's time (now
+    when not given), so a caller knows the time it stored without reading it back."""
     run_id = uuid.uuid4().hex
     n = len(results)
     scored = int((results["status"] == "ok").sum())
@@ -74,7 +80,7 @@ def record_run(
         measured = results[TARGET_COLUMN]
     run = {
         "run_id": run_id,
-        "created_at": t.utc_now(),
+        "created_at": created_at or t.utc_now(),
         "user_name": info.user,
         "source": info.source,
         "backends": ",".join(backends),
