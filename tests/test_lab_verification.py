@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from pg_server import fresh_database
 from prometheus_client import REGISTRY
 
 from don_predictor.lab.records import record_worklist
@@ -31,6 +32,11 @@ from don_predictor.lab.worklist import build_worklist
 from don_predictor.store.history import RunInfo, record_run
 
 LIMIT = "eu-unprocessed-maize"  # 1,500 ppb
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    return tmp_path / "h.sqlite" if request.param == "sqlite" else fresh_database()
 
 
 def test_bounds_match_their_closed_forms_and_59_are_needed_at_5_percent():
@@ -150,8 +156,7 @@ def test_a_joint_decision_is_below_only_when_every_backend_clears():
     assert alone["decided_by"].tolist() == ["rf", "tf", "rf", "tf"] and set(alone["purpose"]) == {""}
 
 
-def test_from_a_recorded_run_to_the_figures_and_the_gauges(tmp_path):
-    db = tmp_path / "h.sqlite"
+def test_from_a_recorded_run_to_the_figures_and_the_gauges(db):
     n = 200
     rng = np.random.default_rng(0)
     verdicts = ["below"] * 180 + ["send_to_lab"] * 20
