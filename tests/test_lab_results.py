@@ -178,6 +178,11 @@ def test_a_file_that_is_not_lab_results_is_one_plain_error(data, problem):
         read_results(data)
 
 
+def test_a_short_row_has_empty_cells_not_nan():
+    rows = read_results(b"hsi_id,vomitoxin_ppb,method\nx,5,HPLC\ny\n")
+    assert rows[1].sample_id == "y" and rows[1].problems == ("column 'vomitoxin_ppb': no value",)
+
+
 def test_semicolons_decimal_commas_and_the_uploads_own_id_column():
     rows = read_results(b"Probe;vomitoxin_ppb;uncertainty_ppb\nx;1234,5;1,200\n", id_column="Probe")
     assert rows[0].sample_id == "x" and rows[0].measured_ppb == 1234.5
