@@ -29,7 +29,7 @@ from don_predictor.config import Settings  # noqa: E402
 from don_predictor.lab.records import keep_for_lab  # noqa: E402
 from don_predictor.lab.results import record_results  # noqa: E402
 from don_predictor.lab.retraining import Confirmed, confirmed_samples, retraining_set  # noqa: E402
-from don_predictor.lab.verification import lab_outcomes, verification_stats  # noqa: E402
+from don_predictor.lab.verification import lab_outcomes, verification_stats, worklist_runs  # noqa: E402
 from don_predictor.modeling.quality import screening_at  # noqa: E402
 from don_predictor.modeling.training import train_and_register  # noqa: E402
 from don_predictor.services.predict import predict_table  # noqa: E402
@@ -119,16 +119,18 @@ def main() -> None:
             lines = ["hsi_id,vomitoxin_ppb,method,run_id"] + [f"{i},{truth[i]:g},HPLC,{run_id}" for i in worklist.ids]
             report = record_results(db, ("\n".join(lines) + "\n").encode(), f"lab{number}.csv")
             listed_rows += [int(batch[p]) for p in worklist.positions]
-            (found,) = verification_stats(lab_outcomes(db), risk.false_compliant)
+            (found,) = verification_stats(lab_outcomes(db), risk.false_compliant, worklist_runs(db))
             rate = "n/a" if found.rate is None else f"{found.rate:.1%}"
-            inside = found.lower <= offline.get("false_compliant", np.nan) <= found.upper
+            offline_fc = offline.get("false_compliant", float("nan"))
+            inside = found.lower <= offline_fc <= found.upper
             print(
                 f"batch {number}: {worklist.confirm_count} to confirm, {worklist.verify_count} of {worklist.cleared} "
-                f"cleared to verify; lab results {report.matched} matched | verified so far {found.truly_above} of "
-                f"{found.verified} above: rate {rate}, 95 % bounds [{found.lower:.1%}, {found.upper:.1%}] "
-                f"(offline {offline.get('false_compliant', float('nan')):.1%}: {'inside' if inside else 'OUTSIDE'}) "
-                f"state {found.state}; above calls {found.above_confirmed}/{found.above_calls} confirmed; "
-                f"send_to_lab MAE {found.sent_mae_ppb or float('nan'):,.0f} ppb"
+                f"cleared to verify; {report.matched} lab results matched | so far {found.truly_above} of "
+                f"{found.verified} verified cleared were above, {found.confirmed_above} confirmed above among the "
+                f"rest, {found.cleared} cleared: false-compliant rate {rate}, 95 % bounds [{found.lower:.1%}, "
+                f"{found.upper:.1%}] (offline {offline_fc:.1%}: {'inside' if inside else 'OUTSIDE'}), state "
+                f"{found.state}; above calls {found.above_confirmed}/{found.above_calls} confirmed; send_to_lab MAE "
+                f"{found.sent_mae_ppb or float('nan'):,.0f} ppb"
             )
         truly = decided(model, rows_of(full, screened_rows), risk)
         print(
