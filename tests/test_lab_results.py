@@ -137,7 +137,7 @@ def test_the_worklist_and_its_spectra_are_kept_bounded_and_go_with_their_run(db)
     assert {p: np.frombuffer(b, "<f8").tolist() for p, b in spectra} == {
         int(p): X[p].tolist() for p in listed.positions
     }
-    assert head["seed"] == 3 and head["verify_share"] == 0.1 and head["cleared"] == 25
+    assert head["seed"] == 3 and head["verify_share"] == 0.1 and head["cleared"] == 25 and head["called_above"] == 0
     # a second run over the cap: the measured spectra are kept before the unmeasured ones
     record_results(db, b"hsi_id,vomitoxin_ppb\ns25,2000\n", "lab.csv")
     second = _run(db, ids, verdicts=verdicts)

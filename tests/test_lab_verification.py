@@ -91,7 +91,7 @@ def _outcomes(k: int, n: int, confirmed_above: int = 0, **extra) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _drawn(cleared_per_day: list[int]) -> pd.DataFrame:
+def _drawn(cleared_per_day: list[int], called_above: int = 0) -> pd.DataFrame:
     start = datetime(2026, 3, 1, tzinfo=UTC)
     return pd.DataFrame(
         {
@@ -101,6 +101,7 @@ def _drawn(cleared_per_day: list[int]) -> pd.DataFrame:
             "model_version": "rf v1",
             "limit_key": LIMIT,
             "cleared": cleared_per_day,
+            "called_above": [called_above] + [0] * (len(cleared_per_day) - 1),
         }
     )
 
@@ -136,11 +137,12 @@ def test_only_random_picks_count_in_the_rate_and_the_other_figures():
         ("send_to_lab", "confirm", 1400.0, 1500.0),  # error +100
         ("send_to_lab", "confirm", 1800.0, 1500.0),  # error -300, truly above
     ]
-    (found,) = verification_stats(_outcomes(0, 10, others=others), alpha=0.05, worklists=_drawn([200]))
+    (found,) = verification_stats(_outcomes(0, 10, others=others), alpha=0.05, worklists=_drawn([200], 7))
     assert (found.verified, found.truly_above, found.cleared) == (10, 0, 200)
     assert (found.cleared_lab_choice, found.cleared_lab_choice_above) == (1, 1)
     assert (found.above_calls, found.above_confirmed) == (2, 1)
-    assert found.confirmed_above == 2  # the confirmed above call and the send_to_lab sample at 1,800 ppb
+    # the confirmed above call, the send_to_lab sample at 1,800 ppb, and 5 above calls the lab did not measure
+    assert found.confirmed_above == 2 + 5
     assert found.sent_to_lab == 2 and found.sent_mae_ppb == 200.0 and found.sent_bias_ppb == -100.0
 
 

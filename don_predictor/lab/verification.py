@@ -9,8 +9,10 @@ samples. The lab never measures most cleared samples, so it is estimated from th
   lab measured. Cleared samples the lab measured on its own choice are counted apart (`cleared_lab_choice`): they
   are not a random sample.
 - C = the cleared samples of the runs whose worklists drew them (lab_worklists.cleared): C x p are the truly-above
-  samples the screen cleared. A = the lab-measured `send_to_lab` and `above` samples truly above: the truly-above
-  samples it did not clear (counted only when measured, so A is low if anything and the rate high: the safe side).
+  samples the screen cleared. A = the truly-above samples it did not clear: the lab-measured `send_to_lab` and
+  `above` samples measured above, plus the `above` calls the lab did not measure (they are rejected as above; the
+  false-suspect calibration keeps few of them truly below). `send_to_lab` samples without a lab value are left out
+  of A, which can only raise the rate: the safe side.
 - false-compliant rate = C p / (C p + A). It grows with p, so the bounds of p give its bounds.
 - Bounds: one-sided 95 % Clopper–Pearson bounds on p (scipy.stats.beta), each answering a one-sided question: "is
   the rate over α?" (the lower bound over α: `alarm`) and "is it shown to be at most α?" (the upper bound: `ok`).
@@ -96,7 +98,7 @@ class Verification:
     verified: int  # n: randomly drawn cleared samples the lab measured
     truly_above: int  # k: of them, measured above the limit
     cleared: int  # C: cleared samples of the runs the draw came from
-    confirmed_above: int  # A: lab-measured send_to_lab and above samples truly above
+    confirmed_above: int  # A: truly-above samples not cleared (measured above, or called above and not measured)
     rate: float | None  # the estimated false-compliant rate (None: nothing measured says anything)
     lower: float
     upper: float
@@ -147,7 +149,8 @@ def verification_stats(
     out = []
     if outcomes.empty:
         return out
-    drawn = worklists if worklists is not None else pd.DataFrame(columns=[*GROUP, "run_id", "created_at", "cleared"])
+    empty = pd.DataFrame(columns=[*GROUP, "run_id", "created_at", "cleared", "called_above"])
+    drawn = worklists if worklists is not None else empty
     for key, group in outcomes.groupby(GROUP):
         decided_by, version, limit_key = key
         try:
@@ -182,7 +185,10 @@ def _figures(group: pd.DataFrame, limit: float, runs: pd.DataFrame | None) -> di
     sent = verdict == SEND_TO_LAB
     k, n = int(above[picked].sum()), int(picked.sum())
     cleared = int(runs["cleared"].sum()) if runs is not None else int((verdict == BELOW).sum())
-    confirmed_above = int(above[verdict != BELOW].sum())
+    unmeasured_above = (
+        max(int(runs["called_above"].sum()) - int((verdict == ABOVE).sum()), 0) if runs is not None else 0
+    )
+    confirmed_above = int(above[verdict != BELOW].sum()) + unmeasured_above
     measured_anything = n > 0 or confirmed_above > 0
     error = (group["ppb"].to_numpy(float) - group["measured_ppb"].to_numpy(float))[sent]
     return {
@@ -286,9 +292,9 @@ def worklist_runs(db: str | Path, since: datetime | None = None, until: datetime
     samples they cleared (C of the false-compliant estimate)."""
     r, w = t.runs, t.lab_worklists
     window = ([r.c.created_at >= since] if since else []) + ([r.c.created_at < until] if until else [])
-    query = select(r.c.run_id, r.c.created_at, r.c.model_versions, r.c.limit_key, w.c.decided_by, w.c.cleared).join(
-        w, w.c.run_id == r.c.run_id
-    )
+    query = select(
+        r.c.run_id, r.c.created_at, r.c.model_versions, r.c.limit_key, w.c.decided_by, w.c.cleared, w.c.called_above
+    ).join(w, w.c.run_id == r.c.run_id)
     with engine(db).connect() as connection:
         found = pd.DataFrame(
             [tuple(row) for row in connection.execute(query.where(*window))],
@@ -300,7 +306,7 @@ def worklist_runs(db: str | Path, since: datetime | None = None, until: datetime
     ]
     found["created_at"] = pd.to_datetime(found["created_at"], utc=True)
     found["limit_key"] = found["limit_key"].fillna("")
-    return found[["run_id", "created_at", *GROUP, "cleared"]]
+    return found[["run_id", "created_at", *GROUP, "cleared", "called_above"]]
 
 
 def decisions(rows: pd.DataFrame) -> pd.DataFrame:
