@@ -129,6 +129,13 @@ def test_the_state_on_hand_made_counts(k, n, cleared, confirmed_above, state):
     assert found.message  # a plain sentence for the page
 
 
+def test_a_model_whose_draws_have_no_lab_result_yet_is_too_few():
+    (found,) = verification_stats(_outcomes(0, 0).reindex(columns=_outcomes(0, 1).columns), 0.05, _drawn([40], 3))
+    assert (found.verified, found.cleared, found.confirmed_above, found.state) == (0, 40, 3, TOO_FEW)
+    assert found.rate is None and found.series["cumulative_verified"].tolist() == [0]
+    assert verification_stats(_outcomes(0, 0), 0.05) == []
+
+
 def test_only_random_picks_count_in_the_rate_and_the_other_figures():
     others = [
         ("below", "", 5000.0, 200.0),  # the lab's own choice: not in the rate

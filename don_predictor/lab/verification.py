@@ -147,12 +147,15 @@ def verification_stats(
     """The figures of lab_outcomes' frame and worklist_runs' (or frames built by hand), one per decision, model
     version and limit. Without `worklists`, C is the cleared samples among the measured ones (a lower bound)."""
     out = []
-    if outcomes.empty:
+    if outcomes.empty and worklists is None:
         return out
     empty = pd.DataFrame(columns=[*GROUP, "run_id", "created_at", "cleared", "called_above"])
     drawn = worklists if worklists is not None else empty
-    for key, group in outcomes.groupby(GROUP):
+    # Every decision with lab results or a worklist: a model whose draws have no lab result yet is `too_few`.
+    keys = sorted({*map(tuple, outcomes[GROUP].to_numpy()), *map(tuple, drawn[GROUP].to_numpy())})
+    for key in keys:
         decided_by, version, limit_key = key
+        group = outcomes[(outcomes[GROUP] == pd.Series(key, index=GROUP)).all(axis=1)] if len(outcomes) else outcomes
         try:
             limit = get_limit(limit_key).ppb
         except ValueError:  # a run recorded without a limit: nothing to verify against
@@ -215,7 +218,8 @@ def _series(group: pd.DataFrame, limit: float, runs: pd.DataFrame | None, by: st
     def period(frame: pd.DataFrame) -> pd.Series:
         return frame["created_at"].dt.floor("D") if by == "day" else frame["run_id"]
 
-    group = group.assign(period=period(group))
+    group = group.assign(created_at=pd.to_datetime(group["created_at"], utc=True))
+    group = group.assign(period=period(group) if len(group) else [])
     periods = group.groupby("period", sort=False)["created_at"].min()
     if runs is not None and not runs.empty:
         runs = runs.assign(created_at=pd.to_datetime(runs["created_at"], utc=True))
