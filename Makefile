@@ -7,7 +7,7 @@ PORT ?= 8501
 
 DEV_DATA ?= ../shared/data/corn_hsi_dev.csv
 
-.PHONY: help venv checkov run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening bench-load clean
+.PHONY: help venv checkov run data models lint format test test-fast bench bench-predict bench-batch bench-history bench-app bench-train bench-accuracy bench-tune bench-explore bench-screening bench-load bench-lab-loop clean
 
 help:
 	@echo "make run       set up .venv, build demo data and default models if missing, start the app on :$(PORT)"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
 	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
 	@echo "make bench-load   6 browser sessions upload the real file at once during a training: fair use under load"
+	@echo "make bench-lab-loop [LAB_SHARE=0.05]  the lab's loop simulated on the dev data: verified rate, retraining"
 	@echo "make bench-screening [SCREEN_BACKENDS=rf tf] [SCREEN_REPEATS=3]  screening verdicts by nested CV (docs/validation_report.md)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -132,6 +133,12 @@ bench-screening: $(VENV)/.installed
 	@for backend in $(SCREEN_BACKENDS); do \
 		$(PY) benchmarks/bench_screening.py --data $(DEV_DATA) --backends $$backend --repeats $(SCREEN_REPEATS) || exit 1; \
 	done
+
+# The lab's loop on the real dev data (issue 24): train on 200 rows, screen 200 in 4 batches with worklists, the lab's
+# values back, the verified false-compliant rate against the CV figure, the decided share after retraining (~5 min).
+LAB_SHARE ?= 0.05
+bench-lab-loop: $(VENV)/.installed
+	$(PY) benchmarks/bench_lab_loop.py --data $(DEV_DATA) --share $(LAB_SHARE)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache

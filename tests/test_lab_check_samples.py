@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from pg_server import fresh_database
 from prometheus_client import REGISTRY
 
 from don_predictor.config import Settings
@@ -21,6 +23,11 @@ from don_predictor.store.history import RunInfo, record_run
 BASE = [1000.0 + (10.0 if i % 2 else -10.0) for i in range(20)]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    return tmp_path / "h.sqlite" if request.param == "sqlite" else fresh_database()
+
+
 def _rules_at_end(tail: list[float]) -> list[str]:
     return latest_violations(westgard(np.array(BASE + tail)))
 
@@ -33,12 +40,12 @@ def test_each_rule_fires_on_its_own_series():
 
 
 def test_a_steady_series_breaks_no_rule():
-    quiet = westgard(np.array(BASE + [1010.0, 990.0, 1015.0, 985.0]))
+    quiet = westgard(np.array([*BASE, 1010.0, 990.0, 1015.0, 985.0]))
     assert (quiet["rules"] == "").all()
 
 
 def test_the_baseline_is_the_running_mean_before_each_point():
-    chart = westgard(np.array(BASE + [1040.0]))
+    chart = westgard(np.array([*BASE, 1040.0]))
     assert chart["mean"].iloc[:10].isna().all()  # the first ten only build the baseline
     assert chart["mean"].iloc[-1] == np.mean(BASE) and chart["sd"].iloc[-1] == np.std(BASE, ddof=1)
     assert westgard(np.array([5000.0] * 5))["rules"].tolist() == [""] * 5  # too short to judge
@@ -51,8 +58,7 @@ def test_the_pattern_is_a_case_sensitive_glob_and_a_setting():
     assert Settings.from_env({"DON_CHECK_SAMPLE_PATTERN": " QC-* "}).check_sample_pattern == "QC-*"
 
 
-def test_the_series_comes_from_the_history_oldest_first(tmp_path):
-    db = tmp_path / "h.sqlite"
+def test_the_series_comes_from_the_history_oldest_first(db):
     for day, value in enumerate([*BASE, 1040.0]):
         results = pd.DataFrame(
             {

@@ -137,7 +137,7 @@ def test_the_worklist_and_its_spectra_are_kept_bounded_and_go_with_their_run(db)
     assert {p: np.frombuffer(b, "<f8").tolist() for p, b in spectra} == {
         int(p): X[p].tolist() for p in listed.positions
     }
-    assert head["seed"] == 3 and head["verify_share"] == 0.1 and head["cleared"] == 25
+    assert head["seed"] == 3 and head["verify_share"] == 0.1 and head["cleared"] == 25 and head["called_above"] == 0
     # a second run over the cap: the measured spectra are kept before the unmeasured ones
     record_results(db, b"hsi_id,vomitoxin_ppb\ns25,2000\n", "lab.csv")
     second = _run(db, ids, verdicts=verdicts)
@@ -176,6 +176,11 @@ def test_keep_for_lab_uses_the_settings(tmp_path):
 def test_a_file_that_is_not_lab_results_is_one_plain_error(data, problem):
     with pytest.raises(LabResultsError, match=problem):
         read_results(data)
+
+
+def test_a_short_row_has_empty_cells_not_nan():
+    rows = read_results(b"hsi_id,vomitoxin_ppb,method\nx,5,HPLC\ny\n")
+    assert rows[1].sample_id == "y" and rows[1].problems == ("column 'vomitoxin_ppb': no value",)
 
 
 def test_semicolons_decimal_commas_and_the_uploads_own_id_column():

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from pg_server import fresh_database
 
 from don_predictor.lab.records import record_worklist
 from don_predictor.lab.results import record_results
@@ -15,6 +16,11 @@ from don_predictor.lab.retraining import confirmed_samples, retraining_set
 from don_predictor.lab.worklist import build_worklist
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store.history import RunInfo, record_run
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    return tmp_path / "h.sqlite" if request.param == "sqlite" else fresh_database()
 
 
 def _scored_run(db, ids, X, bands, in_domain):
@@ -34,8 +40,7 @@ def _scored_run(db, ids, X, bands, in_domain):
     return run
 
 
-def test_confirmed_samples_join_the_calibration_on_its_bands(tmp_path):
-    db = tmp_path / "h.sqlite"
+def test_confirmed_samples_join_the_calibration_on_its_bands(db):
     X = np.arange(12, dtype=float).reshape(4, 3)
     # scored on the same bands in another order: columns 3, 1, 2
     _scored_run(db, ["a", "b", "c", "d"], X, ["3", "1", "2"], [True, False, True, True])

@@ -86,6 +86,7 @@ def test_csv_and_excel_carry_the_list_for_a_lims():
     assert len(sheets["worklist"]) == 5
     run = dict(zip(sheets["run"]["item"], sheets["run"]["value"], strict=True))
     assert run["verify_seed"] == "1" and run["verify_share"] == "0.05" and run["cleared_samples"] == "40"
+    assert run["above_samples"] == "2" and listed.called_above == 2
 
 
 def test_the_verify_share_setting():

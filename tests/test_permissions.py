@@ -19,7 +19,7 @@ from don_predictor.store.registry import Registry
 VIEWER, ANALYST, ADMIN = Actor("vic", "viewer"), Actor("ann", "analyst"), Actor("ada", "admin")
 EXPECTED = {  # the brief: viewer scores and sees their own results; analyst trains; admin governs
     "viewer": {"score", "own_results"},
-    "analyst": {"score", "own_results", "all_results", "train", "export"},
+    "analyst": {"score", "own_results", "all_results", "train", "export", "lab_results"},  # issue 24: record lab values
     "admin": set(DESCRIPTIONS),
 }
 

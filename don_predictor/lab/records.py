@@ -36,6 +36,7 @@ def record_worklist(
         "verify_share": worklist.verify_share,
         "seed": worklist.seed,
         "cleared": worklist.cleared,
+        "called_above": worklist.called_above,
         "band_names": bands,
     }
     picks = [

@@ -108,9 +108,10 @@ def read_results(data: bytes, id_column: str | None = None) -> list[Result]:
         raise LabResultsError(f"the file has no {TARGET_COLUMN!r} column (the measured DON, in ppb)")
     out = []
     for i, record in enumerate(frame.to_dict("records"), start=1):
-        cell = {key: str(record[name]).strip() for key, name in columns.items()}
+        # A short row leaves its last cells NaN: they are empty, not the text "nan".
+        cell = {key: record[name].strip() if isinstance(record[name], str) else "" for key, name in columns.items()}
         problems: list[str] = []
-        sample_id = str(record[id_name]).strip()
+        sample_id = cell[id_name.strip().lower()]
         if not sample_id:
             problems.append(f"column {id_name!r}: no sample id")
         elif len(sample_id) > MAX_TEXT:

@@ -21,7 +21,7 @@ from don_predictor.config import ID_COLUMN, TARGET_COLUMN
 from don_predictor.plain_text import visible_text
 from don_predictor.services.formula_guard import neutralise_formulas
 from don_predictor.services.results_csv import results_csv
-from don_predictor.trust.screening import BELOW, SEND_TO_LAB
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB
 
 CONFIRM, VERIFY = "confirm", "verify"  # why a sample is on the list
 RESULT_COLUMNS = (TARGET_COLUMN, "method", "date", "uncertainty_ppb")  # left empty for the lab to fill in
@@ -34,6 +34,7 @@ class Worklist:
     verify_share: float
     seed: int
     cleared: int  # `below` samples in the run: what the verification share was drawn from
+    called_above: int  # `above` samples in the run (rejected without a lab test)
     positions: np.ndarray  # 0-based rows of the run on the list, in the run's order
     purposes: list[str]  # CONFIRM or VERIFY, per listed row
     ids: list[str]
@@ -85,6 +86,7 @@ def build_worklist(
         verify_share=float(share),
         seed=seed,
         cleared=len(cleared),
+        called_above=verdicts.count(ABOVE),
         positions=positions,
         purposes=[purpose[int(i)] for i in positions],
         ids=[str(ids[i]) for i in positions],
@@ -124,6 +126,7 @@ def worklist_xlsx(worklist: Worklist, id_column: str = ID_COLUMN) -> bytes:
             ("run_id", worklist.run_id),
             ("decided_by", worklist.decided_by),
             ("cleared_samples", worklist.cleared),
+            ("above_samples", worklist.called_above),
             ("verify_share", worklist.verify_share),
             ("verify_seed", worklist.seed),
             ("listed_to_confirm", worklist.confirm_count),

@@ -56,15 +56,19 @@ MEMORY_LIMIT = Gauge("don_memory_limit_bytes", "Memory this process may use (cgr
 LAB_VERIFIED = Gauge(
     "don_lab_verified_cleared", "Randomly drawn cleared samples the lab measured", ["decided_by", "limit"]
 )
-LAB_VERIFIED_NEEDED = Gauge("don_lab_verified_needed", "Verified cleared samples needed to show the rate under α")
+LAB_VERIFIED_NEEDED = Gauge(
+    "don_lab_verified_needed",
+    "Verified cleared samples needed to show the rate under α (+Inf: none would yet)",
+    ["decided_by", "limit"],
+)
 LAB_FC_LOWER = Gauge(
     "don_lab_false_compliant_lower_bound",
-    "One-sided 95 % lower bound of the verified false-compliant rate",
+    "One-sided 95 % lower bound of the false-compliant rate the lab results show",
     ["decided_by", "limit"],
 )
 LAB_FC_UPPER = Gauge(
     "don_lab_false_compliant_upper_bound",
-    "One-sided 95 % upper bound of the verified false-compliant rate",
+    "One-sided 95 % upper bound of the false-compliant rate the lab results show",
     ["decided_by", "limit"],
 )
 LAB_ALPHA = Gauge("don_lab_false_compliant_alpha", "α: the false-compliant rate the screen promises at most")
@@ -156,13 +160,13 @@ def observe_audit(action: str) -> None:
         LOCKOUTS.inc()
 
 
-def observe_verification(found: list, alpha: float, needed: int) -> None:
+def observe_verification(found: list, alpha: float) -> None:
     """The latest verification figures (lab.verification.Verification, one per decision and limit): one series per
     decision and limit, the newest model version's (the list is filtered by the caller)."""
     LAB_ALPHA.set(alpha)
-    LAB_VERIFIED_NEEDED.set(needed)
     for item in found:
         labels = (item.decided_by, item.limit_key)
         LAB_VERIFIED.labels(*labels).set(item.verified)
+        LAB_VERIFIED_NEEDED.labels(*labels).set(item.needed)
         LAB_FC_LOWER.labels(*labels).set(item.lower)
         LAB_FC_UPPER.labels(*labels).set(item.upper)

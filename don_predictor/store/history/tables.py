@@ -160,6 +160,7 @@ lab_worklists = Table(
     Column("verify_share", Float, nullable=False),
     Column("seed", Integer, nullable=False),
     Column("cleared", Integer, nullable=False),  # `below` samples in the run: the population the draw came from
+    Column("called_above", Integer, nullable=False),  # `above` samples in the run
     Column("band_names", Text),  # JSON list: the columns of the spectra kept in lab_spectra
     ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
 )

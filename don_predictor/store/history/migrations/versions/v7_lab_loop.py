@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("verify_share", sa.Float, nullable=False),
         sa.Column("seed", sa.Integer, nullable=False),
         sa.Column("cleared", sa.Integer, nullable=False),
+        sa.Column("called_above", sa.Integer, nullable=False),
         sa.Column("band_names", sa.Text),
         sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
     )
