@@ -9,7 +9,7 @@ from pathlib import Path
 
 from don_predictor.config import BACKENDS
 from don_predictor.lab.check_samples import check_sample_series, latest_violations
-from don_predictor.lab.verification import ALARM, current_model_rows, lab_outcomes, verification_stats
+from don_predictor.lab.verification import ALARM, current_model_rows, lab_outcomes, verification_stats, worklist_runs
 
 DAYS = 365
 
@@ -17,7 +17,7 @@ DAYS = 365
 def lab_alarms(db: str | Path, alpha: float, check_pattern: str, now: datetime | None = None) -> list[str]:
     since = (now or datetime.now(UTC)) - timedelta(days=DAYS)
     out = []
-    for item in verification_stats(current_model_rows(lab_outcomes(db, since)), alpha):
+    for item in verification_stats(current_model_rows(lab_outcomes(db, since)), alpha, worklist_runs(db, since)):
         if item.state == ALARM:
             who = "BOTH" if item.decided_by == "both" else item.decided_by.upper()
             out.append(

@@ -10,7 +10,15 @@ import streamlit as st
 from don_predictor import plots
 from don_predictor.config import BACKENDS, Settings
 from don_predictor.lab.check_samples import check_sample_series, latest_violations
-from don_predictor.lab.verification import ALARM, NOT_SHOWN, OK, TOO_FEW, lab_outcomes, verification_stats
+from don_predictor.lab.verification import (
+    ALARM,
+    NOT_SHOWN,
+    OK,
+    TOO_FEW,
+    lab_outcomes,
+    verification_stats,
+    worklist_runs,
+)
 from don_predictor.plain_text import markdown_literal
 from don_predictor.trust.limits import get_limit
 
@@ -20,7 +28,8 @@ SAY = {ALARM: st.error, TOO_FEW: st.info, NOT_SHOWN: st.warning, OK: st.success}
 def verification_panel(config: Settings, days: int) -> None:
     st.subheader("Screening verified by the lab")
     since = datetime.now(UTC) - timedelta(days=days)
-    found = verification_stats(lab_outcomes(config.history_db, since), config.false_compliant_rate)
+    db = config.history_db
+    found = verification_stats(lab_outcomes(db, since), config.false_compliant_rate, worklist_runs(db, since))
     if not found:
         st.caption(
             "No lab result for a run of this window yet. Each run's worklist (downloaded with its results) lists "
@@ -29,16 +38,17 @@ def verification_panel(config: Settings, days: int) -> None:
         )
         return
     st.caption(
-        "Cleared (`below`) samples drawn at random for verification and measured by the lab: the share truly above "
-        f"the limit is the observed false-compliant rate, which the screen promises is at most "
-        f"{config.false_compliant_rate:.0%} (EU 519/2014). Bounds are one-sided 95 % Clopper–Pearson."
+        "The false-compliant rate is the share of truly-above samples the screen cleared; the screen promises at "
+        f"most {config.false_compliant_rate:.0%} (EU 519/2014). It is estimated from the cleared (`below`) samples "
+        "drawn at random for verification and measured by the lab, beside the truly-above samples it did not clear. "
+        "Bounds are one-sided 95 % Clopper–Pearson."
     )
     for item in sorted(found, key=lambda v: (v.state != ALARM, v.decided_by, v.limit_ppb)):
         who = "BOTH" if item.decided_by == "both" else item.decided_by.upper()
         head = f"**{who}** ({markdown_literal(item.model_version)}) at {_limit_label(item.limit_key)}"
         SAY[item.state](f"{head}: {markdown_literal(item.message)}.")
         c1, c2, c3, c4 = st.columns(4)
-        c1.metric("verified cleared", item.verified, help=f"{item.needed} are needed to show a rate under α")
+        c1.metric("verified cleared", item.verified, help=_needed(item))
         c2.metric("truly above", item.truly_above, help=_rate(item))
         c3.metric(
             "above calls confirmed",
@@ -89,7 +99,13 @@ def check_samples_panel(config: Settings, days: int) -> None:
 
 
 def _rate(item) -> str:
-    return f"observed rate {item.rate:.1%}" if item.rate is not None else "none verified yet"
+    return f"estimated false-compliant rate {item.rate:.1%}" if item.rate is not None else "nothing to say yet"
+
+
+def _needed(item) -> str:
+    if item.needed == float("inf"):
+        return "No truly-above sample is confirmed yet: no number of verified samples alone can show the rate."
+    return f"{item.needed:,.0f} verified (none above) would show the rate under α"
 
 
 def _limit_label(key: str) -> str:

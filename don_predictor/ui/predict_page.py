@@ -113,9 +113,7 @@ def _model_body(upload, table, scored: ScoredUpload, version: ModelVersion, limi
     download_results(results, upload.name, backend, metadata, scored.lots, target_of(table))
     verdicts = {b: d.verdict for b, d in scored.decisions.models.items()} or None
     st.plotly_chart(
-        plots.intervals_figure(
-            table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label, verdicts
-        ),
+        plots.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label, verdicts),
         width="stretch",
     )
     actual = target_of(table)
