@@ -1,5 +1,5 @@
-"""Whole-file warnings as data (a code and its values, worded in one place) and the one streaming reader: a file read
-in batches says what the file read whole says."""
+"""Whole-file warnings as data (a code and its values, worded in one place): a file read in batches says what the
+file read whole says."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from don_predictor.services.batch import Summary
 from don_predictor.spectra import file_warnings as fw
-from don_predictor.spectra.encoding import whole_text
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.spectra.stream import batches
-from don_predictor.spectra.table import SpectraError
 
 BANDS = 20
 
@@ -91,44 +88,3 @@ def test_every_warning_code_is_worded():
         fw.EMPTY_ROWS,
         fw.RENAMED_ID,
     }
-
-
-def test_a_header_that_starts_with_a_tab_is_read_the_same_whole_and_streamed(tmp_path):
-    """A tab-separated export with an unnamed first column: its header line starts with the delimiter."""
-    rng = np.random.default_rng(1)
-    lines = ["\t" + "\t".join(map(str, range(BANDS)))]
-    lines += ["\t".join([f"r{i}", *(f"{v:.5f}" for v in rng.uniform(0.2, 0.8, BANDS))]) for i in range(30)]
-    path = tmp_path / "tabs.tsv"
-    path.write_text("\n".join(lines) + "\n")
-    whole = read_spectra(path)
-    assert whole.problems == [] and whole.ids[:2] == ["r0", "r1"]
-    parts = list(batches(path, 600))
-    assert len(parts) >= 2
-    assert [i for p in parts for i in p.table.ids] == whole.ids
-    assert all(p.table.problems == [] for p in parts)
-
-
-@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-32"])
-def test_utf16_and_utf32_stream_as_they_read_whole(tmp_path, codec):
-    text = "hsi_id,0,1,2\n" + "".join(f"é{i},0.1,0.2,0.{i % 9 + 1}\n" for i in range(60))
-    path = tmp_path / "wide.csv"
-    path.write_bytes(text.encode(codec))
-    whole = read_spectra(path)
-    parts = list(batches(path, 256))
-    assert len(parts) >= 2
-    assert [i for p in parts for i in p.table.ids] == whole.ids == [f"é{i}" for i in range(60)]
-    assert np.array_equal(np.vstack([p.table.X for p in parts]), whole.X)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [(b"PK\x03\x04rest", "zip archive"), (b"a,b\x00\x01\x02\x03,c\n", "binary data")],
-)
-def test_a_file_that_is_not_text_is_refused_by_both_readers_in_the_same_words(tmp_path, content, message):
-    path = tmp_path / "not.csv"
-    path.write_bytes(content)
-    with pytest.raises(SpectraError, match=message) as whole:
-        whole_text(content)
-    with pytest.raises(SpectraError) as stream:
-        list(batches(path))
-    assert stream.value.problems == whole.value.problems
