@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from don_predictor.services.predict import predict_table  # noqa: E402
+from don_predictor.scoring.frame import predict_table  # noqa: E402
 
 from don_predictor.config import Settings  # noqa: E402
 from don_predictor.lab.records import keep_for_lab  # noqa: E402

@@ -146,7 +146,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
     from don_predictor.services import batch
+    from don_predictor.services.progress import Progress
     from don_predictor.services.results_csv import results_csv
+    from don_predictor.spectra import stream
+    from don_predictor.spectra.read_ahead import read_ahead
     from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 
     require(_actor(), "score")
@@ -157,10 +160,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _predict_on_dask(args, settings)
     if args.scheduler or args.workers:
         raise UsageError("--scheduler and --workers are for --engine dask")
-    batch_bytes = int(args.batch_mb * (1 << 20)) if args.batch_mb else batch.BATCH_BYTES
+    batch_bytes = int(args.batch_mb * (1 << 20)) if args.batch_mb else stream.BATCH_BYTES
     # The first batch is read and checked before the models load, so a bad file is what the user hears about; the
     # reading thread then reads ahead while the models load and score.
-    incoming = batch.read_ahead(batch.batches(args.data, batch_bytes, read_spectra))
+    incoming = read_ahead(stream.batches(args.data, batch_bytes, read_spectra))
     try:
         first = next(incoming, None)
         if args.lots_out and first is not None and first.table.lots is None:
@@ -179,7 +182,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             settings.risk,
             keep_rows=0 if args.no_history else settings.max_upload_rows,
             say=_say,
-            progress=batch.Progress(Path(args.data).stat().st_size),
+            progress=Progress(Path(args.data).stat().st_size),
         )
     finally:
         incoming.close()  # stops the reading thread when scoring stopped early
@@ -493,7 +496,8 @@ def _write_output(path: str, content: bytes) -> None:
 
 def _open_results(path: str):
     """A results writer for `path` (CSV or Parquet by its suffix)."""
-    from don_predictor.services.batch import ResultsWriter, is_parquet
+    from don_predictor.services.results_writer import ResultsWriter
+    from don_predictor.spectra.stream import is_parquet
 
     if Path(path).is_dir():
         raise UsageError(f"{path}: is a directory; name a file to write")

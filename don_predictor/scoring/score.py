@@ -73,7 +73,7 @@ def _each_model(models: dict[str, Backend], matrices: dict[str, np.ndarray]) -> 
         with np.errstate(all="ignore"):  # 1e300 in a spectrum overflows; its row is out of domain, said in it
             return models[name].predict_with_trust(matrices[name])
 
-    if len(models) == 1:
+    if len(models) <= 1:
         return {name: run(name) for name in models}
     with ThreadPoolExecutor(len(models)) as pool:
         return dict(zip(models, pool.map(run, models), strict=True))

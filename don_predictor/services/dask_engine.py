@@ -2,8 +2,9 @@
 
 The input (a CSV or Parquet file, a local path or any fsspec URL: s3://, gs://, abfs://, http://...) is cut into
 partitions: CSV byte ranges that end at line breaks, or Parquet row groups. Each worker reads its partition and
-scores it with the same functions as the local engine (batch.read_block, scoring.pipeline.screen), with the models
-loaded once per worker process from the registry (which the workers must see at the same path: shared storage).
+scores it with the same functions as the local engine (spectra.stream.read_block, scoring.pipeline.screen), with
+the models loaded once per worker process from the registry (which the workers must see at the same path: shared
+storage).
 The results are written as one Parquet file per partition, in input order, plus `_summary.json`.
 
 Only the client and the workers need this package. The scheduler unpickles the task graph (distributed since
@@ -39,8 +40,12 @@ from don_predictor import tracing
 from don_predictor.modeling.backends import Backend
 from don_predictor.scoring.frame import results_frame
 from don_predictor.scoring.pipeline import screen
-from don_predictor.services.batch import NOT_BLANK, Summary, header_line, is_parquet, parquet_block, read_block
+from don_predictor.services.batch import Summary
 from don_predictor.services.precision import export_frame
+from don_predictor.services.results_writer import parquet_schema
+from don_predictor.spectra.encoding import codec_to_transcode, utf8_bom_length
+from don_predictor.spectra.header import NOT_BLANK, header_line
+from don_predictor.spectra.stream import Batch, is_parquet, parquet_block, read_block
 from don_predictor.spectra.table import RowProblem, SpectraError
 from don_predictor.store.registry import Registry
 from don_predictor.trust.screening import Risk
@@ -99,13 +104,12 @@ def partitions(url: str, partition_bytes: int = PARTITION_BYTES) -> list[Partiti
     size = fs.size(path)
     with fs.open(path, "rb") as stream:
         head = stream.read(min(size, 1 << 20))
-    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in head[:4096]:
+    if codec_to_transcode(head) is not None:  # byte ranges of UTF-16/32 text would not start on a character
         raise SpectraError(
-            "the Dask engine reads CSV files in UTF-8 or latin-1; this one is UTF-16/32 or binary: save it as UTF-8, "
+            "the Dask engine reads CSV files in UTF-8 or latin-1; this one is UTF-16/32: save it as UTF-8, "
             "or score it with --engine local"
         )
-    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
-    header = header_line(head, bom)
+    header = header_line(head, utf8_bom_length(head))
     if header is None or (size <= len(head) and not NOT_BLANK.search(head, header[1])):
         return [Partition(0, url, 0, size)]  # one partition: read_spectra says what is wrong with it
     line, _ = header
@@ -196,7 +200,7 @@ def score_partition(
             screened = screen(table, worker_models(models_dir, versions), limit_ppb, risk, versions=versions)
             results = results_frame(screened.run, screened.decisions, measured=True)
             summary = Summary()
-            summary.add(_AsBatch(table), screened, keep_rows=0)
+            summary.add(Batch(0, table, 0), screened, keep_rows=0)
             span.set_attribute("scored", summary.scored)
             no_id = table.id_column is None
             if not no_id:
@@ -214,13 +218,6 @@ def _worker_name() -> str | None:
         return str(get_worker().name)
     except ValueError:
         return None
-
-
-@dataclass
-class _AsBatch:
-    table: object
-    offset: int = 0
-    bytes_read: int = 0
 
 
 def summary_of(scored: Scored | None) -> tuple[Summary, list[RowProblem], bool] | None:
@@ -241,10 +238,8 @@ def write_partition(scored: Scored | None, offset: int, url: str) -> str | None:
 
 def _write_parquet(results: pd.DataFrame, url: str) -> None:
     table = pa.Table.from_pandas(export_frame(results), preserve_index=False)  # rounded as the local engine's
-    # A column empty in this partition (no verdict reason, no lot) would be typed null: text, as in the others.
-    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
     with fsspec.open(url, "wb") as stream:
-        pq.write_table(table.cast(schema.remove_metadata()), stream)
+        pq.write_table(table.cast(parquet_schema(table)), stream)
 
 
 # --- on the client -------------------------------------------------------------------------------------------------

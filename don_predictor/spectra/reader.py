@@ -8,7 +8,6 @@ one) or latin-1; lines end only at CR, LF or CRLF. The file is kept as bytes (no
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -23,8 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from don_predictor.config import ID_COLUMN, LOT_COLUMNS, TARGET_COLUMN
+from don_predictor.spectra.encoding import whole_text
+from don_predictor.spectra.file_warnings import RENAMED_ID, FileWarning, find_file_warnings
+from don_predictor.spectra.header import header_span
 from don_predictor.spectra.table import (
-    FORMULA_PREFIXES,
     MAX_LISTED,
     RowProblem,
     SpectraError,
@@ -34,24 +35,9 @@ from don_predictor.spectra.table import (
     listing,
     output_id_name,
 )
-from don_predictor.spectra.validate import file_warnings, hidden_character_problems, numeric_block, numeric_target
+from don_predictor.spectra.validate import hidden_character_problems, numeric_block, numeric_target
 
-LINE_BREAK = re.compile(rb"\r\n|\n|\r")  # only these end a line (str.splitlines also splits on U+0085, U+2028, ...)
-NOT_BLANK = re.compile(rb"\S")
 SAMPLE_BYTES = 256 * 1024  # what the delimiter and decimal-comma guesses look at after the header
-CHUNK_BYTES = 1 << 20
-BYTE_ORDER_MARKS = (
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-)
-NOT_TEXT = (  # leading bytes of files people drop instead of a CSV
-    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one): save the sheet as CSV"),
-    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook: save the sheet as CSV"),
-    (b"\x1f\x8b", "gzip-compressed: unpack it first"),
-    (b"%PDF", "a PDF document, not a CSV"),
-)
 
 
 def read_spectra(
@@ -61,7 +47,7 @@ def read_spectra(
 
     With `max_rows`, a longer file is refused after counting at most that many rows, before any value is parsed.
     """
-    data, start, encoding = _text_bytes(_read_bytes(source))
+    data, start, encoding = whole_text(_read_bytes(source))
     header_start, header_end = _header_span(data, start)
     header_line = data[header_start:header_end].decode(encoding).lstrip("\ufeff")
     delimiter = _sniff_delimiter(header_line)
@@ -139,10 +125,10 @@ def read_spectra(
     problems += hidden_character_problems(ids, id_column, lots, lot_column)
     problems.sort(key=lambda p: (p.row, not p.blocks_scoring))
 
-    warnings = file_warnings(ids, id_column, ignored, X, blank_rows)
+    warnings = find_file_warnings(ids, id_column, ignored, X, blank_rows)
     output_id = output_id_name(id_column)
     if id_column is not None and output_id != id_column:
-        warnings.append(_renamed_id_warning(id_column, output_id))
+        warnings.append(FileWarning(RENAMED_ID, {"column": id_column, "output": output_id}))
     return SpectraTable(ids, id_column, band_names, X, target, problems, warnings, lot_column, lots)
 
 
@@ -150,14 +136,6 @@ def _placed(values: np.ndarray, positions: np.ndarray, n_rows: int) -> np.ndarra
     out = np.full((n_rows, *values.shape[1:]), np.nan)
     out[positions] = values
     return out
-
-
-def _renamed_id_warning(id_column: str, output_id: str) -> str:
-    if id_column.startswith(FORMULA_PREFIXES):
-        reason = "starts like a spreadsheet formula"
-    else:
-        reason = "is also the name of a results column (status, rf_..., tf_...)"
-    return f"the id column {id_column!r} {reason}: the results call it {output_id!r}"
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
@@ -174,67 +152,13 @@ def _read_bytes(source: str | Path | bytes | BinaryIO) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
-def _text_bytes(data: bytes) -> tuple[bytes, int, str]:
-    """The file as bytes pyarrow reads, the offset where its text starts, and the encoding (utf8 or latin1).
-
-    UTF-16 and UTF-32 (with a byte-order mark, or UTF-16 without one) are re-encoded as UTF-8; other files are not
-    copied. A file that is not UTF-8 is read as latin-1, where every byte is a character: the usual export of older
-    Windows instruments.
-    """
-    for mark, codec in BYTE_ORDER_MARKS:
-        if data.startswith(mark):
-            return _transcode(data, codec), 0, "utf8"
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    head = data[start : start + 4096]
-    for magic, what in NOT_TEXT:
-        if head.startswith(magic):
-            raise SpectraError(f"the file is {what}")
-    if b"\x00" in head:
-        codec = _utf16_without_mark(head)
-        if codec is None:
-            raise SpectraError("the file holds binary data (NUL bytes): it is not a CSV text file")
-        return _transcode(data[start:], codec), 0, "utf8"
-    return data, start, "utf8" if _is_utf8(data, start) else "latin1"
-
-
-def _transcode(data: bytes, codec: str) -> bytes:
-    try:
-        return data.decode(codec).encode("utf-8")
-    except UnicodeError:
-        raise SpectraError(f"the file starts like {codec.upper()} text but is not valid {codec.upper()}") from None
-
-
-def _utf16_without_mark(head: bytes) -> str | None:
-    """utf-16-le or utf-16-be when every other byte of the file's start is NUL, as in ASCII text in UTF-16."""
-    even, odd = head[0::2], head[1::2]
-    if len(odd) >= 2 and odd.count(0) == len(odd) and even.count(0) == 0:
-        return "utf-16-le"
-    if len(even) >= 2 and even.count(0) == len(even) and odd.count(0) == 0:
-        return "utf-16-be"
-    return None
-
-
-def _is_utf8(data: bytes, start: int) -> bool:
-    """Checked in chunks: a 150 MB upload is not copied into a second, decoded string."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(data)
-    try:
-        for offset in range(start, len(data), CHUNK_BYTES):
-            decoder.decode(view[offset : offset + CHUNK_BYTES])
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _header_span(data: bytes, start: int) -> tuple[int, int]:
     """Where the header line (the first line that is not blank) starts and ends."""
-    first = NOT_BLANK.search(data, start)
-    if first is None:
+    span = header_span(data, start)
+    if span is None:
         raise SpectraError("the file is empty")
-    line_start = max(data.rfind(b"\n", start, first.start()), data.rfind(b"\r", start, first.start())) + 1
-    line_end = LINE_BREAK.search(data, first.start())
-    return max(line_start, start), line_end.start() if line_end else len(data)
+    line_start, line_end = span
+    return line_start, len(data) if line_end is None else line_end
 
 
 def _sample(data: bytes, header_end: int, encoding: str) -> str:

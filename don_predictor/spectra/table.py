@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from don_predictor.config import BACKENDS
+
+if TYPE_CHECKING:
+    from don_predictor.spectra.file_warnings import FileWarning
 
 MAX_LISTED = 5  # how many names or rows a message lists before it says "and N more"
 ROW_ID_COLUMN = "row"  # the results' id column when the file has none
@@ -50,7 +54,7 @@ class SpectraTable:
     X: np.ndarray  # (rows, bands) float64; NaN where a value was missing or bad
     target: np.ndarray | None  # ppb; NaN where missing or bad; None when the file has no target column
     problems: list[RowProblem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    file_warnings: list[FileWarning] = field(default_factory=list)  # about the whole file, as data
     lot_column: str | None = None  # `lot` or `lot_id`: groups samples into lots for the lot verdicts
     lots: list[str | None] | None = None  # one per row; None where the cell is empty
 
@@ -64,8 +68,9 @@ class SpectraTable:
         return output_id_name(self.id_column)
 
     @property
-    def has_target(self) -> bool:
-        return self.target is not None
+    def warnings(self) -> list[str]:
+        """The file warnings as the sentences shown to the user."""
+        return [warning.text for warning in self.file_warnings]
 
     @property
     def scorable(self) -> np.ndarray:

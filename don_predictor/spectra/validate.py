@@ -1,4 +1,4 @@
-"""Cell values to numbers, and the problems and warnings a file's values give."""
+"""Cell values to numbers, and the row problems a file's values give (file_warnings: what the whole file gives)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import numpy as np
 import pandas as pd
 
 from don_predictor.plain_text import hidden_characters, visible
-from don_predictor.spectra.table import MAX_LISTED, RowProblem, listing, rows_listing
-
-REFLECTANCE_RANGE = (0.0, 1.5)
-REFLECTANCE_TOLERANCE = 0.1  # "far outside" the range: a little noise past 0 or 1.5 is normal
-
+from don_predictor.spectra.table import RowProblem
 
 AMBIGUOUS = "is ',' a decimal comma or a thousands separator? Write the number without thousands separators"
 COMMA_DECIMAL = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # 0,123  12,5  1200,5
@@ -136,48 +132,3 @@ def hidden_character_problems(
                     RowProblem(position + 1, ids[position], column, visible(value), reason, False, warning_only=True)
                 )
     return found
-
-
-def file_warnings(
-    ids: list[str], id_column: str | None, ignored: list[str], X: np.ndarray, blank_rows: int
-) -> list[str]:
-    warnings = []
-    if ignored:
-        warnings.append(f"columns that are neither bands nor the target were ignored: {listing(ignored)}")
-    if id_column is None:
-        warnings.append("no id column: rows are identified by their row number")
-    if id_column is not None and (repeated := repeated_ids(ids)):
-        warnings.append(f"{len(repeated)} ids appear more than once: {_repeats_listing(repeated)}")
-    low, high = REFLECTANCE_RANGE
-    with np.errstate(invalid="ignore"):
-        far = (X < low - REFLECTANCE_TOLERANCE) | (X > high + REFLECTANCE_TOLERANCE)
-    outside = (far & np.isfinite(X)).any(axis=1)  # infinite values are already row problems
-    if outside.any():
-        rows = [str(i + 1) for i in np.flatnonzero(outside)]
-        warnings.append(
-            f"{len(rows)} rows have reflectance far outside [{low:g}, {high:g}] (rows {listing(rows, quote=False)}): "
-            "check that the file holds reflectance, not percent or raw counts"
-        )
-    if blank_rows:
-        warnings.append(f"{blank_rows} empty rows were skipped")
-    return warnings
-
-
-def repeated_ids(ids: list[str]) -> dict[str, list[int]]:
-    """Each id that appears more than once, in order of first appearance, with its rows (1-based data rows, as
-    RowProblem counts them: the first row under the header is row 1)."""
-    series = pd.Series(ids, dtype=object)
-    twice = series.duplicated(keep=False).to_numpy()
-    if not twice.any():
-        return {}
-    out: dict[str, list[int]] = {}
-    for position in np.flatnonzero(twice):
-        out.setdefault(ids[position], []).append(int(position) + 1)
-    return out
-
-
-def _repeats_listing(repeated: dict[str, list[int]]) -> str:
-    """ "'a' on rows 2, 4 and 9; 'b' on rows 3 and 7", at most MAX_LISTED ids and rows each, then "and N more"."""
-    shown = [f"{name!r} on rows {rows_listing(rows)}" for name, rows in list(repeated.items())[:MAX_LISTED]]
-    more = f"; and {len(repeated) - MAX_LISTED:,} more ids" if len(repeated) > MAX_LISTED else ""
-    return "; ".join(shown) + more
