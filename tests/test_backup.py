@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from don_predictor.store.backup import BackupError, export_version, import_version
 from don_predictor.store import governance
+from don_predictor.store.backup import BackupError, export_version, import_version
 from don_predictor.store.registry import Registry, seal_manifest
 
 

@@ -10,8 +10,8 @@ from conftest import TINY_PARAMS
 from test_e2e import browser  # noqa: F401 (the module's Chromium fixture)
 
 from don_predictor.modeling.training import train_and_register
-from don_predictor.store.governance import DEMO_DATA_NAME, DEMO_MODEL_NOTE, is_demo
 from don_predictor.store import governance
+from don_predictor.store.governance import DEMO_DATA_NAME, DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.registry import Registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

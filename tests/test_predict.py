@@ -59,14 +59,16 @@ def test_differences_and_agreement():
 def test_another_limit_re_decides_from_the_cached_scores_without_scoring_again(
     trained_registry, demo_upload, monkeypatch
 ):
-    from don_predictor.modeling.backends.base import Backend
+    from don_predictor.modeling.screened import ScreenedRegressor
     from don_predictor.ui import models as ui_models
 
     data = demo_upload.read_bytes()
     versions = tuple((b, trained_registry.active_version(b)) for b in ("rf", "tf"))
     calls = []
-    original = Backend.predict_with_trust
-    monkeypatch.setattr(Backend, "predict_with_trust", lambda self, X: calls.append(self.name) or original(self, X))
+    original = ScreenedRegressor.predict_with_trust
+    monkeypatch.setattr(
+        ScreenedRegressor, "predict_with_trust", lambda self, X: calls.append(self.name) or original(self, X)
+    )
     ui_models.SCORE_CACHE.clear()
     root = str(trained_registry.root)
     at_1ppm = ui_models.score_upload(data, root, versions, 1000)

@@ -262,3 +262,11 @@ def test_a_version_gives_its_cross_validated_means(trained_registry):
     assert version.cv_mean("no_such_metric") is None
     bare = type(version)(version.backend, version.version, version.path, {"cv_metrics": None})
     assert bare.cv_mean("r2") is None
+
+
+def test_the_registry_has_no_public_way_to_activate(tmp_path, small_model):
+    """Activating and rolling back are store/governance.py's: its review, or its caller's choice to skip it."""
+    assert not hasattr(Registry, "activate") and not hasattr(Registry, "rollback")
+    with pytest.raises(TypeError):
+        Registry(tmp_path).save(small_model, {}, activate=True)
+    assert Registry(tmp_path).active_version("rf") is None

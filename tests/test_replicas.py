@@ -14,8 +14,8 @@ from appserver import free_port, running_app
 from pg_server import fresh_database
 from test_e2e import CHROMIUM, CHROMIUM_ARGS
 
-from don_predictor.store.history import list_audit
 from don_predictor.store import governance
+from don_predictor.store.history import list_audit
 from don_predictor.store.registry import Registry
 
 pytestmark = pytest.mark.e2e

@@ -205,4 +205,3 @@ class ScreenedRegressor(RegressorMixin, BaseEstimator):
         screened.cv_metrics_, screened.interval_coverage_ = None, None  # kept in the manifest, not the bundle
         screened.n_features_in_ = len(fitted.band_names)
         return screened
-

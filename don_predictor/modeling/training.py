@@ -104,7 +104,13 @@ def _train_and_register(
     stages.reporter("saving")(0.0, "writing the model version")
     with span("train.save", activate=activate):
         saved = governance.register(registry, model, training, activate=activate, by=by)
-    event("trained", backend=backend, version=saved.version, rows=training["n_rows"], seconds=time.perf_counter() - started)
+    event(
+        "trained",
+        backend=backend,
+        version=saved.version,
+        rows=training["n_rows"],
+        seconds=time.perf_counter() - started,
+    )
     return saved
 
 

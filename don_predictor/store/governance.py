@@ -19,7 +19,6 @@ A refused challenger can still be activated with an override and a typed reason,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from don_predictor.modeling.evaluation import METRIC_LABELS

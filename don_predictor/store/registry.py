@@ -199,7 +199,8 @@ class Registry:
     def _activate(
         self, backend: str, version: str, *, by: Actor | None = None, why: str = "", problems: str = ""
     ) -> None:
-        """Make `version` the active one (governance's, after its review or its caller's choice to skip it). `problems`: why the review refused it, when `why` overrides that."""
+        """Make `version` the active one (governance's, after its review or its caller's choice to skip it).
+        `problems`: why the review refused it, when `why` overrides that."""
         require(by, "activate")
         self.get(backend, version)  # refuses a version that does not exist
         with self._lock():

@@ -24,6 +24,7 @@ MODEL_FILE = "model.skops"
 class PLSBackend(Backend):
     name = "pls"
     label = "PLS baseline"
+
     def __init__(
         self,
         components: tuple[int, ...] = (2, 4, 6, 8, 10, 15),  # latent variables the inner search tries

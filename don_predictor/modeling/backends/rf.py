@@ -26,6 +26,7 @@ ROWS_PER_CHUNK = 1024
 class RandomForestBackend(Backend):
     name = "rf"
     label = "RandomForest"
+
     def __init__(
         self,
         n_estimators: int = 300,

@@ -50,6 +50,7 @@ def _keras():
 class TensorFlowBackend(Backend):
     name = "tf"
     label = "TensorFlow"
+
     def __init__(
         self,
         hidden_units: tuple[int, ...] = (32, 16),
