@@ -25,8 +25,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from don_predictor.scoring.frame import predict_table  # noqa: E402
-
 from don_predictor.config import Settings  # noqa: E402
 from don_predictor.lab.records import keep_for_lab  # noqa: E402
 from don_predictor.lab.results import record_results  # noqa: E402
@@ -34,6 +32,7 @@ from don_predictor.lab.retraining import Confirmed, confirmed_samples, retrainin
 from don_predictor.lab.verification import lab_outcomes, verification_stats, worklist_runs  # noqa: E402
 from don_predictor.modeling.quality import screening_at  # noqa: E402
 from don_predictor.modeling.training import train_and_register  # noqa: E402
+from don_predictor.scoring.frame import predict_table  # noqa: E402
 from don_predictor.spectra.reader import read_spectra  # noqa: E402
 from don_predictor.spectra.table import SpectraTable  # noqa: E402
 from don_predictor.store.history import RunInfo, record_run  # noqa: E402

@@ -95,8 +95,8 @@ def test_a_saved_tf_model_scores_without_tensorflow(split, demo_table, tmp_path)
     model.save(tmp_path)
     np.save(tmp_path / "X.npy", X_test)
     code = (
-        "import sys, numpy as np; from don_predictor.modeling.backends import backend_class; "
-        f"m = backend_class('tf').load({str(tmp_path)!r}); "
+        "import sys, numpy as np; from don_predictor.modeling.screened import ScreenedRegressor; "
+        f"m = ScreenedRegressor.load({str(tmp_path)!r}); "
         f"p = m.predict_with_trust(np.load({str(tmp_path / 'X.npy')!r})); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules, len(p['ppb']))"
     )

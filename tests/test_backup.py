@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from don_predictor.store import governance
 from don_predictor.store.backup import BackupError, export_version, import_version
 from don_predictor.store.registry import Registry, seal_manifest
 
@@ -46,7 +47,7 @@ def test_export_import_round_trip_gives_identical_predictions(trained_registry, 
     target = Registry(tmp_path)
     imported = import_version(target, data)
     assert imported.version == version and target.active_version(backend) is None
-    target.activate(backend, version)
+    governance.activate_unreviewed(target, backend, version)
     X = demo_table.X[:30]
     np.testing.assert_array_equal(target.load(backend).predict(X), trained_registry.load(backend).predict(X))
     with pytest.raises(BackupError, match="already in the registry"):

@@ -10,6 +10,7 @@ from conftest import TINY_PARAMS
 from test_e2e import browser  # noqa: F401 (the module's Chromium fixture)
 
 from don_predictor.modeling.training import train_and_register
+from don_predictor.store import governance
 from don_predictor.store.governance import DEMO_DATA_NAME, DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.registry import Registry
 
@@ -28,7 +29,7 @@ def test_training_both_models_on_a_real_file_activates_both(browser, demo_table,
             params=TINY_PARAMS[backend],
             cv_folds=3,
         )
-        registry.activate(backend, registry.versions(backend)[0].version)
+        governance.activate_unreviewed(registry, backend, registry.versions(backend)[0].version)
     demo = {b: registry.active_version(b) for b in ("rf", "tf")}
     with running_app(registry.root) as (url, _process, _seconds):
         page = browser.new_page(viewport={"width": 1400, "height": 2000})

@@ -44,7 +44,7 @@ def version(
         "n_rows": 400 if data == "same" else 600,
         "cv_metrics": None if r2 is None else cv(r2, sd, 5 if sd else 1, mae, decided, auc),
     }
-    return registry.save(model, training, activate=activate).version
+    return governance.register(registry, model, training, activate=activate).version
 
 
 def actions(tmp_path) -> list[dict]:
@@ -134,8 +134,11 @@ def test_figures_from_other_data_are_not_compared_and_the_switch_needs_a_reason(
 def test_the_first_model_on_a_labs_own_data_replaces_the_demo_model_without_a_reason(registry, small_model):
     """make run, make models and the container start with models trained on the synthetic demo file: a model on
     real data is not compared with them (the review said 'not comparable' and asked for a reason)."""
-    demo = registry.save(
-        small_model, {"data_sha256": "demo", "data_name": "demo_calibration.csv", "cv_metrics": cv(0.9)}
+    demo = governance.register(
+        registry,
+        small_model,
+        {"data_sha256": "demo", "data_name": "demo_calibration.csv", "cv_metrics": cv(0.9)},
+        activate=True,
     )
     review = governance.review_activation(registry, "rf", version(registry, small_model, 0.30, data="lab", mae=2600))
     assert review.champion.version == demo.version and not review.same_data

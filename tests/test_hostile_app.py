@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from test_hostile import READABLE, REFUSED, upload_with_id_header
 
 from don_predictor.modeling.training import train_and_register
+from don_predictor.store import governance
 from don_predictor.store.registry import Registry
 
 APP = str(ROOT / "app.py")
@@ -38,7 +39,7 @@ def models_dir(tmp_path_factory, demo_table, demo_calibration):
     shutil.copytree(rf.path, stand_in)
     manifest = json.loads((stand_in / "manifest.json").read_text())
     (stand_in / "manifest.json").write_text(json.dumps({**manifest, "backend": "tf"}))
-    registry.activate("tf", rf.version)
+    governance.activate_unreviewed(registry, "tf", rf.version)
     return registry.root
 
 

@@ -51,16 +51,16 @@ def training(r2: float = 0.4, decided: float = 0.4) -> dict:
 
 
 def test_the_registry_refuses_what_the_role_does_not_allow_and_changes_nothing(registry, small_model, tmp_path):
-    first = registry.save(small_model, training(), activate=False, by=ADMIN).version
+    first = registry.save(small_model, training(), by=ADMIN).version
     with pytest.raises(PermissionDenied, match=r"viewer\) cannot train models: it needs analyst"):
-        registry.save(small_model, training(), activate=False, by=VIEWER)
+        registry.save(small_model, training(), by=VIEWER)
     with pytest.raises(PermissionDenied, match="it needs admin"):
-        registry.save(small_model, training(), activate=True, by=ANALYST)  # may train, may not activate
+        governance.register(registry, small_model, training(), activate=True, by=ANALYST)  # may train, may not activate
     for actor in (VIEWER, ANALYST):
         with pytest.raises(PermissionDenied):
             governance.activate(registry, "rf", first, by=actor)
         with pytest.raises(PermissionDenied):
-            registry.rollback("rf", by=actor)
+            governance.rollback(registry, "rf", by=actor)
         with pytest.raises(PermissionDenied):
             database_copy(tmp_path / "history.sqlite", by=actor)
     with pytest.raises(PermissionDenied):
@@ -72,11 +72,11 @@ def test_the_registry_refuses_what_the_role_does_not_allow_and_changes_nothing(r
 def test_every_change_of_the_registry_and_every_admin_download_leaves_one_audit_row(registry, small_model, tmp_path):
     """Training in the app saved a version with no audit row, and refused imports left none: the registry layer
     audits each change with user, time, what and why, whoever calls it."""
-    first = registry.save(small_model, training(0.40), activate=False, by=ANALYST).version
+    first = registry.save(small_model, training(0.40), by=ANALYST).version
     governance.activate(registry, "rf", first, by=ADMIN)
-    worse = registry.save(small_model, training(0.10, decided=0.2), activate=False, by=ANALYST).version
+    worse = registry.save(small_model, training(0.10, decided=0.2), by=ANALYST).version
     governance.activate(registry, "rf", worse, by=ADMIN, override_reason="the reference lab agrees")
-    registry.rollback("rf", by=ADMIN)
+    governance.rollback(registry, "rf", by=ADMIN)
     archive = export_version(registry, "rf", first, by=ADMIN)
     elsewhere = Registry(tmp_path / "elsewhere")
     import_version(elsewhere, archive, by=ADMIN, file_name="rf.zip")

@@ -63,7 +63,7 @@ def test_another_limit_re_decides_from_the_cached_scores_without_scoring_again(
 ):
     import hashlib
 
-    from don_predictor.modeling.backends.base import Backend
+    from don_predictor.modeling.screened import ScreenedRegressor
     from don_predictor.scoring import decide
     from don_predictor.scoring.frame import results_frame
     from don_predictor.ui import score_cache
@@ -73,8 +73,10 @@ def test_another_limit_re_decides_from_the_cached_scores_without_scoring_again(
     table = read_spectra(data)
     loaded = {b: trained_registry.load(b) for b in ("rf", "tf")}
     calls = []
-    original = Backend.predict_with_trust
-    monkeypatch.setattr(Backend, "predict_with_trust", lambda self, X: calls.append(self.name) or original(self, X))
+    original = ScreenedRegressor.predict_with_trust
+    monkeypatch.setattr(
+        ScreenedRegressor, "predict_with_trust", lambda self, X: calls.append(self.name) or original(self, X)
+    )
     score_cache.SCORE_CACHE.clear()
     root, sha256 = str(trained_registry.root), hashlib.sha256(data).hexdigest()
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from don_predictor.modeling.backends import make_backend
+from don_predictor.store import governance
 from don_predictor.store.registry import IntegrityError, Registry, RegistryError
 
 
@@ -19,7 +20,7 @@ def small_model(demo_table):
 
 def test_save_writes_manifest_with_checksums_and_activates(tmp_path, small_model, demo_table):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {"n_rows": 100, "data_sha256": "abc"})
+    version = governance.register(registry, small_model, {"n_rows": 100, "data_sha256": "abc"}, activate=True)
     manifest = json.loads((version.path / "manifest.json").read_text())
     assert manifest["backend"] == "rf" and manifest["band_names"] == demo_table.band_names
     assert set(manifest["files"]) == {"backend.json", "model.skops"}
@@ -32,7 +33,7 @@ def test_save_writes_manifest_with_checksums_and_activates(tmp_path, small_model
 
 def test_tampered_file_is_detected_and_named(tmp_path, small_model):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {})
+    version = governance.register(registry, small_model, {}, activate=True)
     with open(version.path / "model.skops", "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(IntegrityError, match=r"model\.skops: checksum does not match"):
@@ -41,7 +42,7 @@ def test_tampered_file_is_detected_and_named(tmp_path, small_model):
 
 def test_missing_file_is_named(tmp_path, small_model):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {})
+    version = governance.register(registry, small_model, {}, activate=True)
     (version.path / "backend.json").unlink()
     with pytest.raises(IntegrityError, match=r"backend\.json: file is missing"):
         registry.load("rf")
@@ -50,7 +51,7 @@ def test_missing_file_is_named(tmp_path, small_model):
 def test_a_file_added_to_a_bundle_is_refused(tmp_path, small_model):
     """A TF bundle scores with network.npz when it has one: a file slipped into a bundle must not be read unchecked."""
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {})
+    version = governance.register(registry, small_model, {}, activate=True)
     np.savez(version.path / "network.npz", mean=np.zeros(3))
     with pytest.raises(IntegrityError, match=r"network\.npz: file is not listed in the manifest"):
         registry.load("rf")
@@ -58,7 +59,7 @@ def test_a_file_added_to_a_bundle_is_refused(tmp_path, small_model):
 
 def test_hidden_files_a_desktop_or_file_server_leaves_do_not_stop_a_bundle(tmp_path, small_model, demo_table):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {})
+    version = governance.register(registry, small_model, {}, activate=True)
     for name in (".DS_Store", "._model.skops", ".nfs000123"):
         (version.path / name).write_bytes(b"\0\1")
     loaded = registry.load("rf")
@@ -67,7 +68,7 @@ def test_hidden_files_a_desktop_or_file_server_leaves_do_not_stop_a_bundle(tmp_p
 
 def test_half_written_version_is_ignored_and_previous_still_loads(tmp_path, small_model, demo_table):
     registry = Registry(tmp_path)
-    good = registry.save(small_model, {})
+    good = governance.register(registry, small_model, {}, activate=True)
     # A kill in the middle of a save leaves a hidden partial directory (and no manifest) behind.
     partial = tmp_path / "rf" / ".partial-20990101-000000-dead00"
     partial.mkdir()
@@ -81,7 +82,7 @@ def test_half_written_version_is_ignored_and_previous_still_loads(tmp_path, smal
 
 def test_a_failed_save_leaves_no_version_and_keeps_the_active_one(tmp_path, small_model, monkeypatch):
     registry = Registry(tmp_path)
-    good = registry.save(small_model, {})
+    good = governance.register(registry, small_model, {}, activate=True)
 
     def crash(directory):
         (directory / "model.skops").write_bytes(b"half")
@@ -89,7 +90,7 @@ def test_a_failed_save_leaves_no_version_and_keeps_the_active_one(tmp_path, smal
 
     monkeypatch.setattr(small_model, "_save", crash)
     with pytest.raises(OSError, match="disk full"):
-        registry.save(small_model, {})
+        governance.register(registry, small_model, {}, activate=True)
     assert [v.version for v in registry.versions("rf")] == [good.version]
     assert registry.active_version("rf") == good.version
     assert not any(p.name.startswith(".partial") for p in (tmp_path / "rf").iterdir())
@@ -97,25 +98,25 @@ def test_a_failed_save_leaves_no_version_and_keeps_the_active_one(tmp_path, smal
 
 def test_activate_and_roll_back(tmp_path, small_model):
     registry = Registry(tmp_path)
-    first = registry.save(small_model, {})
-    second = registry.save(small_model, {})
-    third = registry.save(small_model, {}, activate=False)
+    first = governance.register(registry, small_model, {}, activate=True)
+    second = governance.register(registry, small_model, {}, activate=True)
+    third = registry.save(small_model, {})  # saved, not activated
     assert registry.active_version("rf") == second.version
     assert [v.version for v in registry.versions("rf")] == [third.version, second.version, first.version]
-    registry.activate("rf", third.version)
+    governance.activate_unreviewed(registry, "rf", third.version)
     assert registry.previous_version("rf") == second.version  # what the Train page's button names
-    assert registry.rollback("rf") == second.version
-    assert registry.rollback("rf") == first.version
+    assert governance.rollback(registry, "rf", by=None) == second.version
+    assert governance.rollback(registry, "rf", by=None) == first.version
     assert registry.active_version("rf") == first.version and registry.previous_version("rf") is None
     with pytest.raises(RegistryError, match="no earlier rf version"):
-        registry.rollback("rf")
+        governance.rollback(registry, "rf", by=None)
 
 
 def test_activating_an_unknown_version_is_refused(tmp_path, small_model):
     registry = Registry(tmp_path)
-    registry.save(small_model, {})
+    governance.register(registry, small_model, {}, activate=True)
     with pytest.raises(RegistryError, match="no rf model version 'nope'"):
-        registry.activate("rf", "nope")
+        governance.activate_unreviewed(registry, "rf", "nope")
 
 
 def test_loading_without_any_model_says_what_to_do(tmp_path):
@@ -153,7 +154,7 @@ def test_concurrent_activations_from_threads_lose_no_update(tmp_path):
     def activate_all(backend: str) -> None:
         start.wait()
         for name in expected[backend]:
-            Registry(tmp_path).activate(backend, name)
+            governance.activate_unreviewed(Registry(tmp_path), backend, name)
 
     threads = [threading.Thread(target=activate_all, args=(backend,)) for backend in expected]
     for thread in threads:
@@ -171,9 +172,9 @@ def test_concurrent_activations_from_two_processes_lose_no_update(tmp_path):
 
     expected = {backend: fake_versions(tmp_path, backend, 200) for backend in ("rf", "tf")}
     script = (
-        "import sys\nfrom don_predictor.store.registry import Registry\n"
+        "import sys\nfrom don_predictor.store import governance\nfrom don_predictor.store.registry import Registry\n"
         "root, backend, names = sys.argv[1], sys.argv[2], sys.argv[3].split(',')\n"
-        "for name in names:\n    Registry(root).activate(backend, name)\n"
+        "for name in names:\n    governance.activate_unreviewed(Registry(root), backend, name)\n"
     )
     processes = [
         subprocess.Popen([sys.executable, "-c", script, str(tmp_path), backend, ",".join(names)], cwd=ROOT)
@@ -188,7 +189,7 @@ def test_stale_partial_folders_are_cleaned_and_fresh_ones_kept(tmp_path, small_m
     import time
 
     registry = Registry(tmp_path)
-    good = registry.save(small_model, {})
+    good = governance.register(registry, small_model, {}, activate=True)
     stale, fresh = tmp_path / "rf" / ".partial-old", tmp_path / "rf" / ".partial-new"
     for partial in (stale, fresh):
         partial.mkdir()
@@ -201,7 +202,7 @@ def test_stale_partial_folders_are_cleaned_and_fresh_ones_kept(tmp_path, small_m
 
 def test_a_changed_manifest_is_detected_like_a_changed_file(tmp_path, small_model):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {"n_rows": 100})
+    version = governance.register(registry, small_model, {"n_rows": 100}, activate=True)
     manifest = json.loads((version.path / "manifest.json").read_text())
     manifest["n_rows"] = 1_000_000  # e.g. a hand edit that makes a model look better trained than it is
     (version.path / "manifest.json").write_text(json.dumps(manifest))
@@ -225,7 +226,7 @@ def test_a_changed_manifest_is_detected_like_a_changed_file(tmp_path, small_mode
 )
 def test_a_corrupt_active_file_is_named_without_a_server_path(tmp_path, small_model, content, message):
     registry = Registry(tmp_path)
-    registry.save(small_model, {})
+    governance.register(registry, small_model, {}, activate=True)
     (tmp_path / "active.json").write_bytes(content)
     with pytest.raises(RegistryError, match=message) as raised:
         registry.active_version("rf")
@@ -238,7 +239,7 @@ def test_a_corrupt_active_file_is_named_without_a_server_path(tmp_path, small_mo
 )
 def test_a_corrupt_manifest_is_named_as_such(tmp_path, small_model, content, reason):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {})
+    version = governance.register(registry, small_model, {}, activate=True)
     (version.path / "manifest.json").write_bytes(content)
     with pytest.raises(RegistryError, match=rf"rf/{version.version}/manifest\.json is corrupt \({reason}\)") as raised:
         registry.load("rf")
@@ -248,7 +249,7 @@ def test_a_corrupt_manifest_is_named_as_such(tmp_path, small_model, content, rea
 
 def test_an_oversized_manifest_is_not_read(tmp_path, small_model, monkeypatch):
     registry = Registry(tmp_path)
-    version = registry.save(small_model, {})
+    version = governance.register(registry, small_model, {}, activate=True)
     monkeypatch.setattr("don_predictor.store.registry.MAX_MANIFEST_BYTES", 1000)
     with pytest.raises(RegistryError, match="larger than any real manifest"):
         registry.get("rf", version.version)
@@ -261,3 +262,11 @@ def test_a_version_gives_its_cross_validated_means(trained_registry):
     assert version.cv_mean("no_such_metric") is None
     bare = type(version)(version.backend, version.version, version.path, {"cv_metrics": None})
     assert bare.cv_mean("r2") is None
+
+
+def test_the_registry_has_no_public_way_to_activate(tmp_path, small_model):
+    """Activating and rolling back are store/governance.py's: its review, or its caller's choice to skip it."""
+    assert not hasattr(Registry, "activate") and not hasattr(Registry, "rollback")
+    with pytest.raises(TypeError):
+        Registry(tmp_path).save(small_model, {}, activate=True)
+    assert Registry(tmp_path).active_version("rf") is None

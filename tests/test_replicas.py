@@ -14,6 +14,7 @@ from appserver import free_port, running_app
 from pg_server import fresh_database
 from test_e2e import CHROMIUM, CHROMIUM_ARGS
 
+from don_predictor.store import governance
 from don_predictor.store.history import list_audit
 from don_predictor.store.registry import Registry
 
@@ -40,8 +41,8 @@ def _shared_registry(trained_registry, tmp_path) -> tuple[Registry, str, str]:
     current = registry.active_version("rf")
     older = "20000101-000000-older"
     shutil.copytree(root / "rf" / current, root / "rf" / older)
-    registry.activate("rf", older)
-    registry.activate("rf", current)
+    governance.activate_unreviewed(registry, "rf", older)
+    governance.activate_unreviewed(registry, "rf", current)
     return registry, current, older
 
 

@@ -227,20 +227,21 @@ def test_training_spectra_are_recognised_by_their_hash(tmp_path):
 
 def test_predict_table_uses_the_engine_and_falls_back_for_older_bundles(demo_table):
     from don_predictor.modeling.backends import make_backend
+    from don_predictor.modeling.screened import ScreenedRegressor
     from don_predictor.scoring import score
     from don_predictor.scoring.frame import predict_table
     from don_predictor.trust.intervals import ConformalIntervals
 
     X, y = demo_table.X, demo_table.target
-    model = make_backend("rf", n_estimators=10).fit(X, y, demo_table.band_names)
-    scores = model.predict(X)  # in-sample stand-ins for out-of-fold scores: enough to exercise the wiring
+    backend = make_backend("rf", n_estimators=10).fit(X, y, demo_table.band_names)
+    scores = backend.predict(X)  # in-sample stand-ins for out-of-fold scores: enough to exercise the wiring
     intervals = ConformalIntervals.fit(y, scores)
-    model.trust = Trust(intervals, DomainModel.fit(X), ScreeningCalibration(y, scores))
+    model = ScreenedRegressor.of(backend, Trust(intervals, DomainModel.fit(X), ScreeningCalibration(y, scores)))
     assert score(demo_table, {"rf": model}).backends["rf"].engine == "conformal"
     results = predict_table(demo_table, {"rf": model}, 1500.0)
     assert set(results["rf_verdict"]) <= {BELOW, SEND_TO_LAB, ABOVE}
     assert not results["rf_verdict_reason"].str.startswith("interval rule").any()
-    model.trust = Trust(intervals, model.trust.domain)  # a bundle saved before the engine
+    model = ScreenedRegressor.of(backend, Trust(intervals, model.trust.domain))  # a bundle saved before the engine
     assert score(demo_table, {"rf": model}).backends["rf"].engine == "interval"
     older = predict_table(demo_table, {"rf": model}, 1500.0)
     reasons = older.loc[older["rf_in_domain"].fillna(False).astype(bool), "rf_verdict_reason"]

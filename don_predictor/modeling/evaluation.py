@@ -175,7 +175,7 @@ class FoldProgress:
 
 
 def cross_validate(
-    backend: str,
+    backend: str | Backend,
     X: np.ndarray,
     y: np.ndarray,
     band_names: list[str] | None = None,
@@ -186,15 +186,15 @@ def cross_validate(
     params: dict[str, Any] | None = None,
     progress: ProgressCallback = no_progress,
 ) -> CVResult:
-    """Repeated k-fold CV of a backend with these settings. The fold models are scored and dropped, so they need no
-    band names (`band_names` is accepted for the callers that pass it)."""
+    """Repeated k-fold CV of a backend (by name with these settings, or an unfitted one). The fold models are scored
+    and dropped, so they need no band names (`band_names` is accepted for the callers that pass it)."""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     if len(y) < folds:
         raise ValueError(f"{folds}-fold cross-validation needs at least {folds} rows with a target, got {len(y)}")
-    estimator = make_backend(backend, **(params or {}))
+    estimator = backend if isinstance(backend, Backend) else make_backend(backend, **(params or {}))
     fold_progress = FoldProgress(folds, repeats, progress)
     return repeated_cross_validation(
-        estimator, X, y, backend, folds=folds, repeats=repeats, seed=seed, progress=fold_progress
+        estimator, X, y, estimator.name, folds=folds, repeats=repeats, seed=seed, progress=fold_progress
     )
 
 

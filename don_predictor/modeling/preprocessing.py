@@ -32,11 +32,13 @@ def make_preprocessor(name: str):
 PREPROCESSING = ("none", "snv", "msc", "sg1", "snv+sg1")
 
 
-def apply_preprocessing(name: str, X: np.ndarray) -> np.ndarray:
-    """Row-wise preprocessing only: MSC needs a fitted reference and is for pipelines (make_preprocessor)."""
+def row_preprocessor(name: str, bands: int):
+    """A row-wise preprocessing (each spectrum on its own: nothing learned from other rows), ready for spectra of
+    `bands` bands; rebuilt from its name alone when a saved model loads. MSC learns a reference: pipelines only."""
     if name == "msc":
         raise ValueError("MSC needs a fitted reference spectrum; use make_preprocessor inside a pipeline")
-    return make_preprocessor(name).fit_transform(np.asarray(X, dtype=float))
+    # Fitting a row-wise step only records the number of bands; any row of that width does.
+    return make_preprocessor(name).fit(np.linspace(0.0, 1.0, bands)[None, :])
 
 
 def fit_target(name: str, y: np.ndarray) -> dict[str, float]:

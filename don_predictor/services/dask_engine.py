@@ -160,16 +160,19 @@ _models: dict[tuple[str, str, str], Backend] = {}
 _models_lock = threading.Lock()
 
 
+def single_thread(backend: str) -> dict[str, int]:
+    """The setting that scores a backend's model on one thread (the forest's n_jobs; the others have one)."""
+    return {"n_jobs": 1} if backend == "rf" else {}
+
+
 def worker_models(models_dir: str, versions: dict[str, str]) -> dict[str, Backend]:
     """The models, loaded once per worker process (a task after the first finds them here)."""
     with _models_lock:
         for backend, version in versions.items():
             key = (models_dir, backend, version)
             if key not in _models:
-                model = Registry(models_dir).load(backend, version)
-                if "n_jobs" in model.params:
-                    model.params["n_jobs"] = 1  # the cluster already runs one task per core
-                _models[key] = model
+                # One scoring thread per model: the cluster already runs one task per core.
+                _models[key] = Registry(models_dir).load(backend, version, **single_thread(backend))
         return {backend: _models[(models_dir, backend, version)] for backend, version in versions.items()}
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from don_predictor.config import BACKENDS
 from don_predictor.modeling.backends import backend_class
 from don_predictor.services.permissions import Actor, PermissionDenied, require
+from don_predictor.store import governance
 from don_predictor.store.registry import (
     MANIFEST_CHECKSUM_KEY,
     MANIFEST_FILE,
@@ -105,7 +106,7 @@ def import_version(
             "import", by, file=file_name, backend=backend, version=version, reason=why or "restored a backup"
         )
         if activate:
-            registry.activate(backend, version, by=by, why=why or "activated on import")
+            governance.activate_unreviewed(registry, backend, version, by=by, why=why or "activated on import")
         return registry.get(backend, version)
 
 

@@ -19,6 +19,7 @@ A refused challenger can still be activated with an override and a typed reason,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from don_predictor.modeling.evaluation import METRIC_LABELS
 from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, false_compliant_rate, screening_at, screening_sd
@@ -276,9 +277,38 @@ def activate(
     if not review.allowed and not reason:
         raise GovernanceError(f"{backend.upper()} {version} is not activated: " + "; ".join(review.problems))
     problems = "" if review.allowed else "; ".join(review.problems)
-    registry.activate(backend, version, by=by, why=reason or "the review allows it", problems=problems)
+    registry._activate(backend, version, by=by, why=reason or "the review allows it", problems=problems)
+
+
+def activate_unreviewed(
+    registry: Registry, backend: str, version: str, *, by: Actor | None = None, why: str = "activated unreviewed"
+) -> None:
+    """Activate without a review, because the caller asked for it (a save or an import with activate=True: the
+    demo models, tests, a restore). Checked against `by`'s role and audited with `why`, like any activation."""
+    registry._activate(backend, version, by=by, why=why)
+
+
+def register(
+    registry: Registry,
+    model: Any,  # a fitted ScreenedRegressor, or a bare fitted Backend (saved without trust)
+    training: dict[str, Any],
+    *,
+    activate: bool = False,
+    by: Actor | None = None,
+    why: str = "",
+) -> ModelVersion:
+    """Save a fitted model as a new version, and activate it unreviewed when asked (a challenger is saved with
+    activate=False and activated by `activate` after its review). Refused before anything is written when `by`
+    may not train, or may not activate and activation was asked for."""
+    require(by, "train")
+    if activate:
+        require(by, "activate")
+    saved = registry.save(model, training, by=by, why=why)
+    if activate:
+        activate_unreviewed(registry, saved.backend, saved.version, by=by, why=why or "activated when saved")
+    return saved
 
 
 def rollback(registry: Registry, backend: str, *, by: Actor | None, why: str = "") -> str:
     """Re-activate the previous version (it was a champion before, so no review); checked and audited there."""
-    return registry.rollback(backend, by=by, why=why or "rolled back")
+    return registry._rollback(backend, by=by, why=why or "rolled back")

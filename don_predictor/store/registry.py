@@ -1,4 +1,5 @@
-"""Versioned model bundles on disk: save, load (checksum-verified), list, activate, roll back.
+"""Versioned model bundles on disk: save, load (checksum-verified), list; activating and rolling back are
+store/governance.py's (its review decides, then it calls the underscore methods here).
 
 Layout: <root>/<backend>/<version>/ holds the backend's files and manifest.json; <root>/active.json says which version
 of each backend is active. A version is written into a hidden temporary directory and renamed into place in one step,
@@ -28,8 +29,9 @@ from filelock import FileLock
 
 from don_predictor import __version__
 from don_predictor.config import BACKENDS
-from don_predictor.modeling.backends import Backend, backend_class
+from don_predictor.modeling.backends import Backend
 from don_predictor.modeling.backends.base import PARAMS_FILE
+from don_predictor.modeling.screened import ScreenedRegressor
 from don_predictor.services.permissions import Actor, require
 
 MANIFEST_FILE = "manifest.json"
@@ -160,12 +162,12 @@ class Registry:
         audit(action, user=by.name if by else None, role=by.role if by else None, **detail)
 
     def save(
-        self, model: Backend, training: dict[str, Any], *, activate: bool = True, by: Actor | None = None, why: str = ""
+        self, model: ScreenedRegressor | Backend, training: dict[str, Any], *, by: Actor | None = None, why: str = ""
     ) -> ModelVersion:
-        """Write a fitted model as a new immutable version. `training` goes into the manifest as it is."""
+        """Write a fitted model (with its trust, or a bare backend) as a new immutable version, not activated.
+        `training` goes into the manifest as it is."""
         require(by, "train")
-        if activate:
-            require(by, "activate")
+        backend = model.estimator_ if isinstance(model, ScreenedRegressor) else model
         created = datetime.now(UTC)
         version = f"{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         backend_dir = self.root / model.name
@@ -179,7 +181,7 @@ class Registry:
                 "backend": model.name,
                 "created": created.isoformat(),
                 "band_names": model.band_names,
-                "params": model.params,
+                "params": backend.get_params(),
                 "target_transform": model.target_transform,
                 **training,
                 "library_versions": library_versions(model.name),
@@ -192,14 +194,13 @@ class Registry:
             shutil.rmtree(partial, ignore_errors=True)
         data = training.get("data_name")
         self.record("save", by, backend=model.name, version=version, data=data, reason=why or f"trained on {data}")
-        if activate:
-            self.activate(model.name, version, by=by, why=why or "activated when saved")
         return self.get(model.name, version)
 
-    def activate(
+    def _activate(
         self, backend: str, version: str, *, by: Actor | None = None, why: str = "", problems: str = ""
     ) -> None:
-        """Make `version` the active one. `problems`: why the review refused it, when `why` overrides that."""
+        """Make `version` the active one (governance's, after its review or its caller's choice to skip it).
+        `problems`: why the review refused it, when `why` overrides that."""
         require(by, "activate")
         self.get(backend, version)  # refuses a version that does not exist
         with self._lock():
@@ -219,8 +220,8 @@ class Registry:
         ]
         return history[-2] if len(history) >= 2 else None
 
-    def rollback(self, backend: str, *, by: Actor | None = None, why: str = "") -> str:
-        """Re-activate the version that was active before the current one; returns it."""
+    def _rollback(self, backend: str, *, by: Actor | None = None, why: str = "") -> str:
+        """(governance.rollback's) Re-activate the version that was active before the current one; returns it."""
         require(by, "rollback")
         with self._lock():
             state = self._active_state()
@@ -299,8 +300,9 @@ class Registry:
             if path.name not in files and path.name != MANIFEST_FILE and not path.name.startswith("."):
                 raise IntegrityError(f"{where}/{path.name}: file is not listed in the manifest (it was added)")
 
-    def load(self, backend: str, version: str | None = None) -> Backend:
-        """Load a version (default: the active one) after verifying every file's checksum."""
+    def load(self, backend: str, version: str | None = None, **settings: Any) -> ScreenedRegressor:
+        """Load a version (default: the active one) after verifying every file's checksum: the fitted backend with
+        its trust. `settings` change only how it scores (n_jobs=1 where a cluster already runs a task per core)."""
         version = version or self.active_version(backend)
         if version is None:
             raise RegistryError(
@@ -308,7 +310,7 @@ class Registry:
             )
         model_version = self.get(backend, version)
         self.verify(model_version)
-        return backend_class(backend).load(model_version.path)
+        return ScreenedRegressor.load(model_version.path, **settings)
 
     # --- the active file ------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ NETWORKS = {"mlp": "MLP (on PCA)", "cnn": "1-D CNN"}
 
 def training_settings_form(can_start: bool) -> dict | None:
     """The settings for start_training when the user pressed Train, else None."""
-    rf, tf = backend_class("rf").defaults, backend_class("tf").defaults
+    rf, tf = backend_class("rf")().get_params(), backend_class("tf")().get_params()  # the defaults
     with st.form("train_settings", enter_to_submit=False):  # Enter in a field must not start a job
         backends = st.multiselect(
             "Models", ["rf", "tf"], default=["rf", "tf"], format_func={"rf": "RandomForest", "tf": "TensorFlow"}.get

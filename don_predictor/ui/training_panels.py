@@ -14,7 +14,7 @@ from don_predictor.modeling.quality import DEFAULT_LIMIT_PPB, screening_at
 from don_predictor.modeling.training import MIN_TRAINING_ROWS, train_and_register
 from don_predictor.plain_text import markdown_literal, visible
 from don_predictor.services.jobs import Job, JobBusyError, latest_job, plain_reason, start_job
-from don_predictor.services.permissions import PermissionDenied
+from don_predictor.services.permissions import PermissionDenied, require
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store import governance
 from don_predictor.store.registry import ModelVersion, RegistryError
@@ -106,6 +106,7 @@ def start_training(table: SpectraTable, data: bytes, name: str, settings: dict) 
         outcome = TrainingOutcome()
         for i, backend in enumerate(backends):
             try:
+                require(actor, "train")  # before minutes of fitting (the registry checks again at the save)
                 version = train_and_register(
                     table,
                     backend,

@@ -22,7 +22,9 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def make_backend(name: str, **params) -> Backend:
-    return backend_class(name)(**params)
+    """The named backend with these settings; an unknown setting is refused in words (checked_settings)."""
+    cls = backend_class(name)
+    return cls(**cls.checked_settings(params))
 
 
 __all__ = ["Backend", "ProgressCallback", "backend_class", "make_backend"]

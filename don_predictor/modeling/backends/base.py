@@ -1,5 +1,6 @@
-"""The one protocol every backend follows: a scikit-learn regressor (fit, predict in ppb, get_params/set_params, so
-clone, cross_validate and GridSearchCV work) that also saves and loads itself as a bundle."""
+"""The one protocol every backend follows: a scikit-learn regressor (fit, predict in ppb, scikit-learn's own
+get_params/set_params from an explicit __init__, so clone, cross_validate and GridSearchCV work) that also saves and
+loads itself as a bundle. Its trust (intervals, domain, screening) is ScreenedRegressor's, not the backend's."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from don_predictor.modeling.preprocessing import fit_target, forward_target, inverse_target
-from don_predictor.trust.bundle import Trust
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
@@ -41,9 +41,9 @@ def available_cores() -> int:
 class Backend(RegressorMixin, BaseEstimator, ABC):
     """A regressor from spectra (rows of band values) to DON in ppb.
 
-    Hyper-parameters: one dict (`params`, the class's `defaults` updated by the keyword arguments), which
-    get_params/set_params read and write, so backend.json and `make_backend(name, **params)` keep their form.
-    Fitted state ends with an underscore, as scikit-learn expects; `band_names`, `fitted` and `history` read it.
+    Hyper-parameters: each subclass's __init__ names them and only stores them, as scikit-learn requires, so
+    get_params/set_params, clone and backend.json (`get_params()` as saved) see the same settings. Fitted state ends
+    with an underscore; `band_names`, `fitted` and `history` read it.
 
     The target transform is done here, in the role of sklearn.compose.TransformedTargetRegressor: fit learns the
     transform on y (its numbers go to `fitted`), the subclass learns on the transformed target and predicts on that
@@ -54,29 +54,16 @@ class Backend(RegressorMixin, BaseEstimator, ABC):
 
     name: ClassVar[str]
     label: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]]
-    trust: Trust | None = None  # intervals and applicability domain: calibrated on CV by training.py, then attached
+    target_transform: str  # every backend's setting: "sqrt", "log1p", ... (preprocessing.TARGET_TRANSFORMS)
 
-    def __init__(self, **params: Any):
-        self._check_names(params)
-        self._params: dict[str, Any] = {**self.defaults, **params}
-
-    def _check_names(self, params: dict[str, Any]) -> None:
-        unknown = set(params) - set(self.defaults)
+    @classmethod
+    def checked_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """`settings` when each names a hyper-parameter of this backend, else a ValueError naming the unknown ones
+        (in words for the command line and the pages, before anything is fitted)."""
+        unknown = set(settings) - set(cls._get_param_names())
         if unknown:
-            raise ValueError(f"{self.label} has no setting {', '.join(sorted(unknown))}")
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self._params
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return dict(self._params)
-
-    def set_params(self, **params: Any) -> Self:
-        self._check_names(params)
-        self._params.update(params)
-        return self
+            raise ValueError(f"{cls.label} has no setting {', '.join(sorted(unknown))}")
+        return settings
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -99,10 +86,6 @@ class Backend(RegressorMixin, BaseEstimator, ABC):
         """Loss curves, when the backend has them."""
         return getattr(self, "history_", {})
 
-    @property
-    def target_transform(self) -> str:
-        return self.params.get("target_transform", "none")
-
     def fit(self, X, y, band_names: list[str] | None = None, progress: ProgressCallback = no_progress) -> Self:
         """Band names: `band_names`, else a DataFrame's columns, else the column numbers ("0", "1", ...)."""
         progress(0.0, FIT_STARTED)
@@ -124,22 +107,6 @@ class Backend(RegressorMixin, BaseEstimator, ABC):
     def predict_with_difficulty(self, X) -> tuple[np.ndarray, np.ndarray | None]:
         """ppb (never negative) and difficulty (None when the model cannot tell), from one pass of the model."""
         return self._ppb_and_difficulty(self._checked(X))
-
-    def predict_with_trust(self, X) -> dict[str, np.ndarray]:
-        """ppb, plus low_ppb / high_ppb (when intervals were calibrated), in_domain, t2, q and baseline (when
-        fitted). The model runs once: its prediction and its difficulty come from the same pass."""
-        X = self._checked(X)
-        ppb, difficulty = self._ppb_and_difficulty(X)
-        out = {"ppb": ppb}
-        if self.trust is None:
-            return out
-        if self.trust.intervals is not None:
-            out["low_ppb"], out["high_ppb"] = self.trust.intervals.interval(out["ppb"], difficulty)
-        if len(out["ppb"]):
-            out["in_domain"], out["t2"], out["q"], out["baseline"] = self.trust.domain.in_domain(X)
-        else:  # no scorable row: the same columns, empty
-            out["in_domain"], out["t2"], out["q"], out["baseline"] = np.empty(0, bool), *([np.empty(0)] * 3)
-        return out
 
     def _ppb_and_difficulty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if len(X) == 0:
@@ -165,25 +132,23 @@ class Backend(RegressorMixin, BaseEstimator, ABC):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {"backend": self.name, "params": self.params, "band_names": self.band_names}
+        state = {"backend": self.name, "params": self.get_params(), "band_names": self.band_names}
         state |= {"fitted": self.fitted, "history": self.history}
         (directory / PARAMS_FILE).write_text(json.dumps(state, indent=1))
-        if self.trust is not None:
-            self.trust.save(directory)
         self._save(directory)
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: Path, **settings: Any) -> Self:
+        """The bundle in `directory`; `settings` replace saved ones that only change how it scores (n_jobs)."""
         directory = Path(directory)
         state = json.loads((directory / PARAMS_FILE).read_text())
         if state["backend"] != cls.name:
             raise ValueError(f"{directory} holds a {state['backend']} model, not {cls.name}")
-        backend = cls(**state["params"])
+        backend = cls(**state["params"]).set_params(**settings)
         backend.band_names_ = state["band_names"]
         backend.n_features_in_ = len(backend.band_names_)
         backend.fitted_numbers_ = state.get("fitted", {})
         backend.history_ = state.get("history", {})
-        backend.trust = Trust.load(directory)
         backend._load(directory)
         return backend
 

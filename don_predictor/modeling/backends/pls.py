@@ -7,7 +7,6 @@ an inner 5-fold search on the training rows only, so it stays honest inside an o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.cross_decomposition import PLSRegression
@@ -25,23 +24,28 @@ MODEL_FILE = "model.skops"
 class PLSBackend(Backend):
     name = "pls"
     label = "PLS baseline"
-    defaults: ClassVar[dict[str, Any]] = {
-        "components": [2, 4, 6, 8, 10, 15],
-        "preprocessing": "snv",
-        "target_transform": "sqrt",
-        "seed": 0,
-    }
+
+    def __init__(
+        self,
+        components: tuple[int, ...] = (2, 4, 6, 8, 10, 15),  # latent variables the inner search tries
+        preprocessing: str = "snv",
+        target_transform: str = "sqrt",
+        seed: int = 0,
+    ):
+        self.components = components
+        self.preprocessing = preprocessing
+        self.target_transform = target_transform
+        self.seed = seed
 
     def _fit(self, X: np.ndarray, z: np.ndarray, progress: ProgressCallback) -> None:
-        p = self.params
         pipeline = Pipeline(
-            [("spectra", make_preprocessor(p["preprocessing"])), ("scale", StandardScaler()), ("pls", PLSRegression())]
+            [("spectra", make_preprocessor(self.preprocessing)), ("scale", StandardScaler()), ("pls", PLSRegression())]
         )
-        usable = [k for k in p["components"] if k < min(len(X) * 0.8, X.shape[1])] or [1]
+        usable = [k for k in self.components if k < min(len(X) * 0.8, X.shape[1])] or [1]
         search = GridSearchCV(
             pipeline,
             {"pls__n_components": usable},
-            cv=KFold(5, shuffle=True, random_state=p["seed"]),
+            cv=KFold(5, shuffle=True, random_state=self.seed),
             scoring="neg_mean_absolute_error",
         )
         search.fit(X, z)

@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 
 from don_predictor.modeling.backends.base import DIFFICULTY_FLOOR, Backend, ProgressCallback
 from don_predictor.modeling.backends.dense_network import NETWORK_FILE, DenseNetwork
 from don_predictor.modeling.backends.keras_loop import fit_with_early_stopping
-from don_predictor.modeling.preprocessing import apply_preprocessing
+from don_predictor.modeling.preprocessing import row_preprocessor
 
 MODEL_FILE = "model.keras"
 # Rows per call of the network, the last call padded to the same size: a matrix product's rounding depends on its
@@ -51,33 +50,51 @@ def _keras():
 class TensorFlowBackend(Backend):
     name = "tf"
     label = "TensorFlow"
-    defaults: ClassVar[dict[str, Any]] = {
-        "hidden_units": [32, 16],
-        "dropout": 0.2,
-        "l2": 1e-2,
-        "learning_rate": 1e-3,
-        "epochs": 300,
-        "batch_size": 64,
-        "patience": 20,
-        "validation_fraction": 0.15,
+
+    def __init__(
+        self,
+        hidden_units: tuple[int, ...] = (32, 16),
+        dropout: float = 0.2,
+        l2: float = 1e-2,
+        learning_rate: float = 1e-3,
+        epochs: int = 300,
+        batch_size: int = 64,
+        patience: int = 20,
+        validation_fraction: float = 0.15,
         # Project the scaled spectra on their first principal components first (0: off). On the dev data this
         # was more stable than a wide first layer on 448 collinear bands; 10 components, two small layers and
         # L2 1e-2 won most folds of a nested search (docs/model_card.md).
-        "pca_components": 10,  # MLP only
-        "architecture": "mlp",  # or "cnn": a small 1-D CNN over the bands
+        pca_components: int = 10,  # MLP only
+        architecture: str = "mlp",  # or "cnn": a small 1-D CNN over the bands
         # Members trained side by side; their spread is the model's difficulty estimate, which narrows the
         # intervals where they agree. Five also rank samples a little better than one (docs/model_card.md).
-        "ensemble_size": 5,
-        "loss": "huber",
-        "huber_delta": 1.0,  # in standard deviations of the transformed target
-        "preprocessing": "snv",
-        "target_transform": "sqrt",  # log1p let a few extreme predictions blow up R² in ppb
-        "seed": 0,
-    }
+        ensemble_size: int = 5,
+        loss: str = "huber",
+        huber_delta: float = 1.0,  # in standard deviations of the transformed target
+        preprocessing: str = "snv",
+        target_transform: str = "sqrt",  # log1p let a few extreme predictions blow up R² in ppb
+        seed: int = 0,
+    ):
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.l2 = l2
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.pca_components = pca_components
+        self.architecture = architecture
+        self.ensemble_size = ensemble_size
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.preprocessing = preprocessing
+        self.target_transform = target_transform
+        self.seed = seed
 
     def _build(self, X: np.ndarray):
         keras = _keras()
-        p = self.params
+        p = self.get_params()
         spectrum = keras.Input(shape=(X.shape[1],), name="spectrum")
         normalization = keras.layers.Normalization(name="band_scaling")
         normalization.adapt(X)
@@ -106,7 +123,7 @@ class TensorFlowBackend(Backend):
     def _member(self, keras, inputs, index: int):
         # Every layer is named explicitly: Keras' automatic names come from a per-thread counter, and a model built in
         # the app's training thread failed with 'The name "dense" is used 2 times in the model'.
-        p = self.params
+        p = self.get_params()
         regularizer = keras.regularizers.l2(p["l2"])
         x = inputs
         if p["architecture"] == "cnn":
@@ -127,9 +144,11 @@ class TensorFlowBackend(Backend):
 
     def _fit(self, X: np.ndarray, z: np.ndarray, progress: ProgressCallback) -> None:
         keras = _keras()
-        p = self.params
+        p = self.get_params()
         keras.utils.set_random_seed(p["seed"])
-        Z = apply_preprocessing(p["preprocessing"], X)
+        # The spectral preprocessing is the model's first fitted step, as in the forest's Pipeline.
+        self.spectra_ = row_preprocessor(self.preprocessing, X.shape[1])
+        Z = self.spectra_.transform(X)
         # The network learns the transformed target standardised; its mean and SD go to backend.json.
         self.fitted_numbers_ |= {"target_mean": float(z.mean()), "target_std": float(z.std() or 1.0)}
         z = (z - self.fitted["target_mean"]) / self.fitted["target_std"]
@@ -171,12 +190,12 @@ class TensorFlowBackend(Backend):
     def member_predictions(self, X: np.ndarray) -> np.ndarray:
         """Each member's prediction on the model's transformed target scale: (rows, members)."""
         X = np.asarray(X, dtype=float)
-        z = np.empty((len(X), int(self.params["ensemble_size"])))
+        z = np.empty((len(X), int(self.ensemble_size)))
         block = np.zeros((ROWS_PER_CALL, X.shape[1]), dtype="float32")
         for start in range(0, len(X), ROWS_PER_CALL):
             rows = slice(start, start + ROWS_PER_CALL)
             n = len(X[rows])
-            block[:n] = apply_preprocessing(self.params["preprocessing"], X[rows])
+            block[:n] = self.spectra_.transform(X[rows])
             block[n:] = 0.0
             # A direct call, not model.predict(): no tf.function retracing per model, and faster for small batches.
             z[rows] = np.asarray(self.network_(block, training=False), dtype=float).reshape(ROWS_PER_CALL, -1)[:n]
@@ -191,7 +210,7 @@ class TensorFlowBackend(Backend):
         return self._spread(self.member_predictions(X))
 
     def _has_spread(self) -> bool:
-        return self.target_transform == "sqrt" and int(self.params["ensemble_size"]) >= 2
+        return self.target_transform == "sqrt" and int(self.ensemble_size) >= 2
 
     def _spread(self, members: np.ndarray) -> np.ndarray | None:
         return members.std(axis=1) + DIFFICULTY_FLOOR if self._has_spread() else None
@@ -205,6 +224,7 @@ class TensorFlowBackend(Backend):
             self.network_.save(directory / NETWORK_FILE)
 
     def _load(self, directory: Path) -> None:
+        self.spectra_ = row_preprocessor(self.preprocessing, len(self.band_names))  # stateless: rebuilt by name
         self.keras_file_ = directory / MODEL_FILE
         if self._is_mlp() and (directory / NETWORK_FILE).exists():  # no TensorFlow needed to score
             self.model_, self.network_ = None, DenseNetwork.load(directory / NETWORK_FILE, *self._layout())
@@ -213,7 +233,7 @@ class TensorFlowBackend(Backend):
             self.network_ = self.model_
 
     def _is_mlp(self) -> bool:
-        return self.params["architecture"] == "mlp"
+        return self.architecture == "mlp"
 
     def _layout(self) -> tuple[int, int]:
-        return len(self.params["hidden_units"]), int(self.params["ensemble_size"])
+        return len(self.hidden_units), int(self.ensemble_size)
