@@ -116,7 +116,7 @@ def retraining_set(
         X=np.vstack([calibration.X, X_new]),
         target=np.concatenate([calibration.target, y_new]),
         problems=list(calibration.problems),  # their rows keep their numbers: the new rows come after
-        warnings=list(calibration.warnings),
+        file_warnings=list(calibration.file_warnings),
     )
     if domain is not None:
         out_of_domain: int | None = int((~np.asarray(domain(X_new), dtype=bool)).sum()) if rows else 0

@@ -16,6 +16,7 @@ from don_predictor.scoring.run import Decisions, ScoredRun
 from don_predictor.scoring.score import score
 from don_predictor.spectra.table import SpectraTable
 from don_predictor.store.history import RunInfo
+from don_predictor.tracing import span
 from don_predictor.trust.screening import Risk
 
 
@@ -55,9 +56,14 @@ def screen(
     Raises BandMismatchError when the table's bands are not a model's."""
     if run is None:
         run = score(table, models, versions)
-    decisions = decide(run, limit_ppb, risk, demo=demo)
+    limit_key = recording.info.limit_key if recording is not None else ""
+    with span("decide", backends=",".join(run.backends), limit=limit_key or "", limit_ppb=limit_ppb):
+        decisions = decide(run, limit_ppb, risk, demo=demo)
     if recording is None:
         return Screened(run, decisions)
-    in_training = recording.in_training() if recording.in_training is not None else None
-    recorded = record(recording.db, run, decisions, recording.info, recording.seconds, in_training, recording.measured)
+    with span("record", rows=run.n_rows, page=recording.info.source):
+        in_training = recording.in_training() if recording.in_training is not None else None
+        recorded = record(
+            recording.db, run, decisions, recording.info, recording.seconds, in_training, recording.measured
+        )
     return Screened(run, decisions, recorded)

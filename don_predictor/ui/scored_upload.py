@@ -96,19 +96,19 @@ def score_and_record(
         return None
 
     plain_versions = dict(versions_key)
-    with span("decide", backends=backends, limit=limit.key, limit_ppb=limit.ppb), span("record", page=source):
-        screened = screen_and_record(
-            upload,
-            table,
-            models,
-            run,
-            limit,
-            source,
-            None if reused else seconds,
-            demo=demo,
-            in_training=lambda: training_rows(table, models),
-            measured=target_of(table),
-        )
+    # The pipeline's decide and record spans follow score as this upload's steps.
+    screened = screen_and_record(
+        upload,
+        table,
+        models,
+        run,
+        limit,
+        source,
+        None if reused else seconds,
+        demo=demo,
+        in_training=lambda: training_rows(table, models),
+        measured=target_of(table),
+    )
     if reused:  # the time of a cache hit is not a scoring time
         st.caption(f"The scores by {by} from this upload's earlier run (same model versions), decided again.")
     else:
