@@ -145,6 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
+    from don_predictor.lab.worklist import StreamedWorklist
     from don_predictor.services import batch
     from don_predictor.services.progress import Progress
     from don_predictor.services.results_csv import results_csv
@@ -174,6 +175,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for name in sorted(demo):
             _say(f"warning: {name}: {DEMO_MODEL_NOTE}")
         started = time.perf_counter()
+        # The lab worklist: drawn whenever the run is recorded (its picks and their spectra are kept) or asked for.
+        wanted = args.worklist_out or not args.no_history
+        worklist = StreamedWorklist(settings.verify_share) if wanted else None
         summary = batch.score_stream(
             itertools.chain([first] if first else [], incoming),
             _open_results(args.out),
@@ -183,6 +187,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             keep_rows=0 if args.no_history else settings.max_upload_rows,
             say=_say,
             progress=Progress(Path(args.data).stat().st_size),
+            worklist=worklist,
         )
     finally:
         incoming.close()  # stops the reading thread when scoring stopped early
@@ -193,8 +198,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _write_output(args.lots_out, results_csv(summary.lots))
     if summary.lots is not None and summary.without_lot:
         _say(f"warning: {summary.without_lot:,} rows have an empty lot cell: they are in no lot's verdict")
+    run_id = None
     if not args.no_history:
-        _record_history(args, settings, summary, versions, limit, time.perf_counter() - started)
+        run_id = _record_history(args, settings, summary, versions, limit, time.perf_counter() - started)
+    if worklist is not None and worklist.parts:
+        _lab_worklist(args, settings, worklist, run_id, summary.id_column)
     print(f"{summary.scored} of {summary.rows} rows scored with {', '.join(names)}; results in {args.out}")
     for name in names:
         if name in summary.verdicts:
@@ -227,20 +235,56 @@ def _refuse_writing_over_input(args: argparse.Namespace) -> None:
 
     if args.engine == "dask":
         check_folder_output(args.data, "--out", args.out)
-        check_file_outputs(args.data, {"--lots-out": args.lots_out})
+        check_file_outputs(args.data, {"--lots-out": args.lots_out, "--worklist-out": args.worklist_out})
     else:
-        check_file_outputs(args.data, {"--out": args.out, "--lots-out": args.lots_out})
+        outputs = {"--out": args.out, "--lots-out": args.lots_out, "--worklist-out": args.worklist_out}
+        check_file_outputs(args.data, outputs)
 
 
-def _record_history(args, settings, summary, versions, limit, seconds: float) -> None:
-    """The run and its rows in the prediction history; a file too big to keep row by row is said so instead."""
+def _lab_worklist(args, settings: Settings, streamed, run_id: str | None, id_column: str) -> None:
+    """The run's lab worklist: kept with the recorded run (and the listed spectra), and written to
+    --worklist-out (Excel for .xlsx, else CSV) for the lab, which fills in vomitoxin_ppb and sends it back
+    (lab-results)."""
+    from don_predictor.lab.records import record_worklist
+    from don_predictor.lab.worklist import worklist_csv, worklist_xlsx
+    from don_predictor.store.history import HistoryError
+
+    worklist, spectra = streamed.finish(run_id or "")
+    if run_id is not None:
+        try:
+            record_worklist(
+                settings.history_db,
+                worklist,
+                None,
+                listed_spectra=spectra,
+                band_names=streamed.band_names,
+                keep_max=settings.lab_spectra_max,
+                keep_days=settings.lab_spectra_retention_days,
+            )
+        except HistoryError as error:
+            _say(f"warning: the lab worklist was not kept in the prediction history ({error})")
+    if args.worklist_out:
+        xlsx = Path(args.worklist_out).suffix.lower() == ".xlsx"
+        _write_output(args.worklist_out, (worklist_xlsx if xlsx else worklist_csv)(worklist, id_column))
+        if run_id is None:
+            _say("warning: the run was not recorded, so lab results cannot be matched to its worklist by run id")
+    where = f" in {args.worklist_out}" if args.worklist_out else ""
+    print(
+        f"lab worklist: {worklist.confirm_count} to confirm, {worklist.verify_count} of {worklist.cleared} cleared "
+        f"to verify ({worklist.verify_share:.0%}){where}"
+    )
+
+
+def _record_history(args, settings, summary, versions, limit, seconds: float) -> str | None:
+    """The run and its rows in the prediction history (its run id); a file too big to keep row by row is said so
+    instead (None)."""
     if summary.history is None:
         _say(
             f"warning: not recorded in the prediction history: {summary.rows:,} rows is more than "
             f"DON_MAX_UPLOAD_ROWS ({settings.max_upload_rows:,}); the results file holds them (--no-history: say "
             "nothing)"
         )
-        return
+        return None
     from don_predictor.scoring.decide import decide
     from don_predictor.scoring.record import record
     from don_predictor.store.history import HistoryError, RunInfo
@@ -252,9 +296,10 @@ def _record_history(args, settings, summary, versions, limit, seconds: float) ->
     info = RunInfo("cli", versions, Path(args.data).name, digest.hexdigest(), limit.key, _user_name())
     run = summary.history  # the batches' runs as one: decided again at the run's limit, as each batch was
     try:
-        record(settings.history_db, run, decide(run, limit.ppb, settings.risk), info, seconds)
+        return record(settings.history_db, run, decide(run, limit.ppb, settings.risk), info, seconds).run_id
     except HistoryError as error:  # the results file is written: the user's data is safe, only the record is not
         _say(f"warning: this run was not recorded in the prediction history ({error}); the results are in {args.out}")
+        return None
 
 
 def _scoring_setup(args: argparse.Namespace, settings: Settings):
@@ -274,6 +319,8 @@ def _predict_on_dask(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.lots_out:
         raise UsageError("--lots-out is not available with --engine dask (each partition is scored on its own)")
+    if args.worklist_out:
+        raise UsageError("--worklist-out is not available with --engine dask: score with --engine local")
     registry, versions, limit = _scoring_setup(args, settings)
     risk = settings.risk
     summary = dask_engine.score_on_dask(
@@ -632,6 +679,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     predict.add_argument("--lots-out", help="lot table CSV to write (needs a 'lot' or 'lot_id' column)")
+    predict.add_argument(
+        "--worklist-out",
+        help="lab worklist to write (.csv, or .xlsx for Excel): every send_to_lab sample and a random DON_VERIFY_SHARE "
+        "of the cleared ones, for the lab to fill in vomitoxin_ppb and return with lab-results",
+    )
     predict.add_argument(
         "--engine",
         choices=["local", "dask"],

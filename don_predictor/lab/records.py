@@ -24,11 +24,21 @@ from don_predictor.store.history.store import plain_errors
 
 @plain_errors
 def record_worklist(
-    db: str | Path, worklist: Worklist, table: SpectraTable | None, *, keep_max: int = 20_000, keep_days: int = 0
+    db: str | Path,
+    worklist: Worklist,
+    table: SpectraTable | None,
+    *,
+    keep_max: int = 20_000,
+    keep_days: int = 0,
+    listed_spectra: np.ndarray | None = None,
+    band_names: list[str] | None = None,
 ) -> None:
-    """Keep the run's draw, its listed samples and (with `table`, the run's rows in order) their spectra."""
+    """Keep the run's draw, its listed samples and their spectra: from `table` (the run's rows in order), or
+    `listed_spectra` (one row per listed sample, in the worklist's order, on `band_names`: a streamed run's)."""
     now = t.utc_now()
-    bands = json.dumps(list(table.band_names)) if table is not None else None
+    if table is not None:
+        listed_spectra, band_names = table.X[worklist.positions], list(table.band_names)
+    bands = json.dumps(list(band_names)) if listed_spectra is not None and band_names is not None else None
     head = {
         "run_id": worklist.run_id,
         "created_at": now,
@@ -46,8 +56,8 @@ def record_worklist(
         )
     ]
     spectra = []
-    if table is not None and keep_max > 0:
-        rows = table.X[worklist.positions]
+    if bands is not None and keep_max > 0 and len(worklist.positions):
+        rows = listed_spectra
         finite = np.isfinite(rows).all(axis=1)
         spectra = [
             {"run_id": worklist.run_id, "position": int(p), "created_at": now, "spectrum": _pack(row)}

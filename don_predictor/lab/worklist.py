@@ -96,6 +96,57 @@ def build_worklist(
     )
 
 
+class StreamedWorklist:
+    """A worklist drawn batch by batch, for a file streamed in batches (the command line): each batch's cleared
+    samples are drawn at the share with the seed plus the batch's number (a stratified draw: each batch rounds up
+    on its own, so a file of many batches may list a few more than one draw would), and the listed rows' spectra
+    are kept as they pass, for the history."""
+
+    def __init__(self, share: float, decided_by: str = "", seed: int | None = None):
+        self.share, self.decided_by = share, decided_by
+        self.seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        self.parts: list[tuple[int, Worklist]] = []
+        self.spectra: list[np.ndarray] = []
+        self.band_names: list[str] | None = None
+
+    def add(self, offset: int, ids, verdicts, reasons, lots, X: np.ndarray, band_names: list[str], decided_by: str):
+        self.decided_by = decided_by
+        self.band_names = list(band_names)
+        part = build_worklist(
+            "",
+            list(ids),
+            list(verdicts),
+            list(reasons),
+            lots,
+            share=self.share,
+            seed=self.seed + len(self.parts),
+            decided_by=decided_by,
+        )
+        self.parts.append((offset, part))
+        self.spectra.append(X[part.positions])
+
+    def finish(self, run_id: str) -> tuple[Worklist, np.ndarray]:
+        """The run's worklist (positions in the file's rows) and the listed rows' spectra, in the same order."""
+        parts = [w for _, w in self.parts]
+        return (
+            Worklist(
+                run_id=run_id,
+                decided_by=self.decided_by,
+                verify_share=float(self.share),
+                seed=self.seed,
+                cleared=sum(w.cleared for w in parts),
+                called_above=sum(w.called_above for w in parts),
+                positions=np.concatenate([w.positions + offset for offset, w in self.parts] or [np.zeros(0, int)]),
+                purposes=[x for w in parts for x in w.purposes],
+                ids=[x for w in parts for x in w.ids],
+                lots=[x for w in parts for x in w.lots],
+                verdicts=[x for w in parts for x in w.verdicts],
+                reasons=[x for w in parts for x in w.reasons],
+            ),
+            np.vstack(self.spectra) if self.spectra else np.zeros((0, 0)),
+        )
+
+
 def worklist_frame(worklist: Worklist, id_column: str = ID_COLUMN) -> pd.DataFrame:
     """One row per listed sample, and the result columns left empty: the lab can fill them in and upload the file
     back as its results (`lab-results`), matched by the run id."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from don_predictor.lab.records import keep_for_lab
+from don_predictor.lab.worklist import Worklist
 from don_predictor.modeling.backends import Backend
 from don_predictor.scoring.decide import decide
 from don_predictor.scoring.record import Recorded, record
@@ -38,6 +40,7 @@ class Screened:
     run: ScoredRun
     decisions: Decisions
     recorded: Recorded | None = None  # None: not recorded (asked not to)
+    worklist: Worklist | None = None  # the lab worklist drawn when the run was recorded
 
 
 def screen(
@@ -66,4 +69,16 @@ def screen(
         recorded = record(
             recording.db, run, decisions, recording.info, recording.seconds, in_training, recording.measured
         )
-    return Screened(run, decisions, recorded)
+        worklist = _keep_for_lab(recording.db, recorded.run_id, table, decisions)
+    return Screened(run, decisions, recorded, worklist)
+
+
+def _keep_for_lab(db: str, run_id: str, table: SpectraTable | None, decisions: Decisions) -> Worklist | None:
+    """The run's lab worklist (every send_to_lab sample and a random share of the cleared ones), kept in the
+    history with the listed spectra; None when nothing decides or the spectra are not at hand."""
+    acting = decisions.acting()
+    if acting is None or table is None:
+        return None
+    return keep_for_lab(
+        db, run_id, table, list(acting.verdict), decided_by=acting.decided_by, reasons=list(acting.reason)
+    )

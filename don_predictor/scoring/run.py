@@ -142,6 +142,15 @@ class Lots:
 
 
 @dataclass(frozen=True)
+class ActingDecision:
+    """One verdict and its reason per row, and whose they are (a backend, or "both")."""
+
+    decided_by: str
+    verdict: np.ndarray
+    reason: np.ndarray
+
+
+@dataclass(frozen=True)
 class Decisions:
     """What a run decides at one limit and risk: per model, jointly, and per lot. Computed once, by decide()."""
 
@@ -160,6 +169,22 @@ class Decisions:
         """Each decision's verdict per row: the joint one first, then each model's."""
         joint = {JOINT: self.joint.verdict} if self.joint is not None else {}
         return joint | {name: decision.verdict for name, decision in self.models.items()}
+
+    def acting(self) -> ActingDecision | None:
+        """The decision a lab acts on, one verdict per row: the joint one when two models decide (named after the
+        one model it is made of when the other is a demo model), else the one model's; None without verdicts."""
+        if self.joint is not None:
+            members = self.joint.deciding
+            name = JOINT if len(members) > 1 else members[0]
+            reasons = [
+                "; ".join(f"{m.upper()}: {self.models[m].reason[i]}" for m in members if self.models[m].reason[i])
+                for i in range(len(self.joint.verdict))
+            ]
+            return ActingDecision(name, self.joint.verdict, np.array(reasons, dtype=object))
+        if len(self.models) == 1:
+            ((name, decision),) = self.models.items()
+            return ActingDecision(name, decision.verdict, decision.reason)
+        return None
 
     @property
     def names(self) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from don_predictor.lab.worklist import StreamedWorklist
 from don_predictor.modeling.backends import Backend
 from don_predictor.scoring.frame import results_frame
 from don_predictor.scoring.pipeline import Screened, screen
@@ -126,13 +127,15 @@ def score_stream(
     keep_rows: int = 0,
     say: Say | None = None,
     progress: Progress | None = None,
+    worklist: StreamedWorklist | None = None,
 ) -> Summary:
     """Score the batches of a file (spectra.stream.batches(), read_ahead()) into `writer`, one at a time.
 
     `say` gets one line per row problem as each batch comes (row numbers are the file's). Results are kept in the
     summary, for the history, only while the file has at most `keep_rows` rows. Raises SpectraError (and
     BandMismatchError) for a file that cannot be scored at all; the output is then not written. Each batch goes
-    through the one pipeline (scoring.pipeline.screen); the caller records the kept run (summary.history).
+    through the one pipeline (scoring.pipeline.screen); the caller records the kept run (summary.history) and,
+    with `worklist`, the lab worklist drawn batch by batch from the decision to act on.
     """
     backends = list(models)
     summary = Summary()
@@ -146,6 +149,18 @@ def score_stream(
                 screened = screen(batch.table, models, limit_ppb, risk)
             writer.write(results_frame(screened.run, screened.decisions, measured=True))
             summary.add(batch, screened, keep_rows)
+            if worklist is not None and (acting := screened.decisions.acting()) is not None:
+                table = batch.table
+                worklist.add(
+                    batch.offset,
+                    table.ids,
+                    acting.verdict,
+                    acting.reason,
+                    table.lots,
+                    table.X,
+                    table.band_names,
+                    acting.decided_by,
+                )
             if progress is not None:
                 progress.update(summary.rows, batch.bytes_read)
         if summary.batches == 0:  # a Parquet file without rows

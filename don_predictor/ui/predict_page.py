@@ -17,6 +17,7 @@ from don_predictor.store.registry import ModelVersion
 from don_predictor.trust.limits import Limit
 from don_predictor.trust.screening import trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.ui.frame import current_limit
+from don_predictor.ui.lab_worklist import worklist_downloads
 from don_predictor.ui.model_cache import active_versions, load_model, registry
 from don_predictor.ui.model_quality import model_quality_panel
 from don_predictor.ui.results import (
@@ -111,6 +112,7 @@ def _model_body(upload, table, scored: ScoredUpload, version: ModelVersion, limi
     summary_metrics(results, backend)
     results_table(results, [backend])
     download_results(results, upload.name, backend, metadata, scored.lots, target_of(table))
+    worklist_downloads(scored.worklist, upload.name, backend, scored.run.id_column)
     verdicts = {b: d.verdict for b, d in scored.decisions.models.items()} or None
     st.plotly_chart(
         plots.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label, verdicts),
@@ -166,6 +168,7 @@ def _compare_body(upload, table, scored: ScoredUpload, versions: dict, limit: Li
     if joint is not None and len(joint.deciding) == 1:  # the downloads say BOTH is one model, as the page does
         metadata["joint_decision_by"] = joint.deciding[0]
     download_results(compared, upload.name, COMPARE, metadata, scored.lots, actual)
+    worklist_downloads(scored.worklist, upload.name, COMPARE, scored.run.id_column)
 
     if actual is not None:
         st.subheader("Against the measured values")

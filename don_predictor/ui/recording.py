@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -24,6 +25,7 @@ from don_predictor.ui.upload import Upload
 
 RECORDED = "recorded_runs"  # session state: the runs this session recorded
 RUN_TIMES = "run_times"  # session state: run_key -> the run's time (ISO 8601, UTC, to the second)
+WORKLISTS = "lab_worklists"  # session state: run_key -> the lab worklist its recording drew
 
 
 def screen_and_record(
@@ -48,9 +50,12 @@ def screen_and_record(
     except Exception as error:  # scored and decided; only the history could not be written
         note_not_recorded(upload, versions, limit, source, error)
         return screen(table, models, limit.ppb, risk, demo=demo, run=run)
+    worklists = st.session_state.setdefault(WORKLISTS, {})
+    key = run_key(upload.sha256, versions, limit.key)
     if screened.recorded is not None:
         note_recorded(upload, versions, limit, source, screened.recorded)
-    return screened
+        worklists[key] = screened.worklist
+    return replace(screened, worklist=worklists.get(key))  # a rerun shows the worklist its run drew
 
 
 def recording_for(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from don_predictor.lab.worklist import Worklist
 from don_predictor.modeling.backends import backend_class
 from don_predictor.plain_text import markdown_literal
 from don_predictor.scoring.frame import results_frame
@@ -37,6 +38,7 @@ class ScoredUpload:
     results: pd.DataFrame  # the page's results frame (with the joint decision when there is one)
     versions: dict[str, str]  # backend -> version
     seconds: float
+    worklist: Worklist | None = None  # the lab worklist the run's recording drew (None: not recorded)
 
     @property
     def thresholds(self) -> dict[str, Thresholds | None]:
@@ -114,7 +116,7 @@ def score_and_record(
     else:
         st.caption(f"Scored by {by} in {1000 * seconds:,.0f} ms.")
     results = results_frame(screened.run, screened.decisions, joint=True)
-    return ScoredUpload(screened.run, screened.decisions, results, plain_versions, seconds)
+    return ScoredUpload(screened.run, screened.decisions, results, plain_versions, seconds, screened.worklist)
 
 
 def _versions_text(versions_key: tuple[tuple[str, str], ...]) -> str:
