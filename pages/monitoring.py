@@ -45,6 +45,10 @@ if data.frame.empty:
     st.info(f"Nothing scored in the last {days} days. Score a file on the Compare, RandomForest or TensorFlow page.")
     st.stop()
 
+# What the lab's results say of the screen comes first: it is the promise the screen is held to.
+verification_panel(config, days)
+check_samples_panel(config, days)
+
 if len(data.frame) >= monitoring.MAX_ROWS:
     st.caption(f"The newest {monitoring.MAX_ROWS:,} results of this window are shown; pick a shorter window for all.")
 table = drift.by_period(data.frame, period)
@@ -107,5 +111,3 @@ else:
         )
     st.dataframe(plots.live_table(live), hide_index=True, width="stretch")
 
-verification_panel(config, days)
-check_samples_panel(config, days)

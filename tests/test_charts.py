@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from don_predictor import plots
 
@@ -84,3 +86,37 @@ def test_ids_with_hidden_characters_are_shown_escaped_in_the_charts():
                     shown += [str(v) for v in np.ravel(np.asarray(values, dtype=object))]
     assert not any("\u202e" in v or "\u200b" in v for v in shown)  # no raw direction-changing or invisible mark
     assert any("lot\\u202efdp.exe" in v for v in shown)  # the escape itself, readable
+
+
+def test_the_verification_chart_draws_each_period_with_its_bounds_and_alpha():
+    from don_predictor import plots
+
+    series = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2026-03-01", "2026-03-02"], utc=True),
+            "verified": [30, 40],
+            "truly_above": [0, 3],
+            "cumulative_verified": [30, 70],
+            "cumulative_rate": [float("nan"), 0.08],
+            "lower": [0.0, 0.02],
+            "upper": [0.3, 0.15],
+        }
+    )
+    figure = plots.verification_chart(series, 0.05, "RF at 1,500 ppb")
+    (trace,) = figure.data
+    assert list(trace.x) == ["2026-03-01", "2026-03-02"] and list(trace.y) == [0.0, 0.08]
+    assert list(trace.error_y.array) == pytest.approx([0.3, 0.07]) and list(trace.error_y.arrayminus) == pytest.approx(
+        [0.0, 0.06]
+    )
+    assert figure.layout.shapes[0].y0 == 0.05  # the α line
+
+
+def test_the_check_sample_chart_marks_the_points_that_break_a_rule():
+    from don_predictor import plots
+    from don_predictor.lab.check_samples import westgard
+
+    values = [1000.0, 1010, 990, 1005, 995, 1000, 1008, 992, 1003, 997, 1900]
+    chart = westgard(np.array(values)).assign(time=pd.date_range("2026-03-01", periods=11, tz="UTC"))
+    figure = plots.check_sample_chart(chart, "RF")
+    broken = [t for t in figure.data if t.name == "rule broken"]
+    assert len(broken) == 1 and list(broken[0].y) == [1900.0] and "1-3s" in broken[0].text[0]

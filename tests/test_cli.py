@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import assert_no_traceback, run_cli, run_cli_process
@@ -318,3 +319,50 @@ def test_predict_carries_the_measured_value_into_the_output_and_the_history(
     )  # to the unit
     kept = results_since(db, datetime.now(UTC) - timedelta(hours=1))
     assert kept["measured_ppb"].notna().sum() == expected.notna().sum()
+
+
+def test_predict_worklist_out_lists_every_sample_for_the_lab_and_keeps_their_spectra(
+    rf_models, demo_upload, tmp_path, monkeypatch
+):
+    from don_predictor.lab.records import run_worklist
+    from don_predictor.lab.retraining import confirmed_samples
+    from don_predictor.store.history import list_runs
+
+    db = tmp_path / "history.sqlite"
+    monkeypatch.setenv("DON_HISTORY_DB", str(db))
+    monkeypatch.setenv("DON_VERIFY_SHARE", "0.5")
+    out, listed = tmp_path / "out.csv", tmp_path / "lab.csv"
+    args = ("predict", "--data", demo_upload, "--out", out, "--models-dir", rf_models, "--backend", "rf")
+    result = run_cli(*args, "--worklist-out", listed, "--batch-mb", "0.05")  # several batches: drawn per batch
+    assert result.returncode == 0, result.stderr
+    results, worklist = pd.read_csv(out), pd.read_csv(listed)
+    sent = results.loc[results["rf_verdict"] == "send_to_lab", "hsi_id"]
+    cleared = results.loc[results["rf_verdict"] == "below", "hsi_id"]
+    assert set(worklist.loc[worklist["listed_for"] == "confirm", "hsi_id"]) == set(sent)
+    verify = worklist.loc[worklist["listed_for"] == "verify", "hsi_id"]
+    assert set(verify) <= set(cleared) and len(verify) >= len(cleared) / 2
+    (run_id,) = list_runs(db)["run_id"]
+    assert set(worklist["run_id"]) == {run_id}
+    kept = run_worklist(db, run_id)
+    assert kept["sample_id"].tolist() == worklist["hsi_id"].tolist()
+    assert f"lab worklist: {len(sent)} to confirm, {len(verify)} of {len(cleared)} cleared" in result.stdout
+    # The lab's values come back for the listed samples: their kept spectra join the next calibration.
+    filled = worklist.assign(vomitoxin_ppb=1200.0)[["hsi_id", "run_id", "vomitoxin_ppb"]]
+    filled.to_csv(tmp_path / "back.csv", index=False)
+    assert run_cli("lab-results", "--file", tmp_path / "back.csv").returncode == 0
+    confirmed = confirmed_samples(db)
+    assert sorted(confirmed.ids) == sorted(worklist["hsi_id"]) and confirmed.X[0].shape == (448,)
+    upload = pd.read_csv(demo_upload).set_index("hsi_id")
+    first = confirmed.ids[0]
+    assert np.allclose(confirmed.X[0], upload.loc[first].drop(["vomitoxin_ppb"], errors="ignore").to_numpy(float))
+
+
+def test_predict_worklist_out_is_refused_over_the_input_and_on_dask(rf_models, demo_upload, tmp_path):
+    data = tmp_path / "scan.csv"
+    data.write_bytes(demo_upload.read_bytes())
+    args = ("predict", "--data", data, "--out", tmp_path / "out.csv", "--models-dir", rf_models, "--backend", "rf")
+    refused = run_cli(*args, "--worklist-out", data)
+    assert refused.returncode == 2 and "--worklist-out" in refused.stderr
+    assert data.read_bytes() == demo_upload.read_bytes()
+    on_dask = run_cli(*args, "--engine", "dask", "--worklist-out", tmp_path / "w.csv")
+    assert on_dask.returncode == 2 and "--worklist-out is not available with --engine dask" in on_dask.stderr

@@ -142,25 +142,26 @@ def live_caption(live: pd.DataFrame) -> str:
 
 
 def verification_chart(series: pd.DataFrame, alpha: float, title: str) -> go.Figure:
-    """The screen verified over time: the cumulative observed false-compliant rate of the verified cleared samples,
-    its one-sided 95 % Clopper–Pearson bounds as a band, and α. An alarm is the band's floor above the α line."""
+    """The screen verified over time: per period, the cumulative estimated false-compliant rate with its one-sided
+    95 % Clopper–Pearson bounds as error bars, and α. An alarm is a lower bound above the α line."""
     period = pd.to_datetime(series["period"], errors="coerce")
     x = period.dt.strftime("%Y-%m-%d") if period.notna().all() else series["period"].astype(str)
+    rate = pd.to_numeric(series["cumulative_rate"], errors="coerce").fillna(0.0)
+    upper = pd.to_numeric(series["upper"], errors="coerce") - rate
+    lower = rate - pd.to_numeric(series["lower"], errors="coerce")
     figure = go.Figure()
-    figure.add_scatter(x=x, y=series["upper"], line={"width": 0}, showlegend=False, hoverinfo="skip")
-    figure.add_scatter(
-        x=x, y=series["lower"], fill="tonexty", line={"width": 0}, name="95 % bounds", fillcolor="rgba(55,71,79,0.2)"
-    )
     figure.add_scatter(
         x=x,
-        y=series["cumulative_rate"],
+        y=rate,
         mode="lines+markers",
-        name="observed false-compliant rate",
+        name="estimated false-compliant rate (95 % bounds)",
+        error_y={"type": "data", "array": upper, "arrayminus": lower, "symmetric": False},
         customdata=series[["cumulative_verified"]],
-        hovertemplate="%{y:.1%} of %{customdata[0]} verified<extra></extra>",
+        hovertemplate="%{y:.1%} from %{customdata[0]} verified cleared samples<extra></extra>",
     )
     figure.add_hline(y=alpha, line={"color": VERDICT_COLORS["above"], "dash": "dash"}, annotation_text=f"α {alpha:.0%}")
     figure.update_layout(title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.0], height=300, margin={"t": 40})
+    figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2})
     figure.update_xaxes(type="category", title=None)
     return figure
 
