@@ -22,7 +22,7 @@ help:
 	@echo "make bench-tune BACKEND=rf|tf     nested hyperparameter search on the dev data"
 	@echo "make bench-explore GROUP=rf|tf|tf-ensemble  one line per model variant on the dev data (ONLY= picks some)"
 	@echo "make bench-load   6 browser sessions upload the real file at once during a training: fair use under load"
-	@echo "make bench-lab-loop [LAB_SHARE=0.05]  the lab's loop simulated on the dev data: verified rate, retraining"
+	@echo "make bench-lab-loop [LAB_SHARE=0.05] [LAB_BACKEND=rf|tf]  the lab's loop simulated on the dev data: verified rate, retraining"
 	@echo "make bench-screening [SCREEN_BACKENDS=rf tf] [SCREEN_REPEATS=3]  screening verdicts by nested CV (docs/validation_report.md)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -137,8 +137,9 @@ bench-screening: $(VENV)/.installed
 # The lab's loop on the real dev data (issue 24): train on 200 rows, screen 200 in 4 batches with worklists, the lab's
 # values back, the verified false-compliant rate against the CV figure, the decided share after retraining (~5 min).
 LAB_SHARE ?= 0.05
+LAB_BACKEND ?= rf
 bench-lab-loop: $(VENV)/.installed
-	$(PY) benchmarks/bench_lab_loop.py --data $(DEV_DATA) --share $(LAB_SHARE)
+	$(PY) benchmarks/bench_lab_loop.py --data $(DEV_DATA) --share $(LAB_SHARE) --backend $(LAB_BACKEND)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache

@@ -54,19 +54,20 @@ def rows_of(table: SpectraTable, index: np.ndarray) -> SpectraTable:
     )
 
 
-def train(table: SpectraTable, registry: Registry, data: bytes, trees: int | None):
-    params = {"seed": 0} | ({"n_estimators": trees} if trees else {})
+def train(table: SpectraTable, registry: Registry, data: bytes, trees: int | None, backend: str = "rf"):
+    params = {"seed": 0} | ({"n_estimators": trees} if trees and backend == "rf" else {})
     started = time.perf_counter()
     version = train_and_register(
-        table, "rf", registry, data_bytes=data, data_name="dev.csv", params=params, judged_limit_ppb=LIMIT_PPB
+        table, backend, registry, data_bytes=data, data_name="dev.csv", params=params, judged_limit_ppb=LIMIT_PPB
     )
-    print(f"  trained rf on {table.n_rows} rows in {time.perf_counter() - started:.0f} s: version {version.version}")
+    took = time.perf_counter() - started
+    print(f"  trained {backend} on {table.n_rows} rows in {took:.0f} s: version {version.version}")
     return version
 
 
-def decided(model, table: SpectraTable, risk) -> tuple[float, int, int]:
+def decided(model, table: SpectraTable, risk, backend: str = "rf") -> tuple[float, int, int]:
     """Decided share at the limit, false-compliant calls, truly-above rows."""
-    verdicts = predict_table(table, {"rf": model}, LIMIT_PPB, risk)["rf_verdict"].to_numpy(object)
+    verdicts = predict_table(table, {backend: model}, LIMIT_PPB, risk)[f"{backend}_verdict"].to_numpy(object)
     above = table.target > LIMIT_PPB
     return float(np.isin(verdicts, [BELOW, ABOVE]).mean()), int(((verdicts == BELOW) & above).sum()), int(above.sum())
 
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.05, help="DON_VERIFY_SHARE for the worklists")
     parser.add_argument("--trees", type=int, help="RandomForest trees (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=["rf", "tf"], default="rf")
     args = parser.parse_args()
     data = Path(args.data).read_bytes()
     full = read_spectra(data, require_target=True)
@@ -92,26 +94,27 @@ def main() -> None:
             f"lab loop on {Path(args.data).name}: 200 rows to train, 200 screened in {BATCHES} batches, "
             f"limit {LIMIT_PPB:,.0f} ppb, α {risk.false_compliant:.0%}, verify share {args.share:.0%}"
         )
-        first = train(calibration, registry, data, args.trees)
+        b = args.backend
+        first = train(calibration, registry, data, args.trees, b)
         offline = screening_at(first.cv_metrics, LIMIT_PPB) or {}
         print(
             f"  offline (5-fold CV): decided {offline.get('decided', float('nan')):.1%}, false-compliant "
             f"{offline.get('false_compliant', float('nan')):.1%}"
         )
-        model = registry.load("rf", first.version)
+        model = registry.load(b, first.version)
         listed_rows: list[int] = []
         for number, batch in enumerate(np.array_split(screened_rows, BATCHES), start=1):
             table = rows_of(full, batch)
-            results = predict_table(table, {"rf": model}, LIMIT_PPB, risk)
-            info = RunInfo("bench", {"rf": first.version}, f"batch{number}.csv", f"{number:064d}", LIMIT_KEY)
+            results = predict_table(table, {b: model}, LIMIT_PPB, risk)
+            info = RunInfo("bench", {b: first.version}, f"batch{number}.csv", f"{number:064d}", LIMIT_KEY)
             run_id = record_run(db, results, "hsi_id", info)
             worklist = keep_for_lab(
                 db,
                 run_id,
                 table,
-                results["rf_verdict"].tolist(),
-                decided_by="rf",
-                reasons=results["rf_verdict_reason"].tolist(),
+                results[f"{b}_verdict"].tolist(),
+                decided_by=b,
+                reasons=results[f"{b}_verdict_reason"].tolist(),
                 seed=args.seed + number,
                 config=config,
             )
@@ -132,7 +135,7 @@ def main() -> None:
                 f"{found.state}; above calls {found.above_confirmed}/{found.above_calls} confirmed; send_to_lab MAE "
                 f"{found.sent_mae_ppb or float('nan'):,.0f} ppb"
             )
-        truly = decided(model, rows_of(full, screened_rows), risk)
+        truly = decided(model, rows_of(full, screened_rows), risk, b)
         print(
             f"  true false-compliant rate on all 200 screened rows (known to the simulation only): {truly[1]} of "
             f"{truly[2]} truly above called below"
@@ -147,10 +150,10 @@ def main() -> None:
             retrain, summary = retraining_set(calibration, only(confirmed, ids))
             for line in summary.lines():
                 print(f"  retraining set: {line}")
-            second = train(retrain, registry, data, args.trees)
+            second = train(retrain, registry, data, args.trees, b)
             target = rows_of(full, half)
-            pooled["200-row model"].append(decided(model, target, risk))
-            pooled["retrained"].append(decided(registry.load("rf", second.version), target, risk))
+            pooled["200-row model"].append(decided(model, target, risk, b))
+            pooled["retrained"].append(decided(registry.load(b, second.version), target, risk, b))
         print(
             f"decided share at {LIMIT_PPB:,.0f} ppb on the 200 screened rows, each judged by a model not trained on it:"
         )
