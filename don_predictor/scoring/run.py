@@ -136,6 +136,12 @@ class Lots:
     lots: list[str | None]
     ids: list[str]
     verdicts: dict[str, np.ndarray]  # name -> verdict per row, the joint one first when there is one
+    column: str = "lot"  # the file's lot column
+
+    @property
+    def without_lot(self) -> int:
+        """Rows whose lot cell is empty: in no lot's verdict."""
+        return sum(lot is None for lot in self.lots)
 
     def table(self, listed: int = MAX_LISTED_SAMPLES) -> pd.DataFrame:
         return lot_table(self.lots, self.ids, self.verdicts, listed=listed)

@@ -61,7 +61,7 @@ def render_predict_page(backends: tuple[str, ...]) -> None:
         return
     results, decisions = scored.results, scored.decisions
     shown = decisions.names  # the joint decision first, then each model with verdicts
-    verdict_summary(results, shown if several else list(backends), limit, scored.thresholds, scored.lots, demo)
+    verdict_summary(results, shown if several else list(backends), limit, decisions.thresholds, decisions.lots, demo)
     loaded = {b: load_model(str(registry().root), b, v) for b, v in scored.versions.items()}
     in_sample_warning(training_overlap(table, loaded), int(results["status"].eq("ok").sum()), versions)
     metadata = run_details(upload, limit, scored.versions, scored.thresholds)
@@ -110,7 +110,7 @@ def _model_body(upload, table, scored: ScoredUpload, version: ModelVersion, limi
     st.subheader("Predictions")
     summary_metrics(results, backend)
     results_table(results, [backend])
-    download_results(results, upload.name, backend, metadata, scored.lots, target_of(table))
+    download_results(results, upload.name, backend, metadata, scored.decisions.lots, target_of(table))
     verdicts = {b: d.verdict for b, d in scored.decisions.models.items()} or None
     st.plotly_chart(
         plots.intervals_figure(table.ids, {backend: trust_columns(results, backend)}, limit.ppb, limit.label, verdicts),
@@ -165,7 +165,7 @@ def _compare_body(upload, table, scored: ScoredUpload, versions: dict, limit: Li
     actual = target_of(table)
     if joint is not None and len(joint.deciding) == 1:  # the downloads say BOTH is one model, as the page does
         metadata["joint_decision_by"] = joint.deciding[0]
-    download_results(compared, upload.name, COMPARE, metadata, scored.lots, actual)
+    download_results(compared, upload.name, COMPARE, metadata, scored.decisions.lots, actual)
 
     if actual is not None:
         st.subheader("Against the measured values")
