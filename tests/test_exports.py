@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from don_predictor.scoring.frame_views import lot_table
 from don_predictor.scoring.run import Lots
 from don_predictor.services import exports, precision
-from don_predictor.trust.screening import lot_table
 
 
 def hand_made_results(n: int = 6) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def test_a_file_named_like_a_link_is_plain_text_on_the_status_page(tmp_path, mon
 
 
 def _results_and_lots() -> None:
-    from don_predictor.trust.screening import lot_table
+    from don_predictor.scoring.frame_views import lot_table
     from don_predictor.ui.results import readable_lots, results_table
     from tests.test_exports import hand_made_results
 

@@ -8,15 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from don_predictor.trust.screening import (
-    ENGINE_CONFORMAL,
-    ENGINE_INTERVAL,
-    MAX_LISTED_SAMPLES,
-    Risk,
-    ScreeningCalibration,
-    Thresholds,
-    lot_table,
-)
+from don_predictor.scoring.frame_views import MAX_LISTED_SAMPLES, lot_table
+from don_predictor.trust.screening import ENGINE_CONFORMAL, ENGINE_INTERVAL, Risk, ScreeningCalibration, Thresholds
 
 JOINT = "both"  # the joint decision's name in the results and the lot table
 

@@ -9,13 +9,13 @@ import streamlit as st
 from don_predictor import plots
 from don_predictor.modeling.backends import backend_class
 from don_predictor.plain_text import markdown_literal, visible
+from don_predictor.scoring.frame_views import trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.scoring.run import JOINT
 from don_predictor.scoring.score import training_overlap
 from don_predictor.services.compare import add_differences, agreement
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.registry import ModelVersion
 from don_predictor.trust.limits import Limit
-from don_predictor.trust.screening import trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_cache import active_versions, load_model, registry
 from don_predictor.ui.model_quality import model_quality_panel

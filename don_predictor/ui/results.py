@@ -11,6 +11,7 @@ import streamlit as st
 from don_predictor.config import settings
 from don_predictor.modeling.evaluation import regression_metrics
 from don_predictor.plain_text import markdown_literal, visible_text
+from don_predictor.scoring.frame_views import lot_summary, trusted_ppb, trusted_rows, verdict_counts
 from don_predictor.scoring.run import Lots
 from don_predictor.services.exports import (
     ROW_COLUMN,
@@ -26,17 +27,7 @@ from don_predictor.services.run_metadata import run_metadata
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 from don_predictor.store.registry import RegistryError
 from don_predictor.trust.limits import Limit, custom_limit
-from don_predictor.trust.screening import (
-    ABOVE,
-    BELOW,
-    SEND_TO_LAB,
-    Thresholds,
-    lot_summary,
-    percent,
-    trusted_ppb,
-    trusted_rows,
-    verdict_counts,
-)
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, percent
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_cache import registry
 from don_predictor.ui.recording import scoring_time
@@ -193,7 +184,7 @@ def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: di
 
 def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
     """R², RMSE, MAE per backend on the rows that carry a measured value and a prediction (pass the untrusted
-    predictions as NaN: screening.untrusted_as_nan)."""
+    predictions as NaN: scoring.frame_views.untrusted_as_nan)."""
     rows = []
     for backend, ppb in predictions.items():
         keep = np.isfinite(actual) & np.isfinite(ppb)
