@@ -16,14 +16,13 @@ from don_predictor.config import TARGET_COLUMN
 from don_predictor.plain_text import visible, visible_text
 from don_predictor.scoring.frame import in_results_order
 from don_predictor.scoring.frame_views import lot_summary, out_of_domain_rows, verdict_counts
-from don_predictor.scoring.run import Lots
+from don_predictor.scoring.run import JOINT, Lots
 from don_predictor.services.formula_guard import neutralise_formulas
 from don_predictor.services.precision import export_frame, measured_column
 from don_predictor.services.results_csv import results_csv
 from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB
 
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all
-JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
 REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lots file names every one
 ROW_COLUMN = "row"  # the data row (1 = the first under the header), first in a download whose ids repeat
 UNTRUSTED = "not trusted (outside the domain)"
