@@ -146,6 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores the file batch by batch (bounded memory whatever its size), or on a Dask cluster with --engine dask."""
     from don_predictor.lab.worklist import StreamedWorklist
+    from don_predictor.scoring.frame_views import lot_tally
     from don_predictor.services import batch
     from don_predictor.services.progress import Progress
     from don_predictor.services.results_csv import results_csv
@@ -194,8 +195,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     names, risk = list(versions), settings.risk
     for warning in summary.warnings:
         _say(f"warning: {warning}")
-    if args.lots_out and summary.lots is not None:
-        _write_output(args.lots_out, results_csv(summary.lots))
+    lots = summary.lots.table() if summary.lots is not None else None
+    if args.lots_out and lots is not None:
+        _write_output(args.lots_out, results_csv(lots))
     if summary.lots is not None and summary.without_lot:
         _say(f"warning: {summary.without_lot:,} rows have an empty lot cell: they are in no lot's verdict")
     run_id = None
@@ -219,8 +221,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     "(Hotelling T², Q residual or baseline statistic over its limit): their predictions are not "
                     f"trusted and their verdict is send_to_lab. {out_of_domain_advice(name in demo)}"
                 )
-        if summary.lots is not None and f"{name}_lot_verdict" in summary.lots:
-            counts = summary.lots[f"{name}_lot_verdict"].value_counts()
+        if lots is not None and name in summary.lots.verdicts:
+            counts = lot_tally(lots, name)
             summary_line = ", ".join(f"{counts.get(v, 0)} {v}" for v in (BELOW, SEND_TO_LAB, ABOVE))
             print(f"{name} lots: {summary_line}" + (f"; lot table in {args.lots_out}" if args.lots_out else ""))
     if summary.scored == 0:

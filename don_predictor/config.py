@@ -12,8 +12,9 @@ TARGET_COLUMN = "vomitoxin_ppb"
 ID_COLUMN = "hsi_id"
 LOT_COLUMNS = ("lot", "lot_id")  # an optional column that groups samples into lots
 # The threshold of the CV classification metrics (ROC AUC, sensitivity) stored with every model: FDA advisory 1 ppm.
-# The verdicts' default limit is DON_DEFAULT_LIMIT (EU unprocessed maize, 1,500 ppb).
-SCREENING_LIMIT_PPB = 1000.0
+# Only modeling.evaluation uses it, never as a verdict's limit: that default is settings().default_limit_ppb
+# (DON_DEFAULT_LIMIT, EU unprocessed maize, 1,500 ppb).
+CV_CLASSIFICATION_LIMIT_PPB = 1000.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # name: (default, meaning) — README.md's settings table says the same.

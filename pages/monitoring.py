@@ -110,4 +110,3 @@ else:
             key=f"live_coverage_{backend}",
         )
     st.dataframe(plots.live_table(live), hide_index=True, width="stretch")
-

@@ -14,10 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from don_predictor import plots
 from don_predictor.scoring.frame import predict_table
+from don_predictor.scoring.frame_views import trusted_rows
 from don_predictor.services import drift, monitoring
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.store.history import RunInfo, record_run, results_since
-from don_predictor.trust.screening import trusted_rows
 
 
 def test_psi_is_small_for_the_same_distribution_and_large_for_a_shifted_one():

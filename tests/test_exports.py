@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from don_predictor.scoring.frame_views import lot_table
+from don_predictor.scoring.run import Lots
 from don_predictor.services import exports, precision
-from don_predictor.trust.screening import lot_table
 
 
 def hand_made_results(n: int = 6) -> pd.DataFrame:
@@ -110,7 +111,7 @@ def test_workbook_without_lots_has_no_lot_sheet():
 
 def test_report_lists_the_samples_not_cleared_and_escapes_upload_text():
     results = hand_made_results()
-    lots = lot_table(results["lot"].tolist(), results["sample_id"].tolist(), {"rf": results["rf_verdict"].to_numpy()})
+    lots = Lots(results["lot"].tolist(), results["sample_id"].tolist(), {"rf": results["rf_verdict"].to_numpy()})
     html = exports.report_html(results, lots, METADATA, ["rf"], measured=np.array([480, 7000, 1600, 10, 0, 900.0]))
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Samples not cleared (4)" in html  # above, send_to_lab, not scored, send_to_lab; the cleared are not
@@ -202,7 +203,7 @@ def _header_cells(html: str, table_starts_after: str) -> list[str]:
 def test_compare_report_puts_the_both_decision_first_and_lists_what_it_does_not_clear(backends):
     results = compare_results()
     verdicts = {b: results[f"{b}_verdict"].to_numpy() for b in ("both", "rf", "tf")}
-    lots = lot_table(results["lot"].tolist(), results["sample_id"].tolist(), verdicts)
+    lots = Lots(results["lot"].tolist(), results["sample_id"].tolist(), verdicts)
     html = exports.report_html(results, lots, COMPARE_METADATA, backends)
 
     counts = html[html.index("<h2>Verdicts</h2>") : html.index("<h2>Lots")]
@@ -231,7 +232,7 @@ def test_a_prediction_outside_the_domain_is_printed_as_not_trusted_with_the_reas
     assert exports.UNTRUSTED not in trusted and "1,500" in trusted and "900 – 2,500" in trusted
 
 
-def big_lots(n_lots: int = 50, per_lot: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
+def big_lots(n_lots: int = 50, per_lot: int = 100) -> tuple[pd.DataFrame, Lots]:
     """n_lots × per_lot samples: the first 3 lots all below, the last 2 with one above, the rest send to lab."""
     n = n_lots * per_lot
     ids = [f"S{i:05d}" for i in range(n)]
@@ -251,7 +252,7 @@ def big_lots(n_lots: int = 50, per_lot: int = 100) -> tuple[pd.DataFrame, pd.Dat
             "rf_verdict_reason": "r",
         }
     )
-    return results, lot_table(lots, ids, {"rf": verdict})
+    return results, Lots(lots, ids, {"rf": verdict})
 
 
 def test_the_lot_table_starts_with_a_summary_and_names_only_a_few_samples_a_lot():
@@ -267,10 +268,11 @@ def test_the_lot_table_starts_with_a_summary_and_names_only_a_few_samples_a_lot(
     assert "@media print" in html and "width: 100%" in html
 
 
-def test_a_lot_table_without_lots_in_the_results_keeps_its_own_lists():
+def test_the_report_prints_the_runs_lots_whatever_the_results_columns():
     results, lots = big_lots()
     html = exports.report_html(results.drop(columns="lot"), lots, METADATA, ["rf"])
-    assert f">{lots['rf_decided_by'].iloc[3]}<" in html  # the lots file's own list, as it is
+    # the run's lots (Decisions.lots), not lots guessed from the results' columns: a few names a lot
+    assert f">{lots.table(listed=exports.REPORT_LOT_IDS)['rf_decided_by'].iloc[3]}<" in html
 
 
 def test_rows_that_were_not_scored_are_listed_among_the_samples_to_act_on():

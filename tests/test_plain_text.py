@@ -15,9 +15,9 @@ from streamlit.testing.v1 import AppTest
 from test_exports import METADATA, hand_made_results
 
 from don_predictor.plain_text import markdown_literal, visible
+from don_predictor.scoring.run import Lots
 from don_predictor.services import exports
 from don_predictor.spectra.reader import read_spectra
-from don_predictor.trust.screening import lot_table
 
 EVIL = "[Session expired, log in again](https:evil.example).csv"
 RTL = "lot\u202efdp.exe"
@@ -49,12 +49,12 @@ def test_report_and_workbook_show_hidden_characters_escaped():
     results = hand_made_results()
     results.loc[2, "sample_id"] = "ab\u200bc"
     results.loc[2, "lot"] = RTL
-    lots = lot_table(results["lot"].tolist(), results["sample_id"].tolist(), {"rf": results["rf_verdict"].to_numpy()})
+    lots = Lots(results["lot"].tolist(), results["sample_id"].tolist(), {"rf": results["rf_verdict"].to_numpy()})
     meta = {**METADATA, "input_file": EVIL.replace(".csv", "\u202e.csv")}
     html = exports.report_html(results, lots, meta, ["rf"], measured=np.array([480, 7000, 1600, 10, 0, 900.0]))
     assert "\u202e" not in html and "\u200b" not in html
     assert "lot\\u202efdp.exe" in html and "ab\\u200bc" in html and "\\u202e.csv" in html
-    book = pd.read_excel(io.BytesIO(exports.workbook_bytes(results, lots, meta)), sheet_name=None)
+    book = pd.read_excel(io.BytesIO(exports.workbook_bytes(results, exports.lots_file(lots), meta)), sheet_name=None)
     assert book["results"]["sample_id"][2] == "ab\\u200bc" and book["results"]["lot"][2] == "lot\\u202efdp.exe"
     assert "lot\\u202efdp.exe" in book["lots"]["lot"].tolist()
     run = dict(zip(book["run"]["item"], book["run"]["value"], strict=True))
@@ -80,7 +80,7 @@ def test_a_file_named_like_a_link_is_plain_text_on_the_status_page(tmp_path, mon
 
 
 def _results_and_lots() -> None:
-    from don_predictor.trust.screening import lot_table
+    from don_predictor.scoring.frame_views import lot_table
     from don_predictor.ui.results import readable_lots, results_table
     from tests.test_exports import hand_made_results
 

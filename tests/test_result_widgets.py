@@ -8,7 +8,7 @@ import pandas as pd
 from conftest import as_read
 from streamlit.testing.v1 import AppTest
 
-from don_predictor.trust.screening import out_of_domain_rows, trusted_rows, untrusted_as_nan
+from don_predictor.scoring.frame_views import out_of_domain_rows, trusted_rows, untrusted_as_nan
 
 
 def hand_results() -> pd.DataFrame:
@@ -90,7 +90,7 @@ def test_the_verdict_counts_give_every_row_including_the_ones_not_scored():
 
 
 def test_the_lot_table_reads_without_a_key():
-    from don_predictor.trust.screening import lot_summary, lot_table
+    from don_predictor.scoring.frame_views import lot_summary, lot_table
     from don_predictor.ui.results import readable_lots
 
     verdicts = {"rf": np.array(["below", "above", "send_to_lab", "below"], dtype=object)}

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from don_predictor.scoring.frame_views import lot_table
 from don_predictor.spectra.reader import read_spectra
 from don_predictor.trust.bundle import Trust
 from don_predictor.trust.domain import DomainModel
@@ -19,7 +20,6 @@ from don_predictor.trust.screening import (
     ScreeningCalibration,
     conformal_verdicts,
     interval_verdicts,
-    lot_table,
     lot_verdict,
     positives_needed,
 )
@@ -190,7 +190,7 @@ def test_a_lot_column_is_read_as_text_and_is_not_the_id():
 
 
 def test_page_summaries_count_verdicts_and_keep_untrusted_figures_out():
-    from don_predictor.trust.screening import trusted_ppb, verdict_agreement, verdict_counts
+    from don_predictor.scoring.frame_views import trusted_ppb, verdict_agreement, verdict_counts
 
     results = pd.DataFrame(
         {

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from don_predictor.scoring.run import Lots
 from don_predictor.services import exports, run_metadata
 from don_predictor.spectra.reader import read_spectra
-from don_predictor.trust.screening import lot_table
 from tests.test_exports import METADATA
 
 BANDS = ["400", "402", "404"]
@@ -122,7 +122,7 @@ def test_the_page_table_shows_the_row_only_when_ids_repeat():
     assert at.dataframe[0].value.columns[0] == "hsi_id"
 
 
-def many_deciders() -> tuple[pd.DataFrame, pd.DataFrame]:
+def many_deciders() -> tuple[pd.DataFrame, Lots]:
     """Lot A: 30 samples of which 16 send_to_lab (more than the page's 10); lot B all below."""
     ids = [f"s{i:04d}" for i in range(40)]
     lots = ["A"] * 30 + ["B"] * 10
@@ -130,31 +130,30 @@ def many_deciders() -> tuple[pd.DataFrame, pd.DataFrame]:
     verdicts[1:30:2] = "send_to_lab"
     verdicts[28] = "send_to_lab"
     results = results_with(ids, list(verdicts), lots)
-    return results, lot_table(lots, ids, {"rf": verdicts})
+    return results, Lots(lots, ids, {"rf": verdicts})
 
 
 def test_the_lots_file_names_every_deciding_sample_and_the_report_a_few():
     results, lots = many_deciders()
     deciding = [f"s{i:04d}" for i in [*range(1, 30, 2), 28]]
     deciding.sort()
-    assert lots["rf_decided_by"].iloc[0].endswith("and 6 more")  # the page's table: 10 named
-    full = exports.lots_file(lots, results)
+    assert lots.table()["rf_decided_by"].iloc[0].endswith("and 6 more")  # the page's table: 10 named
+    full = exports.lots_file(lots)
     assert full["rf_decided_by"].tolist() == [", ".join(deciding), "all 10 below"]
-    assert full.drop(columns="rf_decided_by").equals(lots.drop(columns="rf_decided_by"))
+    assert full.drop(columns="rf_decided_by").equals(lots.table().drop(columns="rf_decided_by"))
     sheet = pd.read_excel(io.BytesIO(exports.workbook_bytes(results, full, METADATA)), sheet_name="lots")
     assert sheet["rf_decided_by"].iloc[0] == ", ".join(deciding)
-    html = exports.report_html(results, full, METADATA, ["rf"])
+    html = exports.report_html(results, lots, METADATA, ["rf"])
     assert f">{', '.join(deciding[:3])} and {len(deciding) - 3} more<" in html
     assert "(up to 3; the lots file names them all)" in html
 
 
-def test_the_lots_file_names_repeated_ids_with_their_rows_and_keeps_a_table_it_cannot_rebuild():
+def test_the_lots_file_names_repeated_ids_with_their_rows():
     ids, lots = ["a", "b", "a", "c"], ["L1", "L1", "L1", "L2"]
     results = results_with(ids, ["above", "below", "above", "below"], lots)
-    table = lot_table(lots, ids, {"rf": results["rf_verdict"].to_numpy()})
-    assert exports.lots_file(table, results)["rf_decided_by"].iloc[0] == "a (row 1), a (row 3)"
-    assert exports.lots_file(table, results.drop(columns="lot")) is table  # results without lots: as given
-    assert exports.lots_file(None, results) is None
+    table = Lots(lots, ids, {"rf": results["rf_verdict"].to_numpy()})
+    assert exports.lots_file(table)["rf_decided_by"].iloc[0] == "a (row 1), a (row 3)"
+    assert exports.lots_file(None) is None  # a file without a lot column
 
 
 class Clock:

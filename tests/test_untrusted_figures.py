@@ -16,9 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from don_predictor import plots
+from don_predictor.scoring.frame_views import trusted_rows
 from don_predictor.services import drift
 from don_predictor.store.history import RunInfo, predictions_over_time, record_run, results_since
-from don_predictor.trust.screening import trusted_rows
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -17,7 +17,7 @@ from sklearn import model_selection
 from sklearn.metrics import mean_absolute_error, median_absolute_error, r2_score, roc_auc_score
 from sklearn.model_selection import KFold
 
-from don_predictor.config import SCREENING_LIMIT_PPB
+from don_predictor.config import CV_CLASSIFICATION_LIMIT_PPB
 from don_predictor.modeling.backends import Backend, make_backend
 from don_predictor.modeling.backends.base import FIT_STARTED, ProgressCallback, no_progress
 from don_predictor.trust.intervals import DEFAULT_LEVEL, ConformalIntervals
@@ -30,13 +30,15 @@ METRIC_LABELS = {
     "bias_ppb": "bias (ppb)",
     "rpd": "RPD",
     "r2_log": "R² (log1p)",
-    "roc_auc": f"ROC AUC (> {SCREENING_LIMIT_PPB:,.0f} ppb)",
+    "roc_auc": f"ROC AUC (> {CV_CLASSIFICATION_LIMIT_PPB:,.0f} ppb)",
     "sensitivity": "sensitivity",
     "specificity": "specificity",
 }
 
 
-def regression_metrics(y_ppb: np.ndarray, predicted_ppb: np.ndarray, limit_ppb: float = SCREENING_LIMIT_PPB) -> dict:
+def regression_metrics(
+    y_ppb: np.ndarray, predicted_ppb: np.ndarray, limit_ppb: float = CV_CLASSIFICATION_LIMIT_PPB
+) -> dict:
     y, p = np.asarray(y_ppb, dtype=float), np.asarray(predicted_ppb, dtype=float)
     rmse = float(np.sqrt(np.mean((p - y) ** 2)))
     above, flagged = y > limit_ppb, p > limit_ppb

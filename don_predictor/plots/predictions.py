@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from don_predictor.config import SCREENING_LIMIT_PPB
 from don_predictor.plain_text import visible
 from don_predictor.plots.style import (
     AGGREGATE_ABOVE,
@@ -31,11 +30,11 @@ from don_predictor.services.drift import trusted
 
 def prediction_histogram(
     predictions: dict[str, np.ndarray],
-    limit_ppb: float = SCREENING_LIMIT_PPB,
+    limit_ppb: float,
     trusted: dict[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """Distribution of predictions on a log axis, one colour per backend, the limit as a line. With `trusted` (per
-    backend, a row mask as trust.screening.trusted_rows gives), only the trusted predictions are counted and each
+    backend, a row mask as scoring.frame_views.trusted_rows gives), only the trusted predictions are counted and each
     trace's name says how many were left out (see left_out_note for the caption)."""
     fig = go.Figure()
     for name, ppb in predictions.items():

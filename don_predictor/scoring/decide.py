@@ -36,7 +36,7 @@ def decide(
     decisions = Decisions(float(limit_ppb), risk, models, joint, None, frozenset(demo))
     if run.lots is None:
         return decisions
-    lots = Lots(run.lots, [str(i) for i in run.ids], decisions.verdicts())
+    lots = Lots(run.lots, [str(i) for i in run.ids], decisions.verdicts(), run.lot_column or "lot")
     return Decisions(float(limit_ppb), risk, models, joint, lots, frozenset(demo))
 
 

@@ -3,6 +3,7 @@ column, the lot column when the file has one, status, then per backend BACKEND_F
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from don_predictor.config import settings
@@ -21,13 +22,19 @@ _SCORE_FIELDS |= {"q": "q", "baseline": "baseline"}
 
 
 def results_frame(
-    run: ScoredRun, decisions: Decisions | None = None, *, measured: bool = False, joint: bool = False
+    run: ScoredRun,
+    decisions: Decisions | None = None,
+    *,
+    measured: bool = False,
+    joint: bool = False,
+    in_training: dict[str, np.ndarray | None] | None = None,
 ) -> pd.DataFrame:
     """One row per input row: the id column, the lot column (when the file has one), status, with `measured` the
     file's measured DON as `measured_ppb` (when it has them), then per backend `<backend>_ppb` and, when the model
     has them, `<backend>_low_ppb`, `<backend>_high_ppb`, `<backend>_in_domain` with the statistics behind it
     (`_t2`, `_q`, `_baseline`), and, with `decisions`, `<backend>_verdict` and `<backend>_verdict_reason`. With
-    `joint` and a joint decision, `both_verdict` and `both_in_domain` last. Rows not scored have empty cells."""
+    `joint` and a joint decision, `both_verdict` and `both_in_domain`; with `in_training` (the history's),
+    `<backend>_in_training` for each backend that can tell, last. Rows not scored have empty cells."""
     columns: dict[str, object] = {run.id_column: run.ids}
     if run.lots is not None:
         columns[run.lot_column] = run.lots
@@ -46,6 +53,9 @@ def results_frame(
     if joint and decisions is not None and decisions.joint is not None:
         columns[f"{JOINT}_verdict"] = decisions.joint.verdict
         columns[f"{JOINT}_in_domain"] = decisions.joint.in_domain
+    for name, rows in (in_training or {}).items():
+        if rows is not None:
+            columns[f"{name}_in_training"] = rows
     return pd.DataFrame(columns)
 
 

@@ -37,10 +37,7 @@ def record(
     """The run, its verdicts and its measured values (`measured`, else the run's) in the history (see
     record_scored_run). `in_training`: per backend, which rows were that model's training spectra (the history
     marks them, so Monitoring does not count them as drift; None: the bundle cannot tell)."""
-    results = results_frame(run, decisions)
-    flags = {f"{name}_in_training": rows for name, rows in (in_training or {}).items() if rows is not None}
-    if flags:
-        results = results.assign(**flags)
+    results = results_frame(run, decisions, in_training=in_training)
     measured = run.measured if measured is None else measured
     measured = None if measured is None else pd.Series(measured)
     created = dt.datetime.now(dt.UTC)

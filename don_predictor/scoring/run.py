@@ -8,15 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from don_predictor.trust.screening import (
-    ENGINE_CONFORMAL,
-    ENGINE_INTERVAL,
-    MAX_LISTED_SAMPLES,
-    Risk,
-    ScreeningCalibration,
-    Thresholds,
-    lot_table,
-)
+from don_predictor.scoring.frame_views import MAX_LISTED_SAMPLES, lot_table
+from don_predictor.trust.screening import ENGINE_CONFORMAL, ENGINE_INTERVAL, Risk, ScreeningCalibration, Thresholds
 
 JOINT = "both"  # the joint decision's name in the results and the lot table
 
@@ -136,6 +129,12 @@ class Lots:
     lots: list[str | None]
     ids: list[str]
     verdicts: dict[str, np.ndarray]  # name -> verdict per row, the joint one first when there is one
+    column: str = "lot"  # the file's lot column
+
+    @property
+    def without_lot(self) -> int:
+        """Rows whose lot cell is empty: in no lot's verdict."""
+        return sum(lot is None for lot in self.lots)
 
     def table(self, listed: int = MAX_LISTED_SAMPLES) -> pd.DataFrame:
         return lot_table(self.lots, self.ids, self.verdicts, listed=listed)

@@ -47,7 +47,7 @@ class Summary:
     verdicts: dict[str, dict[str, int]] = field(default_factory=dict)  # backend -> verdict -> count
     out_of_domain: dict[str, int] = field(default_factory=dict)  # backend -> scored spectra outside its domain
     without_lot: int = 0  # rows of a file with a lot column whose lot cell is empty: in no lot's verdict
-    lots: pd.DataFrame | None = None
+    lots: Lots | None = None  # the file's lots and their verdicts (rows without a lot left out)
     history: ScoredRun | None = None  # the run, when it was small enough to keep for the history
     thresholds: dict[str, Thresholds | None] = field(default_factory=dict)  # per model with verdicts
     _gathered: WholeFileWarnings = field(default_factory=WholeFileWarnings, repr=False)
@@ -75,7 +75,8 @@ class Summary:
             keep = np.flatnonzero([lot is not None for lot in run.lots])
             self.without_lot += run.n_rows - len(keep)
             verdicts = {name: decision.verdict[keep] for name, decision in decisions.models.items()}
-            self._lot_parts.append(Lots([run.lots[i] for i in keep], [str(run.ids[i]) for i in keep], verdicts))
+            kept = Lots([run.lots[i] for i in keep], [str(run.ids[i]) for i in keep], verdicts, run.lot_column or "lot")
+            self._lot_parts.append(kept)
         if self._history_parts is not None:
             if self.rows <= keep_rows:
                 self._history_parts.append(run)
@@ -106,9 +107,8 @@ class Summary:
         if self._lot_parts:
             parts = self._lot_parts
             verdicts = {b: np.concatenate([p.verdicts[b] for p in parts]) for b in parts[0].verdicts}
-            self.lots = Lots(
-                [lot for p in parts for lot in p.lots], [i for p in parts for i in p.ids], verdicts
-            ).table()
+            lots, ids = [lot for p in parts for lot in p.lots], [i for p in parts for i in p.ids]
+            self.lots = Lots(lots, ids, verdicts, parts[0].column)
         if self._history_parts:
             self.history = ScoredRun.concat(self._history_parts)
         self._lot_parts, self._history_parts = [], None

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from don_predictor.scoring.frame_views import trusted_rows
 from don_predictor.trust.bundle import Trust
-from don_predictor.trust.screening import trusted_rows
 
 DEFAULT_THRESHOLD = 0.25
 BINS = 10
@@ -185,7 +185,7 @@ def drift(frame: pd.DataFrame, reference: Reference, threshold: float = DEFAULT_
 
 def trusted(frame: pd.DataFrame) -> np.ndarray:
     """Per row of a history frame (one row per sample and backend, columns `ppb` and `in_domain`): scored and in
-    the calibration domain. The rule of trust.screening.trusted_rows, which reads `<backend>_ppb` columns."""
+    the calibration domain. The rule of scoring.frame_views.trusted_rows, which reads `<backend>_ppb` columns."""
     if frame.empty:
         return np.zeros(0, dtype=bool)
     columns = {"ppb": "row_ppb"} | ({"in_domain": "row_in_domain"} if "in_domain" in frame else {})

@@ -5,6 +5,7 @@ CSV with a JSON sidecar, an Excel workbook with results, lots and run sheets, an
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +15,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from don_predictor.config import TARGET_COLUMN
 from don_predictor.plain_text import visible, visible_text
 from don_predictor.scoring.frame import in_results_order
+from don_predictor.scoring.frame_views import lot_summary, out_of_domain_rows, verdict_counts
+from don_predictor.scoring.run import JOINT, Lots
 from don_predictor.services.formula_guard import neutralise_formulas
 from don_predictor.services.precision import export_frame, measured_column
 from don_predictor.services.results_csv import results_csv
-from don_predictor.trust.screening import (
-    ABOVE,
-    BELOW,
-    SEND_TO_LAB,
-    lot_summary,
-    lot_table,
-    out_of_domain_rows,
-    verdict_counts,
-)
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB
 
 REPORT_MAX_SAMPLES = 40  # the printable report lists this many not-cleared samples; the CSV has them all
-JOINT = "both"  # Compare's joint verdict: below only when both models clear a sample, above only when both reject it
 REPORT_LOT_IDS = 3  # sample ids a lot's "decided by" cell names in the report; the lots file names every one
 ROW_COLUMN = "row"  # the data row (1 = the first under the header), first in a download whose ids repeat
 UNTRUSTED = "not trusted (outside the domain)"
@@ -77,32 +71,28 @@ def csv_bytes(results: pd.DataFrame, measured: np.ndarray | None = None) -> byte
     return results_csv(export_frame(with_row_numbers(results), measured))
 
 
-def _sample_names(results: pd.DataFrame, id_column: str) -> list[str]:
+def _sample_names(ids: list[str]) -> list[str]:
     """The ids as a lot's "decided by" names them: an id that repeats with its data row, "s1 (row 4)"."""
-    ids = results[id_column].astype(str).tolist()
-    repeated = repeated_rows(results)
+    repeated = pd.Series(ids, dtype=object).duplicated(keep=False).to_numpy(dtype=bool)
     if not repeated.any():
-        return ids
+        return list(ids)
     return [
         f"{name} (row {i + 1})" if again else name for i, (name, again) in enumerate(zip(ids, repeated, strict=True))
     ]
 
 
-def lots_file(lots: pd.DataFrame | None, results: pd.DataFrame) -> pd.DataFrame | None:
-    """The lot table as the lots download holds it: each lot's `<b>_decided_by` names every deciding sample (the
-    page's table and the report name a few), a repeated id with its row ("s1 (row 4)"). Built again from the
-    results' id and lot columns (those before `status`); the lot table as given when the results have no lots or
-    other lots than the table."""
-    if lots is None or lots.empty:
-        return lots
-    backends = [c[: -len("_lot_verdict")] for c in lots.columns if c.endswith("_lot_verdict")]
-    key_columns = list(results.columns[: results.columns.get_loc("status")]) if "status" in results else []
-    if len(key_columns) < 2 or not backends or not all(f"{b}_verdict" in results for b in backends):
-        return lots
-    full = _relisted(results, key_columns, backends, listed=max(len(results), 1))
-    if full["lot"].tolist() != lots["lot"].astype(str).tolist() or list(full.columns) != list(lots.columns):
-        return lots  # not the lots of these results
-    return full
+def _named(lots: Lots) -> Lots:
+    """The run's lots with each sample named as a lot's "decided by" names it (see _sample_names)."""
+    return replace(lots, ids=_sample_names(lots.ids))
+
+
+def lots_file(lots: Lots | None) -> pd.DataFrame | None:
+    """The run's lot table (Decisions.lots) as the lots download holds it: each lot's `<b>_decided_by` names every
+    deciding sample (the page's table and the report name a few), a repeated id with its row ("s1 (row 4)"). None
+    when the file has no lot column."""
+    if lots is None:
+        return None
+    return _named(lots).table(listed=max(len(lots.ids), 1))
 
 
 def workbook_bytes(
@@ -163,7 +153,7 @@ _TEMPLATES = Environment(
 
 def report_html(
     results: pd.DataFrame,
-    lots: pd.DataFrame | None,
+    lots: Lots | None,
     metadata: dict,
     backends: list[str],
     measured: np.ndarray | None = None,
@@ -186,7 +176,7 @@ def report_html(
     models = [b for b in backends if b != JOINT and f"{b}_ppb" in frame]
     shown = frame.loc[not_cleared].head(REPORT_MAX_SAMPLES)
     repeated = repeated_rows(results)
-    lot_rows, lot_backends, lot_summary = _lot_rows(lots, results, key_columns)
+    lot_rows, lot_backends, lot_summary = _lot_rows(lots)
     return _TEMPLATES.get_template("run_report.html").render(
         meta=metadata,
         counts=counts,
@@ -287,57 +277,39 @@ def _joint_reason(results: pd.DataFrame, i: object, members: list[str], verdict:
     return f"the models disagree ({said})"
 
 
-def _lot_rows(
-    lots: pd.DataFrame | None, results: pd.DataFrame, key_columns: list[str]
-) -> tuple[list[dict], list[str], str]:
+def _lot_rows(lots: Lots | None) -> tuple[list[dict], list[str], str]:
     """The lot table as printed: per lot its name, sample count, each backend's lot verdict (the joint one first)
     and the samples behind the first one's verdict, cut to a few ids; the backends; a one-line summary."""
-    if lots is None or lots.empty:
+    table = _report_lots(lots)
+    if table is None or table.empty:
         return [], [], ""
-    named = [c[: -len("_lot_verdict")] for c in lots.columns if c.endswith("_lot_verdict")]
+    named = list(lots.verdicts)
     backends = [JOINT, *(b for b in named if b != JOINT)] if JOINT in named else named
     if not backends:
         return (
-            [{"lot": _cell(r["lot"]), "samples": _cell(r["samples"]), "verdicts": []} for _, r in lots.iterrows()],
+            [{"lot": _cell(r["lot"]), "samples": _cell(r["samples"]), "verdicts": []} for _, r in table.iterrows()],
             [],
             "",
         )
     first = backends[0]
-    # The lots again from the results, naming fewer samples per lot (the lots file keeps the longer lists).
-    short = _short_lot_table(results, key_columns, backends)
-    if short is not None and short["lot"].tolist() != lots["lot"].astype(str).tolist():
-        short = None  # not the lots of these results: the lot table's own lists instead
-    if short is not None:
-        short.index = lots.index
-    rows = []
-    for position, lot in lots.iterrows():
-        # the report's shorter list when the results give these lots; else the lot table's own
-        decided_by = short.at[position, f"{first}_decided_by"] if short is not None else lot[f"{first}_decided_by"]
-        rows.append(
-            {
-                "lot": _cell(lot["lot"]),
-                "samples": _cell(lot["samples"]),
-                "verdicts": [str(lot[f"{b}_lot_verdict"]) for b in backends],
-                "decided_by": decided_by,
-            }
-        )
-    return rows, backends, lot_summary(lots, first)
+    rows = [
+        {
+            "lot": _cell(lot["lot"]),
+            "samples": _cell(lot["samples"]),
+            "verdicts": [str(lot[f"{b}_lot_verdict"]) for b in backends],
+            "decided_by": lot[f"{first}_decided_by"],
+        }
+        for _, lot in table.iterrows()
+    ]
+    return rows, backends, lot_summary(table, first)
 
 
-def _short_lot_table(results: pd.DataFrame, key_columns: list[str], backends: list[str]) -> pd.DataFrame | None:
-    """screening.lot_table of the results with REPORT_LOT_IDS samples named per lot; None when the results have no
-    lot column or no verdicts of these backends."""
-    if len(key_columns) < 2 or not all(f"{b}_verdict" in results for b in backends):
+def _report_lots(lots: Lots | None) -> pd.DataFrame | None:
+    """The run's lot table naming REPORT_LOT_IDS samples per lot (the lots file names every one); None when the
+    file has no lot column."""
+    if lots is None:
         return None
-    return _relisted(results, key_columns, backends, listed=REPORT_LOT_IDS)
-
-
-def _relisted(results: pd.DataFrame, key_columns: list[str], backends: list[str], listed: int) -> pd.DataFrame:
-    """The lot table again from a results frame's id, lot and verdict columns, naming `listed` samples per lot
-    (a repeated id with its row): the lots file names every one, the report a few."""
-    lots = [None if pd.isna(v) else str(v) for v in results[key_columns[1]]]
-    verdicts = {b: results[f"{b}_verdict"].fillna("").astype(str).to_numpy() for b in backends}
-    return lot_table(lots, _sample_names(results, key_columns[0]), verdicts, listed=listed)
+    return _named(lots).table(listed=REPORT_LOT_IDS)
 
 
 def _cell(value: object) -> object:

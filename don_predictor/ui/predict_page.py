@@ -9,13 +9,13 @@ import streamlit as st
 from don_predictor import plots
 from don_predictor.modeling.backends import backend_class
 from don_predictor.plain_text import markdown_literal, visible
+from don_predictor.scoring.frame_views import trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.scoring.run import JOINT
 from don_predictor.scoring.score import training_overlap
 from don_predictor.services.compare import add_differences, agreement
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo
 from don_predictor.store.registry import ModelVersion
 from don_predictor.trust.limits import Limit
-from don_predictor.trust.screening import trusted_rows, untrusted_as_nan, verdict_agreement
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.lab_worklist import worklist_downloads
 from don_predictor.ui.model_cache import active_versions, load_model, registry
@@ -62,7 +62,7 @@ def render_predict_page(backends: tuple[str, ...]) -> None:
         return
     results, decisions = scored.results, scored.decisions
     shown = decisions.names  # the joint decision first, then each model with verdicts
-    verdict_summary(results, shown if several else list(backends), limit, scored.thresholds, scored.lots, demo)
+    verdict_summary(results, shown if several else list(backends), limit, decisions.thresholds, decisions.lots, demo)
     loaded = {b: load_model(str(registry().root), b, v) for b, v in scored.versions.items()}
     in_sample_warning(training_overlap(table, loaded), int(results["status"].eq("ok").sum()), versions)
     metadata = run_details(upload, limit, scored.versions, scored.thresholds)
@@ -111,7 +111,7 @@ def _model_body(upload, table, scored: ScoredUpload, version: ModelVersion, limi
     st.subheader("Predictions")
     summary_metrics(results, backend)
     results_table(results, [backend])
-    download_results(results, upload.name, backend, metadata, scored.lots, target_of(table))
+    download_results(results, upload.name, backend, metadata, scored.decisions.lots, target_of(table))
     worklist_downloads(scored.worklist, upload.name, backend, scored.run.id_column)
     verdicts = {b: d.verdict for b, d in scored.decisions.models.items()} or None
     st.plotly_chart(
@@ -167,7 +167,7 @@ def _compare_body(upload, table, scored: ScoredUpload, versions: dict, limit: Li
     actual = target_of(table)
     if joint is not None and len(joint.deciding) == 1:  # the downloads say BOTH is one model, as the page does
         metadata["joint_decision_by"] = joint.deciding[0]
-    download_results(compared, upload.name, COMPARE, metadata, scored.lots, actual)
+    download_results(compared, upload.name, COMPARE, metadata, scored.decisions.lots, actual)
     worklist_downloads(scored.worklist, upload.name, COMPARE, scored.run.id_column)
 
     if actual is not None:

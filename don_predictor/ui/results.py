@@ -11,6 +11,8 @@ import streamlit as st
 from don_predictor.config import settings
 from don_predictor.modeling.evaluation import regression_metrics
 from don_predictor.plain_text import markdown_literal, visible_text
+from don_predictor.scoring.frame_views import lot_summary, trusted_ppb, trusted_rows, verdict_counts
+from don_predictor.scoring.run import Lots
 from don_predictor.services.exports import (
     ROW_COLUMN,
     csv_bytes,
@@ -25,17 +27,7 @@ from don_predictor.services.run_metadata import run_metadata
 from don_predictor.store.governance import DEMO_MODEL_NOTE, is_demo, out_of_domain_advice
 from don_predictor.store.registry import RegistryError
 from don_predictor.trust.limits import Limit, custom_limit
-from don_predictor.trust.screening import (
-    ABOVE,
-    BELOW,
-    SEND_TO_LAB,
-    Thresholds,
-    lot_summary,
-    percent,
-    trusted_ppb,
-    trusted_rows,
-    verdict_counts,
-)
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, Thresholds, percent
 from don_predictor.ui.frame import current_limit
 from don_predictor.ui.model_cache import registry
 from don_predictor.ui.recording import scoring_time
@@ -192,7 +184,7 @@ def in_sample_warning(counts: dict[str, int | None], n_scored: int, versions: di
 
 def accuracy_metrics(actual: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
     """R², RMSE, MAE per backend on the rows that carry a measured value and a prediction (pass the untrusted
-    predictions as NaN: screening.untrusted_as_nan)."""
+    predictions as NaN: scoring.frame_views.untrusted_as_nan)."""
     rows = []
     for backend, ppb in predictions.items():
         keep = np.isfinite(actual) & np.isfinite(ppb)
@@ -255,13 +247,14 @@ def download_results(
     upload_name: str,
     suffix: str,
     metadata: dict,
-    lots: pd.DataFrame | None = None,
+    lots: Lots | None = None,
     measured: np.ndarray | None = None,
 ) -> None:
     """The run as files a lab keeps: results (CSV, ppb to the unit, the measured value when uploaded, a `row`
-    column first when ids repeat), the lot table naming every deciding sample, the run's details (JSON: limit, risk
-    levels, model versions, date, input hash, thresholds), an Excel workbook with all three, and a one-page
-    printable report. Files are built on click, not on every rerun; all carry `metadata`'s one time (run_details)."""
+    column first when ids repeat), the lot table (from `lots`, the run's Decisions.lots) naming every deciding
+    sample, the run's details (JSON: limit, risk levels, model versions, date, input hash, thresholds), an Excel
+    workbook with all three, and a one-page printable report. Files are built on click, not on every rerun; all
+    carry `metadata`'s one time (run_details)."""
     names = file_names(upload_name, suffix)
     backends = [b for b in metadata.get("model_versions", {}) if f"{b}_ppb" in results]
     cols = st.columns(5)
@@ -274,10 +267,10 @@ def download_results(
         type="primary",
         on_click="ignore",
     )
-    if lots is not None and not lots.empty:
+    if lots is not None and not lots.table().empty:
         cols[1].download_button(
             "Lots (CSV)",
-            data=lambda: results_csv(lots_file(lots, results)),  # every deciding sample named, not the page's few
+            data=lambda: results_csv(lots_file(lots)),  # every deciding sample named, not the page's few
             file_name=names["lots"],
             mime="text/csv",
             key=f"download_{suffix}_lots",
@@ -292,7 +285,7 @@ def download_results(
     )
     cols[3].download_button(
         "Workbook (Excel)",
-        data=lambda: workbook_bytes(results, lots_file(lots, results), metadata, measured),
+        data=lambda: workbook_bytes(results, lots_file(lots), metadata, measured),
         file_name=names["xlsx"],
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"download_{suffix}_xlsx",
@@ -339,12 +332,12 @@ def verdict_summary(
     backends: list[str],
     limit: Limit,
     thresholds: dict[str, Thresholds | None],
-    lots: pd.DataFrame | None = None,
+    lots: Lots | None = None,
     demo: frozenset[str] = frozenset(),
 ) -> None:
-    """The page's lead: the lot table (when the file has lots), the verdict counts per backend, what the
-    calibration cannot decide at this limit, and how many spectra were out of domain (`demo`: the backends whose
-    active model is a demo model)."""
+    """The page's lead: the lot table (`lots`, the run's Decisions.lots, when the file has lots), the verdict
+    counts per backend, what the calibration cannot decide at this limit, and how many spectra were out of domain
+    (`demo`: the backends whose active model is a demo model)."""
     risk = settings().risk
     st.subheader(f"Verdicts against {limit.label}")
     st.caption(f"Source: {limit.source} · risk levels: {risk.label}")
@@ -352,15 +345,15 @@ def verdict_summary(
     if counts.empty:
         st.caption("These models carry no calibration (trained without cross-validation): no verdicts.")
         return
-    if lots is not None and not lots.empty:
-        st.markdown(f"**Lots** · {lot_summary(lots, backends[0])} ({backends[0].upper()})")
+    table = lots.table() if lots is not None else None
+    if table is not None and not table.empty:
+        st.markdown(f"**Lots** · {lot_summary(table, backends[0])} ({backends[0].upper()})")
         st.caption("A lot is `above` if any sample is, `below` only if all are, else `send_to_lab`.")
-        st.dataframe(readable_lots(lots), hide_index=True, width="stretch")
+        st.dataframe(readable_lots(table), hide_index=True, width="stretch")
         st.markdown("**Samples**")
-        lot_column = results.columns[1]  # the lot column follows the id column (scoring.frame.results_frame)
-        if without := int(results[lot_column].isna().sum()):
+        if without := lots.without_lot:
             rows = "1 row has" if without == 1 else f"{without} rows have"
-            st.warning(f"{rows} an empty {lot_column} cell: in no lot's verdict (their own verdicts are below).")
+            st.warning(f"{rows} an empty {lots.column} cell: in no lot's verdict (their own verdicts are below).")
     if len(counts) == 1:
         row = counts.iloc[0]
         # Four counts that add up to the rows; the spectra outside the domain are part of "send to lab".

@@ -44,11 +44,6 @@ class ScoredUpload:
     def thresholds(self) -> dict[str, Thresholds | None]:
         return self.decisions.thresholds
 
-    @property
-    def lots(self) -> pd.DataFrame | None:
-        """The lot table (None when the upload has no lot column)."""
-        return None if self.decisions.lots is None else self.decisions.lots.table()
-
 
 @contextlib.contextmanager
 def traced_upload(page: str) -> Iterator[None]:
