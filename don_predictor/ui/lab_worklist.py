@@ -8,6 +8,8 @@ import streamlit as st
 from don_predictor.lab.worklist import Worklist, worklist_csv, worklist_xlsx
 from don_predictor.services.exports import file_names
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 
 def worklist_downloads(worklist: Worklist | None, upload_name: str, suffix: str, id_column: str) -> None:
     if worklist is None:  # the run was not recorded (the history could not be written): no run to match results to
@@ -21,20 +23,16 @@ def worklist_downloads(worklist: Worklist | None, upload_name: str, suffix: str,
     )
     if not confirm + verify:
         return
-    left, right, _ = st.columns([1, 1, 3])
-    left.download_button(
-        "Lab worklist (CSV)",
-        data=lambda: worklist_csv(worklist, id_column),
-        file_name=names["csv"],
-        mime="text/csv",
-        key=f"download_{suffix}_worklist",
-        on_click="ignore",
+    files = (
+        ("Lab worklist (CSV)", worklist_csv, "csv", "text/csv", ""),
+        ("Lab worklist (Excel)", worklist_xlsx, "xlsx", XLSX, "_xlsx"),
     )
-    right.download_button(
-        "Lab worklist (Excel)",
-        data=lambda: worklist_xlsx(worklist, id_column),
-        file_name=names["xlsx"],
-        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        key=f"download_{suffix}_worklist_xlsx",
-        on_click="ignore",
-    )
+    for column, (label, build, kind, mime, key) in zip(st.columns([1, 1, 3]), files, strict=False):
+        column.download_button(
+            label,
+            data=lambda build=build: build(worklist, id_column),
+            file_name=names[kind],
+            mime=mime,
+            key=f"download_{suffix}_worklist{key}",
+            on_click="ignore",
+        )
