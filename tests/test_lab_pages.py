@@ -154,3 +154,14 @@ def test_the_train_page_offers_the_lab_confirmed_samples_with_what_they_add(lab_
     assert not at.exception, [e.message for e in at.exception]
     summary = [as_read(i.value) for i in at.info if "lab" in i.value]
     assert summary and "60 calibration rows + 6 lab-confirmed samples (6 near 1,000 ppb, 6 near 1,500 ppb" in summary[0]
+
+
+def test_monitoring_draws_the_check_samples_and_names_the_pattern_as_plain_text(lab_app, monkeypatch):
+    sign_in, db = lab_app
+    monkeypatch.setenv("DON_CHECK_SAMPLE_PATTERN", "QC-*")
+    for value in [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1000.0, 1008.0, 992.0, 1003.0, 997.0, 1900.0]:
+        screened_run(db, ["send_to_lab"], [value], ["QC-daily"])
+    at = sign_in("ann", "pages/monitoring.py")
+    caption = next(as_read(c.value) for c in at.caption if "Westgard" in c.value)
+    assert "matches QC-*, against their running mean" in caption  # read as typed: no code span showing escapes
+    assert any("the newest check sample breaks 1-3s" in e.value for e in at.error)

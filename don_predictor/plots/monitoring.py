@@ -160,7 +160,7 @@ def verification_chart(series: pd.DataFrame, alpha: float, title: str) -> go.Fig
         hovertemplate="%{y:.1%} from %{customdata[0]} verified cleared samples<extra></extra>",
     )
     figure.add_hline(y=alpha, line={"color": VERDICT_COLORS["above"], "dash": "dash"}, annotation_text=f"α {alpha:.0%}")
-    figure.update_layout(title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.0], height=300, margin={"t": 40})
+    figure.update_layout(title=title, yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=300, margin={"t": 40})
     figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2})
     figure.update_xaxes(type="category", title=None)
     return figure
@@ -175,7 +175,8 @@ def check_sample_chart(chart: pd.DataFrame, title: str) -> go.Figure:
         figure.add_scatter(
             x=x,
             y=chart["mean"] + k * chart["sd"],
-            mode="lines",
+            mode="lines+markers",  # a marker too: a line of one judged point would not show
+            marker={"size": 3, "color": "#37474F"},
             line={"color": "#37474F", "dash": dash, "width": 1},
             name="running mean" if k == 0 else f"{k:+d} SD",
             showlegend=k in (0, 2, 3),

@@ -46,7 +46,7 @@ def verification_panel(config: Settings, days: int) -> None:
     for item in sorted(found, key=lambda v: (v.state != ALARM, v.decided_by, v.limit_ppb)):
         who = "BOTH" if item.decided_by == "both" else item.decided_by.upper()
         head = f"**{who}** ({markdown_literal(item.model_version)}) at {_limit_label(item.limit_key)}"
-        SAY[item.state](f"{head}: {markdown_literal(item.message)}.")
+        SAY[item.state](f"{head}: {markdown_literal(item.message.rstrip('.'))}.")
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("verified cleared", item.verified, help=_needed(item))
         c2.metric("truly above", item.truly_above, help=_rate(item))
@@ -82,7 +82,7 @@ def check_samples_panel(config: Settings, days: int) -> None:
         return
     since = datetime.now(UTC) - timedelta(days=days)
     st.caption(
-        f"Samples whose id matches `{markdown_literal(pattern)}`, against their running mean and SD "
+        f"Samples whose id matches {markdown_literal(pattern)}, against their running mean and SD "
         "(Westgard rules 1-3s, 2-2s, R-4s, 10x; the first ten build the baseline)."
     )
     shown = False
