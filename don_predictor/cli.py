@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import itertools
 import os
+import pwd
 import sys
 import time
 from collections.abc import Iterator
@@ -232,8 +233,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _refuse_writing_over_input(args: argparse.Namespace) -> None:
-    """Before anything is written: no output may be (or, for the Dask engine's folder, hold) the input file."""
-    from don_predictor.services.output_guard import check_file_outputs, check_folder_output
+    """Before anything is written: no output may be (or, for the Dask engine's folder, hold) the input file, be a
+    file the app keeps (history, users file, models), or be a folder (the worklist is checked before scoring)."""
+    from don_predictor.services.output_guard import check_file_outputs, check_folder_output, check_not_protected
+
+    settings = Settings.from_env()
+    protected = {
+        "the prediction history database": settings.history_db,
+        "the users file": settings.users_file,
+        "inside the models directory": _models_dir(args),
+    }
+    check_not_protected(
+        {"--out": args.out, "--lots-out": args.lots_out, "--worklist-out": args.worklist_out}, protected
+    )
+    for flag, path in (("--lots-out", args.lots_out), ("--worklist-out", args.worklist_out)):
+        if path and Path(path).is_dir():
+            raise UsageError(f"{flag} {path} is a folder: name a file")
 
     if args.engine == "dask":
         check_folder_output(args.data, "--out", args.out)
@@ -516,9 +531,11 @@ def _refusal(actor: Actor, action: str) -> str:
 
 
 def _user_name() -> str | None:
+    """The operating system's user for this process: its real uid's name, not LOGNAME or USER (which anyone can set,
+    and getpass.getuser reads first)."""
     try:
-        return getpass.getuser()
-    except Exception:  # a container user without a passwd entry
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, OSError):  # a container user without a passwd entry
         return None
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from don_predictor.config import ID_COLUMN, TARGET_COLUMN
 from don_predictor.plain_text import visible
+from don_predictor.spectra.table import FORMULA_PREFIXES
 from don_predictor.store.history import tables as t
 from don_predictor.store.history.db import writing
 from don_predictor.store.history.store import plain_errors
@@ -91,7 +92,7 @@ class Report:
 
     def lines(self) -> list[str]:
         """One plain line per row of the file, then the totals."""
-        out = [f"row {o.row}, id {visible(o.sample_id)!r}: {o.status}: {o.message}" for o in self.outcomes]
+        out = [f"row {o.row}, id {_short(visible(o.sample_id))!r}: {o.status}: {o.message}" for o in self.outcomes]
         counts = ", ".join(f"{self.count(s)} {s}" for s in (RECORDED, UNCHANGED, UNMATCHED, CONFLICT, DUPLICATE, BAD))
         return [*out, f"{len(self.outcomes)} rows: {counts}"]
 
@@ -112,6 +113,8 @@ def read_results(data: bytes, id_column: str | None = None) -> list[Result]:
         cell = {key: record[name].strip() if isinstance(record[name], str) else "" for key, name in columns.items()}
         problems: list[str] = []
         sample_id = cell[id_name.strip().lower()]
+        if sample_id.startswith("'") and sample_id[1:].startswith(FORMULA_PREFIXES):
+            sample_id = sample_id[1:]  # the quote our own worklist put before a formula-like id, for spreadsheets
         if not sample_id:
             problems.append(f"column {id_name!r}: no sample id")
         elif len(sample_id) > MAX_TEXT:
@@ -236,15 +239,21 @@ def record_results(
 def _dedupe(results: list[Result], outcomes: dict[int, Outcome]) -> list[Result]:
     """The first row of each (run, sample) in the file; repeats with the same value are `duplicate`, and every row
     of an id given different values is a `conflict` (which one is right is for the lab to say)."""
-    groups: dict[tuple, list[Result]] = defaultdict(list)
+    by_sample: dict[str, list[Result]] = defaultdict(list)
     for result in results:
-        groups[(result.run_id, result.sample_id)].append(result)
+        by_sample[result.sample_id].append(result)
+    groups: dict[tuple, list[Result]] = defaultdict(list)
+    for sample, rows_of_sample in by_sample.items():
+        # A row without a run id goes to the newest run, which another row may name: then they are one sample.
+        named = all(r.run_id for r in rows_of_sample)
+        for r in rows_of_sample:
+            groups[(r.run_id if named else None, sample)].append(r)
     kept = []
     for group in groups.values():
         head, rest = group[0], group[1:]
-        rows = ", ".join(str(r.row) for r in group)
+        rows = _listing([str(r.row) for r in group])
         if any(not _same(r.measured_ppb, head.measured_ppb) for r in rest):
-            values = ", ".join(f"{r.measured_ppb:g}" for r in group)
+            values = _listing([f"{r.measured_ppb:g}" for r in group])
             for r in group:
                 message = f"the file gives this id different values on rows {rows} ({values} ppb): none kept"
                 outcomes[r.row] = Outcome(r.row, r.sample_id, CONFLICT, message)
@@ -253,6 +262,17 @@ def _dedupe(results: list[Result], outcomes: dict[int, Outcome]) -> list[Result]
         for r in rest:
             outcomes[r.row] = Outcome(r.row, r.sample_id, DUPLICATE, f"same value as row {head.row}: counted once")
     return kept
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def _listing(items: list[str], listed: int = 10) -> str:
+    """At most `listed` items and how many more: a message per row must not grow with the file (one id on 20,000
+    rows made 4 GB of report)."""
+    more = f" and {len(items) - listed:,} more" if len(items) > listed else ""
+    return ", ".join(items[:listed]) + more
 
 
 def _same(a: float | None, b: float | None) -> bool:

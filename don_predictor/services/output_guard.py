@@ -67,3 +67,19 @@ def check_folder_output(data: str, flag: str, folder: str) -> None:
             f"{flag} {folder} holds the input {data}: the results would be written among the input's files; "
             "name a folder outside it"
         )
+
+
+def check_not_protected(outputs: dict[str, str | None], protected: dict[str, str | Path | None]) -> None:
+    """Raise OutputOverwritesInput when an output names a file the app keeps (the prediction history, the users
+    file) or lies inside the models directory: `predict --worklist-out history.sqlite` wrote a CSV over the history.
+    `protected`: {what it is: path}."""
+    for flag, path in outputs.items():
+        if not (path and _local(path)):
+            continue
+        for what, kept in protected.items():
+            if kept is None or not _local(str(kept)):
+                continue
+            if same_file(path, kept) or (_resolved(kept).is_dir() and _inside(_resolved(path), _resolved(kept))):
+                raise OutputOverwritesInput(
+                    f"{flag} {path} is {what}: writing there would destroy it; name another file"
+                )
