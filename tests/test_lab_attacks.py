@@ -69,3 +69,22 @@ def test_the_command_line_user_is_the_process_owner_not_logname(tmp_path, monkey
     pd.DataFrame({"hsi_id": ["a"], "vomitoxin_ppb": [100]}).to_csv(lab, index=False)
     refused = run_cli("lab-results", "--file", lab)
     assert refused.returncode == 2 and "record lab results" in refused.stderr
+
+
+def test_a_file_with_two_columns_of_one_name_is_refused_and_trailing_delimiters_keep_the_ids(db):  # noqa: F811
+    import pytest
+
+    from don_predictor.lab.results import LabResultsError
+
+    _run(db, ["a", "b"])
+    for header in ("hsi_id,vomitoxin_ppb,VOMITOXIN_PPB", "hsi_id,HSI_ID,vomitoxin_ppb"):
+        with pytest.raises(LabResultsError, match="more than one column named"):
+            record_results(db, f"{header}\na,100,9999\n".encode(), "lab.csv")
+    report = record_results(db, b"hsi_id,vomitoxin_ppb\na,100,\nb,200,\n", "lab.csv")
+    assert [(o.sample_id, o.status) for o in report.outcomes] == [("a", RECORDED), ("b", RECORDED)]
+
+
+def test_utf16_without_a_byte_order_mark_is_read_as_the_spectra_reader_reads_it(db):  # noqa: F811
+    _run(db, ["a"])
+    report = record_results(db, "hsi_id,vomitoxin_ppb\na,100\n".encode("utf-16-le"), "lab.csv")
+    assert [o.status for o in report.outcomes] == [RECORDED]

@@ -24,7 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from don_predictor.config import ID_COLUMN, TARGET_COLUMN
 from don_predictor.plain_text import visible
-from don_predictor.spectra.table import FORMULA_PREFIXES
+from don_predictor.spectra.encoding import whole_text
+from don_predictor.spectra.table import FORMULA_PREFIXES, SpectraError
 from don_predictor.store.history import tables as t
 from don_predictor.store.history.db import writing
 from don_predictor.store.history.store import plain_errors
@@ -148,19 +149,29 @@ def _csv_frame(data: bytes) -> pd.DataFrame:
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
+    names = [name.strip().lower() for name in next(csv.reader(io.StringIO(text), delimiter=delimiter), [])]
+    if twice := sorted({name for name in names if name and names.count(name) > 1}):
+        raise LabResultsError(
+            f"the file has more than one column named {twice[0]!r} (names are compared without case): keep one"
+        )
     try:
-        return pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=True)
+        # index_col=False: a trailing delimiter on the rows must not turn the id column into the index.
+        frame = io.StringIO(text)
+        return pd.read_csv(
+            frame, sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=True, index_col=False
+        )
     except (pd.errors.ParserError, ValueError) as error:
         raise LabResultsError(f"the file cannot be read as CSV: {str(error).strip().splitlines()[0]}") from None
 
 
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+    """The file as text, its encoding found as the spectra reader finds it (BOM, UTF-16/32 with or without a mark,
+    latin-1 when not UTF-8; binary files refused)."""
+    try:
+        text, start, encoding = whole_text(data)
+    except SpectraError as error:
+        raise LabResultsError(str(error)) from None
+    return text[start:].decode("utf-8" if encoding == "utf8" else "latin-1")
 
 
 def _id_column(columns: dict[str, str], id_column: str | None) -> str:
