@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import re
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,11 +156,12 @@ def _csv_frame(data: bytes) -> pd.DataFrame:
             f"the file has more than one column named {twice[0]!r} (names are compared without case): keep one"
         )
     try:
-        # index_col=False: a trailing delimiter on the rows must not turn the id column into the index.
-        frame = io.StringIO(text)
-        return pd.read_csv(
-            frame, sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=True, index_col=False
-        )
+        # index_col=False: a trailing delimiter on the rows must not turn the id column into the index (cells past
+        # the header's columns are not read; pandas' warning about them would reach the command line's stderr).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            options = {"dtype": str, "keep_default_na": False, "skip_blank_lines": True, "index_col": False}
+            return pd.read_csv(io.StringIO(text), sep=delimiter, **options)
     except (pd.errors.ParserError, ValueError) as error:
         raise LabResultsError(f"the file cannot be read as CSV: {str(error).strip().splitlines()[0]}") from None
 
