@@ -88,3 +88,14 @@ def test_utf16_without_a_byte_order_mark_is_read_as_the_spectra_reader_reads_it(
     _run(db, ["a"])
     report = record_results(db, "hsi_id,vomitoxin_ppb\na,100\n".encode("utf-16-le"), "lab.csv")
     assert [o.status for o in report.outcomes] == [RECORDED]
+
+
+def test_values_no_lab_reports_are_bad_cells(db):  # noqa: F811
+    from don_predictor.lab.results import BAD
+
+    _run(db, ["a", "b", "c", "d", "e"])
+    data = "hsi_id,vomitoxin_ppb,date\na,1e308,\nb,1_000,\nc,١٢٣,\nd,-0,\ne,100,2099-01-01\n".encode()
+    report = record_results(db, data, "lab.csv")
+    assert [o.status for o in report.outcomes] == [BAD, BAD, BAD, RECORDED, BAD]
+    assert "more than any DON" in report.outcomes[0].message and "in the future" in report.outcomes[4].message
+    assert _kept(db)["measured_ppb"].tolist() == [0.0]

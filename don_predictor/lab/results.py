@@ -42,6 +42,8 @@ RECORDED, UNCHANGED, UNMATCHED, CONFLICT, DUPLICATE, BAD = (
 OPTIONAL = ("method", "date", "uncertainty_ppb", "run_id")
 _AMBIGUOUS = re.compile(r"^-?\d{1,3},\d{3}$")  # "1,200": a thousands separator or a decimal comma?
 _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+MAX_PPB = 1e7  # 1 % of the grain's mass: far above any DON ever measured (the worst lots reach a few 100,000 ppb)
 MAX_TEXT = 200  # method names and ids longer than this are refused: a cell pasted in the wrong place
 
 
@@ -194,6 +196,8 @@ def _number(raw: str, column: str, problems: list[str], required: bool = False) 
         return None
     text = raw.replace(",", ".") if _DECIMAL_COMMA.match(raw) else raw
     try:
+        if not _PLAIN_NUMBER.match(text):  # float() also takes "1_000" and Arabic-Indic digits: not a lab's value
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         problems.append(f"column {column!r}: {visible(raw)!r} is not a number")
@@ -201,7 +205,10 @@ def _number(raw: str, column: str, problems: list[str], required: bool = False) 
     if not np.isfinite(value) or value < 0:
         problems.append(f"column {column!r}: {raw!r} is not a concentration (a finite number, 0 or more)")
         return None
-    return value
+    if value > MAX_PPB:
+        problems.append(f"column {column!r}: {raw!r} ppb is more than any DON a grain can hold ({MAX_PPB:,.0f} ppb)")
+        return None
+    return abs(value)  # -0 is 0
 
 
 def _date(raw: str, problems: list[str]) -> str | None:
@@ -210,7 +217,11 @@ def _date(raw: str, problems: list[str]) -> str | None:
         return None
     try:
         if re.match(r"^\d{4}-\d{2}-\d{2}", raw):
-            return pd.Timestamp(raw).isoformat()
+            when = pd.Timestamp(raw)
+            if when.tz_localize(None) > pd.Timestamp.now() + pd.Timedelta(days=1):
+                problems.append(f"column 'date': {visible(raw)!r} is in the future")
+                return None
+            return when.isoformat()
     except ValueError:
         pass
     problems.append(f"column 'date': {visible(raw)!r} is not a date (ISO 8601: 2026-03-01)")
