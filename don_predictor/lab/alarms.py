@@ -10,6 +10,7 @@ from pathlib import Path
 from don_predictor.config import BACKENDS
 from don_predictor.lab.check_samples import check_sample_series, latest_violations
 from don_predictor.lab.verification import ALARM, current_model_rows, lab_outcomes, verification_stats, worklist_runs
+from don_predictor.scoring.run import JOINT
 
 DAYS = 365
 
@@ -19,7 +20,7 @@ def lab_alarms(db: str | Path, alpha: float, check_pattern: str, now: datetime |
     out = []
     for item in verification_stats(current_model_rows(lab_outcomes(db, since)), alpha, worklist_runs(db, since)):
         if item.state == ALARM:
-            who = "BOTH" if item.decided_by == "both" else item.decided_by.upper()
+            who = "BOTH" if item.decided_by == JOINT else item.decided_by.upper()
             out.append(
                 f"the screen clears too many contaminated samples: {who} at {item.limit_ppb:,.0f} ppb, {item.message}"
             )

@@ -32,6 +32,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +41,15 @@ from scipy.stats import beta
 from sqlalchemy import and_, select
 
 from don_predictor.lab.worklist import VERIFY
+from don_predictor.scoring.run import JOINT
 from don_predictor.store.history import tables as t
 from don_predictor.store.history.db import engine
 from don_predictor.store.history.store import plain_errors
 from don_predictor.trust.limits import get_limit
-from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB
+from don_predictor.trust.screening import ABOVE, BELOW, SEND_TO_LAB, joint_verdict
 
 LEVEL = 0.95
 OK, ALARM, TOO_FEW, NOT_SHOWN = "ok", "alarm", "too_few", "not_shown"
-JOINT = "both"
 GROUP = ["decided_by", "model_version", "limit_key"]
 
 
@@ -350,10 +351,8 @@ def decisions(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _joint(verdicts: pd.Series) -> str:
-    found = set(verdicts.fillna("").astype(str))
-    if found == {BELOW}:
-        return BELOW
-    return ABOVE if found == {ABOVE} else SEND_TO_LAB
+    """The decision the backends' verdicts make together, by the joint rule the pages use (trust.screening)."""
+    return str(reduce(joint_verdict, [np.array([v], dtype=object) for v in verdicts.fillna("").astype(str)])[0])
 
 
 def current_model_rows(outcomes: pd.DataFrame) -> pd.DataFrame:

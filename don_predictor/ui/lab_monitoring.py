@@ -20,6 +20,7 @@ from don_predictor.lab.verification import (
     worklist_runs,
 )
 from don_predictor.plain_text import markdown_literal
+from don_predictor.scoring.run import JOINT
 from don_predictor.trust.limits import get_limit
 
 SAY = {ALARM: st.error, TOO_FEW: st.info, NOT_SHOWN: st.warning, OK: st.success}
@@ -44,7 +45,7 @@ def verification_panel(config: Settings, days: int) -> None:
         "Bounds are one-sided 95 % Clopper–Pearson."
     )
     for item in sorted(found, key=lambda v: (v.state != ALARM, v.decided_by, v.limit_ppb)):
-        who = "BOTH" if item.decided_by == "both" else item.decided_by.upper()
+        who = "BOTH" if item.decided_by == JOINT else item.decided_by.upper()
         head = f"**{who}** ({markdown_literal(item.model_version)}) at {_limit_label(item.limit_key)}"
         SAY[item.state](f"{head}: {markdown_literal(item.message.rstrip('.'))}.")
         c1, c2, c3, c4 = st.columns(4)
